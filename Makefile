@@ -1,0 +1,31 @@
+# Set-up and the two jobs the README promises. Everything installs into .venv.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-all lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/quickstart.py
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check naivega_jax tests benchmarks examples
+	$(VENV)/bin/ruff format --check naivega_jax tests benchmarks examples
+	$(PY) -m pytest -q -n 2 -m "not slow" --doctest-modules naivega_jax tests
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q -n 2 --doctest-modules naivega_jax tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff format naivega_jax tests benchmarks examples
+	$(VENV)/bin/ruff check --fix naivega_jax tests benchmarks examples
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

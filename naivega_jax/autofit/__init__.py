@@ -1,0 +1,3 @@
+"""The application: default search spaces and strategies, and fit()."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Data iterators, augmentation and data sets."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Candidates, fitness functions, selection strategies, the population and evolve."""
+
+__all__: list[str] = []

@@ -1,0 +1,77 @@
+"""The graph: ops, the immutable ``Graph`` pytree, building, applying, summaries, JSON, saving and Flax export."""
+
+from ._activations import activation, activation_names, register_activation
+from ._flax import GraphModule, to_flax
+from ._graph import Graph, Vertex, add, apply, build_graph, concat, init_graph, input_vertex, nparams, vertex
+from ._io import from_json, load_graph, save_graph, to_json
+from ._ops import (
+    ABSORB,
+    IMMUTABLE,
+    INVARIANT,
+    STACK,
+    Add,
+    AvgPool,
+    BatchNorm,
+    Concat,
+    Conv,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalPool,
+    Input,
+    MaxPool,
+    Op,
+    ParamAxes,
+    PartialIdentityInit,
+    Scale,
+    register_op,
+)
+from ._spec import GraphSpec, VertexSpec
+from ._summary import summary
+from ._validate import validate_graph
+
+__all__ = [
+    "ABSORB",
+    "IMMUTABLE",
+    "INVARIANT",
+    "STACK",
+    "Add",
+    "AvgPool",
+    "BatchNorm",
+    "Concat",
+    "Conv",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "GlobalPool",
+    "Graph",
+    "GraphModule",
+    "GraphSpec",
+    "Input",
+    "MaxPool",
+    "Op",
+    "ParamAxes",
+    "PartialIdentityInit",
+    "Scale",
+    "Vertex",
+    "VertexSpec",
+    "activation",
+    "activation_names",
+    "add",
+    "apply",
+    "build_graph",
+    "concat",
+    "from_json",
+    "init_graph",
+    "input_vertex",
+    "load_graph",
+    "nparams",
+    "register_activation",
+    "register_op",
+    "save_graph",
+    "summary",
+    "to_flax",
+    "to_json",
+    "validate_graph",
+    "vertex",
+]

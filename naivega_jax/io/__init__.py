@@ -1,0 +1,3 @@
+"""Persistence of populations and runs: checkpoints, resume, lineage."""
+
+__all__: list[str] = []

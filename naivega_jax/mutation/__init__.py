@@ -1,0 +1,3 @@
+"""Mutations and crossover of graphs, optimisers and batch sizes, and their composable wrappers."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Callbacks that draw a run with matplotlib."""
+
+__all__: list[str] = []
