@@ -1,3 +1,5 @@
 """Candidates, fitness functions, selection strategies, the population and evolve."""
 
-__all__: list[str] = []
+from ._candidate import Candidate
+
+__all__ = ["Candidate"]

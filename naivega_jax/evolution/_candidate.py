@@ -1,0 +1,63 @@
+"""A candidate: one member of the population (graph, optimiser spec, batch size, fitness, lineage)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from .._errors import NaiveGAError
+from ..graph import Graph
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Candidate:
+    """One member of a population. Frozen: ``replace`` returns a changed copy.
+
+    Attributes:
+        graph: the network (``ng.Graph``), with its trained parameters.
+        optimiser: an optimiser spec (``ng.Adam(1e-3)``, ...), or None to use the fitness strategy's default.
+        batch_size: the training batch size.
+        fitness: the last fitness value, or None if the candidate has not been scored since it was created.
+        generation: the generation in which the candidate was last scored (or created).
+        lineage: the candidate's history, oldest first: one JSON-friendly dict per event (creation, mutation,
+            crossover, fitness), e.g. ``{"generation": 3, "event": "mutation", "what": "NoutMutation", ...}``.
+        info: measurements and notes of the last evaluation (compile and train seconds, a failure reason, ...).
+
+    Fitness functions are called as ``fitness(key, candidate) -> candidate`` and return the candidate (trained,
+    if the fitness trains) with ``fitness`` set.
+
+    Example:
+        >>> import jax, naivega_jax as ng
+        >>> inp = ng.input_vertex("in", shape=(5,))
+        >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
+        >>> c = ng.Candidate(g, batch_size=32)
+        >>> c.replace(fitness=0.5).fitness, c.fitness
+        (0.5, None)
+    """
+
+    graph: Graph
+    optimiser: Any = None
+    batch_size: int = 32
+    fitness: float | None = None
+    generation: int = 1
+    lineage: tuple[Mapping[str, Any], ...] = ()
+    info: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if not isinstance(self.graph, Graph):
+            raise NaiveGAError(f"Candidate: graph must be an ng.Graph, got {type(self.graph).__name__}")
+        bs = self.batch_size
+        if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
+            raise NaiveGAError(f"Candidate: batch_size must be a positive int, got {bs!r}")
+        if not isinstance(self.lineage, tuple):
+            object.__setattr__(self, "lineage", tuple(self.lineage))
+
+    def replace(self, **changes: Any) -> Candidate:
+        """A copy with the given fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def with_event(self, event: str, **details: Any) -> Candidate:
+        """A copy whose lineage ends with ``{"generation": ..., "event": event, **details}``."""
+        record = {"generation": self.generation, "event": event, **details}
+        return self.replace(lineage=(*self.lineage, record))
