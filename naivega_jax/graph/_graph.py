@@ -104,10 +104,10 @@ jax.tree_util.register_dataclass(Graph, data_fields=["params", "state"], meta_fi
 class Vertex:
     """A symbolic vertex, used only to describe a graph for ``build_graph``. Make with ``ng.vertex`` & co."""
 
-    __slots__ = ("init", "inputs", "name", "op")
+    __slots__ = ("init", "inputs", "name", "op", "shield")
 
-    def __init__(self, name: str, op: Op, inputs: tuple[Vertex, ...], init: Any = "default"):
-        self.name, self.op, self.inputs, self.init = name, op, inputs, init
+    def __init__(self, name: str, op: Op, inputs: tuple[Vertex, ...], init: Any = "default", shield=None):
+        self.name, self.op, self.inputs, self.init, self.shield = name, op, inputs, init, shield
 
     def __repr__(self) -> str:
         return f"Vertex({self.name!r}, {self.op!r}, inputs={[v.name for v in self.inputs]})"
@@ -130,9 +130,12 @@ def input_vertex(name: str, shape: Sequence[int]) -> Vertex:
     return Vertex(name, Input(shape), ())
 
 
-def vertex(name: str, op: Op, *inputs: Vertex, init: Any = "default") -> Vertex:
+def vertex(name: str, op: Op, *inputs: Vertex, init: Any = "default", shield: Any = None) -> Vertex:
     """A vertex applying ``op`` to ``inputs``; ``init`` is ``"default"``, ``"identity"``, ``"zero"`` or a
     ``ng.PartialIdentityInit``.
+
+    ``shield`` protects the vertex from mutation: None (not shielded), True (shielded from every mutation) or a
+    sequence of mutation types (classes or class names) still allowed on it.
 
     Example:
         >>> import naivega_jax as ng
@@ -145,7 +148,22 @@ def vertex(name: str, op: Op, *inputs: Vertex, init: Any = "default") -> Vertex:
     if not isinstance(op, Op):
         raise GraphError(f"vertex {name!r}: op must be an ng op (ng.Dense, ng.Conv, ...), got {op!r}")
     check_weight_init(init, f"vertex {name!r}")
-    return Vertex(name, op, tuple(inputs), init)
+    return Vertex(name, op, tuple(inputs), init, shield_names(shield, f"vertex {name!r}"))
+
+
+def shield_names(shield: Any, where: str) -> tuple[str, ...] | None:
+    """Normalises a shield argument: None, True (nothing allowed), or allowed mutation classes or names."""
+    if shield is None or shield is False:
+        return None
+    if shield is True:
+        return ()
+    try:
+        names = tuple(s if isinstance(s, str) else s.__name__ for s in shield)
+    except (TypeError, AttributeError):
+        raise GraphError(
+            f"{where}: shield must be None, True or a sequence of mutation types/names, got {shield!r}"
+        ) from None
+    return tuple(sorted(set(names)))
 
 
 def concat(name: str, *inputs: Vertex) -> Vertex:
@@ -208,6 +226,7 @@ def build_graph(key: jax.Array, *, inputs: Vertex | Sequence[Vertex], outputs: V
         [(v.name, v.op, [i.name for i in v.inputs]) for v in table.values()],
         [v.name for v in ins],
         [v.name for v in outs],
+        {name: v.shield for name, v in table.items() if v.shield is not None},
     )
     return init_graph(key, spec, {name: v.init for name, v in table.items()})
 

@@ -56,7 +56,11 @@ def to_json(spec: GraphSpec | Graph, **dumps_kwargs: Any) -> str:
         "format": FORMAT,
         "inputs": list(spec.inputs),
         "outputs": list(spec.outputs),
-        "vertices": [{"name": v.name, "op": op_to_json(v.op), "inputs": list(v.inputs)} for v in spec.vertices],
+        "vertices": [
+            {"name": v.name, "op": op_to_json(v.op), "inputs": list(v.inputs)}
+            | ({} if v.shield is None else {"shield": list(v.shield)})
+            for v in spec.vertices
+        ],
     }
     return json.dumps(data, **dumps_kwargs)
 
@@ -74,7 +78,8 @@ def from_json(text: str | dict[str, Any]) -> GraphSpec:
     data = json.loads(text) if isinstance(text, str) else text
     try:
         entries = [(v["name"], op_from_json(v["op"]), v["inputs"]) for v in data["vertices"]]
-        return GraphSpec.create(entries, data["inputs"], data["outputs"])
+        shields = {v["name"]: tuple(v["shield"]) for v in data["vertices"] if v.get("shield") is not None}
+        return GraphSpec.create(entries, data["inputs"], data["outputs"], shields)
     except (KeyError, TypeError) as e:
         raise GraphError(f"malformed graph JSON: missing or wrong field {e}") from None
 

@@ -14,12 +14,15 @@ class VertexSpec:
     """One vertex: its unique ``name``, its ``op``, the names of its ``inputs`` (ordered) and its output ``shape``.
 
     ``shape`` is the feature shape without the batch axis; ``shape[-1]`` is the vertex's number of neurons (nout).
+    ``shield`` is None for an ordinary vertex; for a shielded vertex it is the (possibly empty) tuple of mutation
+    type names still allowed on it (NaiveGAflux's ``MutationShield``).
     """
 
     name: str
     op: Op
     inputs: tuple[str, ...]
     shape: Shape
+    shield: tuple[str, ...] | None = None
 
     @property
     def nout(self) -> int:
@@ -107,8 +110,11 @@ class GraphSpec:
         entries: Iterable[tuple[str, Op, Sequence[str]]],
         inputs: Sequence[str],
         outputs: Sequence[str],
+        shields: Mapping[str, tuple[str, ...] | None] = (),
     ) -> GraphSpec:
         """Validates ``(name, op, input_names)`` entries and returns the spec with shapes and topological order.
+
+        ``shields`` maps vertex names to their mutation shield (see ``VertexSpec``); unnamed vertices have none.
 
         Vertices that no output depends on are dropped. Raises ``GraphError`` (or ``ShapeError``) naming the
         vertex and the values for duplicate or unknown names, cycles, wrong arity, and sizes or shapes that
@@ -142,6 +148,7 @@ class GraphSpec:
         visiting: list[str] = []
         for out in outputs:
             _visit(out, table, inputs, done, visiting, order)
+        shields = dict(shields)
         shapes: dict[str, Shape] = {}
         vertices = []
         for name in order:
@@ -155,7 +162,7 @@ class GraphSpec:
             op = op.resolve(name, in_shapes)
             shape = tuple(int(s) for s in op.output_shape(name, in_shapes))
             shapes[name] = shape
-            vertices.append(VertexSpec(name, op, ins, shape))
+            vertices.append(VertexSpec(name, op, ins, shape, _check_shield(name, shields.get(name))))
         return cls(tuple(vertices), inputs, outputs)
 
     def entries(self) -> list[tuple[str, Op, tuple[str, ...]]]:
@@ -167,8 +174,12 @@ class GraphSpec:
         changes: Mapping[str, tuple[Op, Sequence[str]] | None] = (),
         *,
         outputs: Sequence[str] | None = None,
+        shields: Mapping[str, tuple[str, ...] | None] = (),
     ) -> GraphSpec:
-        """A new validated spec with the given vertices changed (``None`` removes one, new names are added)."""
+        """A new validated spec with the given vertices changed (``None`` removes one, new names are added).
+
+        Kept vertices keep their shields unless ``shields`` names them; new vertices get ``shields.get(name)``.
+        """
         changes = dict(changes)
         entries = []
         for name, op, ins in self.entries():
@@ -179,11 +190,25 @@ class GraphSpec:
                 op, ins = change
             entries.append((name, op, tuple(ins)))
         entries.extend((name, op, tuple(ins)) for name, (op, ins) in changes.items() if (op, ins) is not None)
-        return GraphSpec.create(entries, self.inputs, self.outputs if outputs is None else outputs)
+        merged = {v.name: v.shield for v in self.vertices if v.shield is not None}
+        merged.update(shields)
+        return GraphSpec.create(entries, self.inputs, self.outputs if outputs is None else outputs, merged)
+
+    def shields(self) -> dict[str, tuple[str, ...]]:
+        """The shields of every shielded vertex, for passing on to ``create``."""
+        return {v.name: v.shield for v in self.vertices if v.shield is not None}
 
     def is_mutable(self, name: str) -> bool:
         """False for inputs and other immutable vertices (whose sizes never change)."""
         return self[name].op.trait != IMMUTABLE
+
+
+def _check_shield(name: str, shield: object) -> tuple[str, ...] | None:
+    if shield is None:
+        return None
+    if isinstance(shield, tuple) and all(isinstance(s, str) for s in shield):
+        return shield
+    raise GraphError(f"vertex {name!r}: shield must be None or a tuple of mutation type names, got {shield!r}")
 
 
 def _visit(name, table, inputs, done, visiting, order):
