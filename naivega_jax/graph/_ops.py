@@ -334,7 +334,8 @@ class Conv(Op):
         else:
             kernel = np.zeros(shape, np.float32)
             if weight_init != "zero":
-                centre = tuple(k // 2 for k in self.kernel_size)
+                # The tap SAME padding aligns with the output position: exact for every kernel when undilated.
+                centre = tuple((k - 1) // 2 for k in self.kernel_size)
                 kernel[centre] = _identity_matrix(nin, self.nout, weight_init)
         params = {"kernel": kernel}
         if self.use_bias:
