@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
 
 from .._errors import GraphError
 from ._graph import Graph
@@ -62,7 +63,15 @@ def to_json(spec: GraphSpec | Graph, **dumps_kwargs: Any) -> str:
             for v in spec.vertices
         ],
     }
+    dumps_kwargs.setdefault("default", _numpy_scalar)
     return json.dumps(data, **dumps_kwargs)
+
+
+def _numpy_scalar(value: Any) -> Any:
+    # op fields drawn by numpy (search spaces sample sizes and rates with it) serialise as Python numbers
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"to_json: cannot serialise {type(value).__name__} value {value!r}")
 
 
 def from_json(text: str | dict[str, Any]) -> GraphSpec:

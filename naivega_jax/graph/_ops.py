@@ -278,8 +278,9 @@ class Conv(Op):
     def __post_init__(self):
         _check_nout(self.nout, "Conv")
         check_activation(self.activation, "Conv")
-        if isinstance(self.kernel_size, list):
-            object.__setattr__(self, "kernel_size", tuple(self.kernel_size))
+        for field in ("kernel_size", "strides", "dilation"):
+            if isinstance(getattr(self, field), list):
+                object.__setattr__(self, field, tuple(getattr(self, field)))
         if isinstance(self.padding, list):
             object.__setattr__(self, "padding", tuple(tuple(p) for p in self.padding))
         rank = len(self.kernel_size) if isinstance(self.kernel_size, tuple) else 0

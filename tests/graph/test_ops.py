@@ -344,6 +344,10 @@ def test_ops_are_frozen_hashable_and_comparable():
     assert len(set(ops)) == len(ops)
     assert ng.Dense(3, "relu") == ng.Dense(3, activation="relu") and ng.Dense(3) != ng.Dense(4)
     assert hash(ng.Conv(4, [3, 3], padding=[[1, 1], [0, 0]])) == hash(ng.Conv(4, (3, 3), padding=((1, 1), (0, 0))))
+    # list arguments (as JSON or users give them) become tuples, so the op stays hashable
+    listed = ng.Conv(4, [3, 3], strides=[2, 1], dilation=[1, 2])
+    assert hash(listed) == hash(ng.Conv(4, (3, 3), strides=(2, 1), dilation=(1, 2)))
+    assert hash(ng.MaxPool([2, 2], strides=[1, 1])) == hash(ng.MaxPool((2, 2), strides=(1, 1)))
     with pytest.raises(AttributeError):
         ops[0].nout = 5
     assert ops[0].replace(nout=5) == ng.Dense(5, "relu") and ops[0].nout == 3
