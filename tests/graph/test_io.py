@@ -198,9 +198,9 @@ def test_save_graph_keeps_old_graph_if_arrays_cannot_be_written(key, tmp_path, m
 
 
 def test_load_errors(key, tmp_path):
-    with pytest.raises(ng.GraphError, match="no spec.json"):
+    with pytest.raises(ng.GraphError, match=r"no spec\.json"):
         ng.load_graph(tmp_path / "missing")
-    with pytest.raises(TypeError, match="ng.Graph"):
+    with pytest.raises(TypeError, match=r"ng\.Graph"):
         ng.save_graph(tmp_path / "x", {"params": {}})
     # arrays that do not fit the spec: save one graph, then swap in a spec with a wider vertex
     inp = ng.input_vertex("in", shape=(5,))
@@ -215,7 +215,7 @@ def test_load_errors(key, tmp_path):
 def test_from_json_errors():
     with pytest.raises(ng.GraphError, match="unknown op type 'Bogus'"):
         ng.from_json({"inputs": ["in"], "outputs": ["in"], "vertices": [{"name": "in", "op": {"type": "Bogus"}}]})
-    with pytest.raises(ng.GraphError, match="malformed graph JSON.*'inputs'"):
+    with pytest.raises(ng.GraphError, match=r"malformed graph JSON.*'inputs'"):
         ng.from_json('{"outputs": [], "vertices": []}')
     with pytest.raises(ng.GraphError, match="malformed graph JSON"):
         ng.from_json({"inputs": ["in"], "outputs": ["in"], "vertices": [{"name": "in", "op": {"type": "Input"}}]})
