@@ -1,5 +1,59 @@
 """Candidates, fitness functions, selection strategies, the population and evolve."""
 
 from ._candidate import Candidate
+from ._fitness import (
+    AccuracyFitness,
+    AccuracyVsSize,
+    AggFitness,
+    EwmaFitness,
+    LogFitness,
+    MapFitness,
+    SizeFitness,
+    TimeFitness,
+    fitness_message,
+    sizevs,
+)
+from ._map_candidate import MapCandidate, candidate_diff, graph_diff
+from ._population import Population, evaluate, evolve
+from ._strategies import (
+    AfterEvolution,
+    CombinedEvolution,
+    EliteSelection,
+    EvolutionChain,
+    EvolveCandidates,
+    NoOpEvolution,
+    PairCandidates,
+    ShuffleCandidates,
+    SusSelection,
+    TournamentSelection,
+)
 
-__all__ = ["Candidate"]
+__all__ = [
+    "AccuracyFitness",
+    "AccuracyVsSize",
+    "AfterEvolution",
+    "AggFitness",
+    "Candidate",
+    "CombinedEvolution",
+    "EliteSelection",
+    "EvolutionChain",
+    "EvolveCandidates",
+    "EwmaFitness",
+    "LogFitness",
+    "MapCandidate",
+    "MapFitness",
+    "NoOpEvolution",
+    "PairCandidates",
+    "Population",
+    "ShuffleCandidates",
+    "SizeFitness",
+    "SusSelection",
+    "TimeFitness",
+    "TournamentSelection",
+    "candidate_diff",
+    "evaluate",
+    "evolve",
+    "fitness_message",
+    "graph_diff",
+    "sizevs",
+]

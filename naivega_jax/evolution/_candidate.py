@@ -23,6 +23,8 @@ class Candidate:
         lineage: the candidate's history, oldest first: one JSON-friendly dict per event (creation, mutation,
             crossover, fitness), e.g. ``{"generation": 3, "event": "mutation", "what": "NoutMutation", ...}``.
         info: measurements and notes of the last evaluation (compile and train seconds, a failure reason, ...).
+            A candidate made by ``ng.MapCandidate`` has ``fitness=None`` and keeps its parent's last fitness in
+            ``info["parent_fitness"]`` (read by ``ng.EwmaFitness``; see ``previous_fitness``).
 
     Fitness functions are called as ``fitness(key, candidate) -> candidate`` and return the candidate (trained,
     if the fitness trains) with ``fitness`` set.
@@ -56,6 +58,13 @@ class Candidate:
     def replace(self, **changes: Any) -> Candidate:
         """A copy with the given fields changed."""
         return dataclasses.replace(self, **changes)
+
+    @property
+    def previous_fitness(self) -> float | None:
+        """The fitness if scored, else the parent's last fitness (``info["parent_fitness"]``), else None."""
+        if self.fitness is not None:
+            return self.fitness
+        return self.info.get("parent_fitness")
 
     def with_event(self, event: str, **details: Any) -> Candidate:
         """A copy whose lineage ends with ``{"generation": ..., "event": event, **details}``."""
