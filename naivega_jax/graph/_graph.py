@@ -127,7 +127,11 @@ def input_vertex(name: str, shape: Sequence[int]) -> Vertex:
         shape = tuple(shape)
     except TypeError:
         raise GraphError(f"input_vertex {name!r}: shape must be a tuple of positive ints, got {shape!r}") from None
-    return Vertex(name, Input(shape), ())
+    try:
+        op = Input(shape)
+    except GraphError as e:
+        raise GraphError(f"input_vertex {name!r}: {e}") from None
+    return Vertex(name, op, ())
 
 
 def vertex(name: str, op: Op, *inputs: Vertex, init: Any = "default", shield: Any = None) -> Vertex:
@@ -276,6 +280,9 @@ def _check_input_shapes(spec: GraphSpec, xs: tuple[Any, ...]) -> None:
             raise ShapeError(
                 f"input {name!r} expects arrays of shape (batch, {', '.join(map(str, expected))}), got {got}"
             )
+    batches = {name: x.shape[0] for name, x in zip(spec.inputs, xs)}
+    if len(set(batches.values())) > 1:
+        raise ShapeError(f"graph inputs must share one batch size, got batch sizes {batches}")
 
 
 def forward(graph: Graph, xs: tuple[Any, ...], *, train: bool, key: jax.Array | None):
