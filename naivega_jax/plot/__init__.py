@@ -1,3 +1,17 @@
-"""Callbacks that draw a run with matplotlib."""
+"""Callbacks that draw a run with matplotlib (PNG files beside the run's data), and pictures of architectures."""
 
-__all__: list[str] = []
+from ._callbacks import PlotBestGraph, PlotFitness, ScatterBatchSize, ScatterOpt, ScatterPop
+from ._graphplot import plot_graph
+from ._run import CbAll, MultiPlot, plot_run
+
+__all__ = [
+    "CbAll",
+    "MultiPlot",
+    "PlotBestGraph",
+    "PlotFitness",
+    "ScatterBatchSize",
+    "ScatterOpt",
+    "ScatterPop",
+    "plot_graph",
+    "plot_run",
+]
