@@ -9,6 +9,7 @@ from typing import Any
 import jax
 
 from ..graph import Graph, GraphSpec
+from ..mutation import record_events
 from ._candidate import Candidate
 
 TARGETS = ("graph", "optimiser", "batch_size")
@@ -89,10 +90,13 @@ def candidate_diff(old: Candidate, new: Candidate) -> dict[str, Any]:
     return diff
 
 
-def _offspring(parent: Candidate, fields: dict[str, Any], event: str, what: list[str]) -> Candidate:
+def _offspring(parent: Candidate, fields: dict[str, Any], event: str, what: list[str], events: tuple) -> Candidate:
     info = {} if parent.previous_fitness is None else {"parent_fitness": parent.previous_fitness}
     child = parent.replace(**fields, fitness=None, info=info)
-    return child.with_event(event, what=what, changes=candidate_diff(parent, child))
+    details = {"what": what, "changes": candidate_diff(parent, child)}
+    if events:
+        details["events"] = list(events)
+    return child.with_event(event, **details)
 
 
 @dataclasses.dataclass(frozen=True, init=False)
@@ -108,7 +112,8 @@ class MapCandidate:
     (crossovers) it returns a pair. Untargeted fields are kept. A new candidate has ``fitness=None``, keeps its
     parent's last fitness in ``info["parent_fitness"]`` (for ``ng.EwmaFitness``) and its parent's generation, and
     its lineage gains one event: ``{"event": "mutation" | "crossover", "what": [repr of each element],
-    "changes": ng.candidate_diff(parent, child)}``.
+    "changes": ng.candidate_diff(parent, child), "events": [...]}``, where ``events`` (present when not empty) are
+    what the leaf mutations reported (``ng.record_events``; a crossover's events go to both children).
 
     Example:
         >>> import dataclasses, jax, naivega_jax as ng
@@ -168,13 +173,22 @@ class MapCandidate:
         raise TypeError(f"MapCandidate: expected a Candidate or a pair of Candidates, got {type(candidates).__name__}")
 
     def _mutate(self, key: jax.Array, candidate: Candidate) -> Candidate:
+        fields, events = record_events(self._mutated_fields, key, candidate)
+        return _offspring(candidate, fields, "mutation", [repr(m) for m in self.mutations], events)
+
+    def _mutated_fields(self, key: jax.Array, candidate: Candidate) -> dict[str, Any]:
         fields = {}
         for i, m in enumerate(self.mutations):
             fields[m.target] = _checked(m, m.target, m(jax.random.fold_in(key, i), getattr(candidate, m.target)))
-        return _offspring(candidate, fields, "mutation", [repr(m) for m in self.mutations])
+        return fields
 
     def _cross(self, key: jax.Array, pair: Sequence[Candidate]) -> tuple[Candidate, Candidate]:
         a, b = pair
+        (fields_a, fields_b), events = record_events(self._crossed_fields, key, a, b)
+        what = [repr(c) for c in self.mutations]
+        return _offspring(a, fields_a, "crossover", what, events), _offspring(b, fields_b, "crossover", what, events)
+
+    def _crossed_fields(self, key: jax.Array, a: Candidate, b: Candidate) -> tuple[dict, dict]:
         fields_a, fields_b = {}, {}
         for i, c in enumerate(self.mutations):
             out = c(jax.random.fold_in(key, i), (getattr(a, c.target), getattr(b, c.target)))
@@ -182,8 +196,7 @@ class MapCandidate:
                 raise TypeError(f"MapCandidate: crossover {c!r} must return a pair, got {type(out).__name__}")
             fields_a[c.target] = _checked(c, c.target, out[0])
             fields_b[c.target] = _checked(c, c.target, out[1])
-        what = [repr(c) for c in self.mutations]
-        return _offspring(a, fields_a, "crossover", what), _offspring(b, fields_b, "crossover", what)
+        return fields_a, fields_b
 
 
 def _checked(m: Any, target: str, value: Any) -> Any:

@@ -188,3 +188,26 @@ def test_map_candidate_is_frozen_and_comparable():
     assert ng.MapCandidate(Widen(1), ScaleLr(0.5)) == ng.MapCandidate(Widen(1), ScaleLr(0.5))
     assert hash(ng.MapCandidate(Widen(1))) == hash(ng.MapCandidate(Widen(1)))
     assert ng.MapCandidate(SwapBatch()).is_crossover and not ng.MapCandidate(Widen()).is_crossover
+
+
+def test_with_the_library_mutations_and_crossovers(key):
+    parent = ng.Candidate(mlp(), optimiser=ng.Adam(1e-3), batch_size=32, fitness=0.4)
+    mutate = ng.MapCandidate(
+        ng.LearningRateMutation(),
+        ng.TrainBatchSizeMutation(0.5, 0.5),
+        ng.VertexMutation(ng.ActivationFunctionMutation("elu")),
+    )
+    child = mutate(key, parent)
+    assert child.batch_size == 48 and child.optimiser.learning_rate != 1e-3
+    assert child.graph.op("d1").activation == "elu"
+    event = child.lineage[-1]
+    assert event["changes"]["batch_size"] == [32, 48] and event["changes"]["graph"] == {"changed": ["d1", "d2"]}
+    assert {"mutation": "TrainBatchSizeMutation", "old": 32, "new": 48} in event["events"]
+    json.dumps(child.lineage)
+    assert mutate(key, parent).lineage == child.lineage  # deterministic
+
+    other = parent.replace(optimiser=ng.SGD(0.5), batch_size=8)
+    a, b = ng.MapCandidate(ng.BatchSizeCrossover(), ng.LearningRateCrossover())(key, (parent, other))
+    assert (a.batch_size, b.batch_size) == (8, 32)
+    assert (a.optimiser, b.optimiser) == (ng.Adam(0.5), ng.SGD(1e-3))
+    assert a.lineage[-1]["event"] == b.lineage[-1]["event"] == "crossover"
