@@ -1,6 +1,7 @@
 import concurrent.futures
 import dataclasses
 import logging
+import pickle
 from typing import ClassVar
 
 import jax
@@ -181,3 +182,16 @@ def test_evolve_argument_errors(key, pop):
         ng.evolve(key, ng.NoOpEvolution(), ng.SizeFitness(), list(pop))
     with pytest.raises(ValueError, match="no fitness"):
         ng.evolve(key, ng.EliteSelection(1), pop)
+
+
+def test_the_executor_gets_picklable_work(key, pop, data):
+    shipped = []
+
+    def via_pickle(fn, items):
+        shipped.append(len(pickle.dumps((fn, items))))
+        fn, items = pickle.loads(pickle.dumps((fn, items)))
+        return [pickle.loads(pickle.dumps(fn(item))) for item in items]
+
+    fitness = ng.AccuracyFitness(data, batch_size=4)
+    remote = ng.evaluate(key, fitness, pop, executor=via_pickle)
+    assert shipped and remote.fitnesses == ng.evaluate(key, fitness, pop).fitnesses
