@@ -1,3 +1,31 @@
-"""Data iterators, augmentation and data sets."""
+"""Data iterators, augmentation and validation splits.
 
-__all__: list[str] = []
+Iterators run on the host over numpy arrays; batches are numpy arrays (or tuples of them) with the batch axis first.
+"""
+
+from ._augment import FlipIterator, ShiftIterator
+from ._iterators import (
+    BatchIterator,
+    MapIterator,
+    ReBatchingIterator,
+    RepeatPartitionIterator,
+    SeedIterator,
+    StatefulGenerationIter,
+    TimedIterator,
+)
+from ._split import check_labels, encode_labels, train_val_split
+
+__all__ = [
+    "BatchIterator",
+    "FlipIterator",
+    "MapIterator",
+    "ReBatchingIterator",
+    "RepeatPartitionIterator",
+    "SeedIterator",
+    "ShiftIterator",
+    "StatefulGenerationIter",
+    "TimedIterator",
+    "check_labels",
+    "encode_labels",
+    "train_val_split",
+]
