@@ -166,7 +166,9 @@ def load_graph(path: str | os.PathLike) -> Graph:
         raise GraphError(f"load_graph: {str(path)!r} is not a saved graph (no spec.json in it)")
     spec = from_json(spec_file.read_text())
     tree = load_arrays(path / "arrays")
-    conv = lambda d: {v: {k: jnp.asarray(a) for k, a in arrays.items()} for v, arrays in (d or {}).items()}
+    # via numpy: orbax restores device-committed arrays, and jit keys on commitment, so a loaded graph would
+    # compile every function again instead of sharing the compiled code of graphs with the same spec
+    conv = lambda d: {v: {k: jnp.asarray(np.asarray(a)) for k, a in arrays.items()} for v, arrays in (d or {}).items()}
     graph = Graph(spec, conv(tree.get("params")), conv(tree.get("state")))
     from ._validate import validate_graph
 

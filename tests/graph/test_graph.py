@@ -387,3 +387,14 @@ def test_spec_create_drops_unused_vertices_and_keeps_input_order():
     assert spec.names == ("b", "a", "cat")
     assert "unused" not in spec and spec["cat"].shape == (5,)
     assert spec.nin("cat") == (3, 2) and spec.consumers("a") == ("cat",)
+
+
+def test_an_input_can_be_an_output_and_unused_inputs_are_kept(key):
+    a, b = ng.input_vertex("a", shape=(3,)), ng.input_vertex("b", shape=(2,))
+    d = ng.vertex("d", ng.Dense(2), a, init="identity")
+    g = ng.build_graph(key, inputs=[a, b], outputs=[a, d])
+    assert g.vertex_names == ("a", "b", "d")
+    xa = data((4, 3))
+    y_a, y_d = g(xa, data((4, 2)))
+    np.testing.assert_array_equal(y_a, xa)
+    np.testing.assert_array_equal(y_d, xa[:, :2])

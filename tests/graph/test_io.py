@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import pickle
 
 import jax
 import jax.numpy as jnp
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 import naivega_jax as ng
+from naivega_jax.graph import _graph
 from naivega_jax.graph._io import atomic_directory
 
 
@@ -219,3 +221,24 @@ def test_from_json_errors():
         ng.from_json('{"outputs": [], "vertices": []}')
     with pytest.raises(ng.GraphError, match="malformed graph JSON"):
         ng.from_json({"inputs": ["in"], "outputs": ["in"], "vertices": [{"name": "in", "op": {"type": "Input"}}]})
+
+
+def test_loaded_graph_reuses_the_compiled_function(key, tmp_path):
+    inp = ng.input_vertex("in", shape=(13,))
+    g = ng.build_graph(key, inputs=inp, outputs=ng.vertex("d", ng.Dense(6, "relu"), inp))
+    x = jnp.ones((2, 13))
+    y = g(x)
+    n = _graph._infer._cache_size()
+    loaded = ng.load_graph(ng.save_graph(tmp_path / "g", g))
+    from_text = g.replace(spec=ng.from_json(ng.to_json(g)))
+    np.testing.assert_array_equal(loaded(x), y)
+    np.testing.assert_array_equal(from_text(x), y)
+    assert _graph._infer._cache_size() == n
+
+
+def test_pickle_round_trip(key):
+    g = every_op_graph(key)
+    back = pickle.loads(pickle.dumps(g))
+    assert back.spec == g.spec and hash(back.spec) == hash(g.spec)
+    assert back.spec.consumers("gp") == g.spec.consumers("gp") and back.spec.index("out") == g.spec.index("out")
+    assert_graphs_bitwise_equal(back, g)

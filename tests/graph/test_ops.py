@@ -131,6 +131,7 @@ CONV_CASES = [
     ((6, 6, 2), dict(kernel_size=3, strides=2, padding=((1, 0), (2, 1))), (3, 4, 4)),
     ((6, 6, 2), dict(kernel_size=3, dilation=2, padding="VALID"), (2, 2, 4)),
     ((6, 6, 2), dict(kernel_size=(2, 3), dilation=(2, 1), strides=(1, 2), padding="SAME"), (6, 3, 4)),
+    ((4, 5, 3, 2), dict(kernel_size=(2, 3, 1), strides=(1, 2, 1), padding="VALID"), (3, 2, 3, 4)),
 ]
 
 
