@@ -6,8 +6,9 @@ keyed by generation: constructing a callback on an existing run directory reload
 its curves), and calling it again for a generation replaces that generation's record and drops any later ones
 (they belong to a run that was abandoned after that generation).
 
-Invalid fitness values (None, NaN, infinite, not a number) are stored as None and left out of every statistic and
-every scatter; ``PlotFitness`` counts them per generation.
+Invalid fitness values (None, NaN, infinite, not a number, or any value of a candidate whose evaluation failed:
+``info["failure"]`` set) are stored as None and left out of every statistic and every scatter; ``PlotFitness``
+counts them per generation.
 """
 
 from __future__ import annotations
@@ -126,8 +127,9 @@ class PlotFitness(GenerationPlot):
     """Best and mean fitness per generation (NaiveGAflux ``PlotFitness``), drawn to ``PlotFitness/fitness.png``.
 
     Each generation's record is ``{"generation", "best", "mean", "size", "invalid"}``: the maximum and the mean of
-    the valid fitness values, the population size, and how many candidates had an invalid fitness (None, NaN or
-    infinite), which are ignored. ``best`` and ``mean`` are None when no candidate is valid; the curve has a gap.
+    the valid fitness values, the population size, and how many candidates had an invalid fitness (None, NaN,
+    infinite, or a failed evaluation: ``info["failure"]`` set), which are ignored. ``best`` and ``mean`` are None
+    when no candidate is valid; the curve has a gap.
 
     Example:
         >>> import jax, shutil, tempfile, naivega_jax as ng
@@ -275,23 +277,23 @@ class ScatterOpt(GenerationPlot):
     """log10 learning rate against fitness, grouped by optimiser type (NaiveGAflux ``ScatterOpt``).
 
     Each generation's record holds the lists ``fitness`` (None where invalid), ``learning_rate`` (the spec's
-    ``learning_rate``; for an ``OptimiserChain`` without one, the product of its members'; None without an optimiser
-    spec) and ``optimiser``: the class name of the first chain element that is not a ``ShieldedOpt`` (a shielded
-    rule is usually a population-wide learning-rate schedule), ``"default"`` for a candidate without a spec.
-    Candidates without a valid fitness or learning rate are not drawn. The plot is ``ScatterOpt/scatteropt.png``.
+    ``learning_rate``: for an ``OptimiserChain`` the product of its members', shielded ones included, as upstream;
+    None without an optimiser spec) and ``optimiser``: the class name of the first chain element that is neither a
+    ``ShieldedOpt`` (usually a population-wide learning-rate schedule) nor a ``WeightDecay`` (no learning rate),
+    ``"default"`` for a candidate without a spec. Candidates without a valid fitness or learning rate are not
+    drawn. The plot is ``ScatterOpt/scatteropt.png``.
 
     Example:
-        >>> import dataclasses, jax, shutil, tempfile, naivega_jax as ng
-        >>> @dataclasses.dataclass(frozen=True)
-        ... class Adam:
-        ...     learning_rate: float
+        >>> import jax, shutil, tempfile, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(5,))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
+        >>> chain = ng.OptimiserChain(ng.ShieldedOpt(ng.SGD(0.5)), ng.Momentum(0.01))
+        >>> pop = ng.Population([ng.Candidate(g, optimiser=chain, fitness=0.5), ng.Candidate(g, fitness=0.25)])
         >>> run = tempfile.mkdtemp()
         >>> cb = ng.ScatterOpt(run)
-        >>> _ = cb([ng.Candidate(g, optimiser=Adam(1e-3), fitness=0.5), ng.Candidate(g, fitness=0.25)])
-        >>> cb.data
-        [{'generation': 1, 'fitness': [0.5, 0.25], 'learning_rate': [0.001, None], 'optimiser': ['Adam', 'default']}]
+        >>> _ = cb(pop)
+        >>> cb.data[0]["learning_rate"], cb.data[0]["optimiser"]
+        ([0.005, None], ['Momentum', 'default'])
         >>> shutil.rmtree(run)
     """
 

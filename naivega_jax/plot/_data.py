@@ -2,8 +2,7 @@
 
 The callbacks see populations duck-typed: any iterable of candidates (objects with ``graph``, ``fitness``,
 ``optimiser`` and ``batch_size`` attributes, as ``ng.Candidate``), with an optional integer ``generation``
-attribute. Optimiser specs are read through ``learning_rate`` and their class name; ``ShieldedOpt`` and
-``OptimiserChain`` are recognised by class name so that this module does not depend on the training package.
+attribute (as ``ng.Population``). Optimiser specs are read through ``learning_rate`` and their class name.
 """
 
 from __future__ import annotations
@@ -13,14 +12,13 @@ import math
 import operator
 import os
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-FORMAT = "naivega_jax.plot/1"
+from ..train import OptimiserChain, ShieldedOpt, WeightDecay
 
-_SHIELD = "ShieldedOpt"
-_CHAIN = "OptimiserChain"
+FORMAT = "naivega_jax.plot/1"
 
 
 def candidates(population: Iterable[Any], where: str) -> list[Any]:
@@ -47,9 +45,15 @@ def field(cand: Any, name: str, where: str) -> Any:
 
 
 def fitness_value(cand: Any, where: str) -> float | None:
-    """The candidate's fitness as a float, or None when it is invalid: None, not a number, NaN or infinite."""
+    """The candidate's fitness as a float, or None when it is invalid.
+
+    Invalid: None (unscored), not a number, NaN or infinite, or the candidate's evaluation failed (its ``info``
+    has a ``"failure"`` reason: ``ng.evaluate`` then scores it with the fitness strategy's invalid value, which
+    says nothing about the architecture).
+    """
     value = field(cand, "fitness", where)
-    if value is None:
+    info = getattr(cand, "info", None)
+    if value is None or (isinstance(info, Mapping) and info.get("failure")):
         return None
     try:
         value = float(value)
@@ -74,73 +78,36 @@ def generation_of(population: Any, stored: Iterable[int]) -> int:
     return gen
 
 
-def _wrapped(opt: Any) -> Any:
-    """The rule a ``ShieldedOpt`` wraps: its single dataclass field, or a conventionally named attribute."""
-    for name in ("optimiser", "rule", "opt", "inner"):
-        if hasattr(opt, name):
-            return getattr(opt, name)
-    values = list(vars(opt).values()) if hasattr(opt, "__dict__") else []
-    if len(values) == 1:
-        return values[0]
-    raise TypeError(f"cannot find the optimiser wrapped by {opt!r}")
-
-
-def _members(chain: Any) -> tuple[Any, ...]:
-    """The optimisers of an ``OptimiserChain``: its first tuple or list attribute."""
-    for name in ("optimisers", "opts", "rules"):
-        if hasattr(chain, name):
-            return tuple(getattr(chain, name))
-    for value in vars(chain).values() if hasattr(chain, "__dict__") else ():
-        if isinstance(value, (tuple, list)):
-            return tuple(value)
-    raise TypeError(f"cannot find the members of {chain!r}")
-
-
-def _flat(opt: Any) -> list[Any]:
-    if type(opt).__name__ == _CHAIN:
-        return [leaf for member in _members(opt) for leaf in _flat(member)]
-    return [opt]
-
-
-def _unshield(opt: Any) -> Any:
-    while type(opt).__name__ == _SHIELD:
-        opt = _wrapped(opt)
-    return opt
+def _leaves(opt: Any, shielded: bool = False) -> list[tuple[Any, bool]]:
+    """The rules of a spec in chain order, shields and chains unwrapped, each with whether it was shielded."""
+    if isinstance(opt, OptimiserChain):
+        return [leaf for member in opt.optimisers for leaf in _leaves(member, shielded)]
+    if isinstance(opt, ShieldedOpt):
+        return _leaves(opt.optimiser, True)
+    return [(opt, shielded)]
 
 
 def optimiser_type(opt: Any) -> str:
-    """The class name of the first chain element that is not shielded (``"default"`` for no optimiser spec).
+    """The class name of the first rule in the chain that is neither shielded nor a ``WeightDecay``.
 
-    A shielded rule in a chain is typically a global learning-rate schedule shared by the whole population, so the
-    first unshielded element is the one that says what the candidate's own optimiser is. If every element is
-    shielded, the first element's wrapped rule names the type.
+    A shielded rule in a chain is typically a population-wide learning-rate schedule, and weight decay has no
+    learning rate, so the first other rule is the one that says what the candidate's own optimiser is. Failing
+    that, the first shielded rule that is not a ``WeightDecay``, then ``"WeightDecay"``. ``"default"`` stands for
+    no spec (the fitness strategy's default optimiser).
     """
     if opt is None:
         return "default"
-    leaves = _flat(opt)
-    for leaf in leaves:
-        if type(leaf).__name__ != _SHIELD:
-            return type(leaf).__name__
-    inner = _unshield(leaves[0])
-    return type(inner).__name__ if type(inner).__name__ != _CHAIN else optimiser_type(inner)
+    leaves = _leaves(opt)
+    for wanted in (False, True):
+        for rule, shielded in leaves:
+            if shielded == wanted and not isinstance(rule, WeightDecay):
+                return type(rule).__name__
+    return type(leaves[0][0]).__name__
 
 
 def learning_rate(opt: Any) -> float | None:
-    """The spec's ``learning_rate``; for a chain without one, the product of its members' (as NaiveGAflux).
-
-    Members without a learning rate (weight decay) do not count; None when nothing in the spec has one.
-    """
-    if opt is None:
-        return None
-    lr = getattr(opt, "learning_rate", None)
-    if lr is not None:
-        return _finite_or_none(lr)
-    if type(opt).__name__ == _SHIELD:
-        return learning_rate(_wrapped(opt))
-    if type(opt).__name__ == _CHAIN:
-        rates = [r for r in (learning_rate(m) for m in _members(opt)) if r is not None]
-        return math.prod(rates) if rates else None
-    return None
+    """The spec's ``learning_rate`` (for a chain, the product of its members'); None without a spec."""
+    return None if opt is None else _finite_or_none(getattr(opt, "learning_rate", None))
 
 
 def _finite_or_none(value: Any) -> float | None:

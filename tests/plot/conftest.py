@@ -1,5 +1,3 @@
-import dataclasses
-
 import jax
 import matplotlib.image
 import numpy as np
@@ -27,20 +25,6 @@ def graphs():
     assert [len(g.vertex_names) for g in gs] == [2, 3, 4]
     assert [ng.nparams(g) for g in gs] == [18, 39, 147]
     return gs
-
-
-@dataclasses.dataclass
-class Pop:
-    """A stand-in population: iterable candidates and a generation (as ng.Population)."""
-
-    candidates: list
-    generation: int = 1
-
-    def __iter__(self):
-        return iter(self.candidates)
-
-    def __len__(self):
-        return len(self.candidates)
 
 
 def assert_png(path, min_bytes=4000):
