@@ -19,6 +19,14 @@ class GraphModule(nn.Module):
     ``graph.state``. Call ``module.apply(variables, x)`` for inference, and
     ``module.apply(variables, x, train=True, rngs={"dropout": key}, mutable=["batch_stats"])`` in training.
     ``module.init`` draws fresh parameters the way ``ng.build_graph`` does.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, naivega_jax as ng
+        >>> inp = ng.input_vertex("in", shape=(5,))
+        >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
+        >>> variables = ng.GraphModule(g.spec).init(jax.random.key(1), jnp.ones((1, 5)))
+        >>> variables["params"]["d"]["kernel"].shape
+        (5, 3)
     """
 
     spec: GraphSpec

@@ -159,7 +159,16 @@ def save_graph(path: str | os.PathLike, graph: Graph) -> Path:
 
 
 def load_graph(path: str | os.PathLike) -> Graph:
-    """Loads a graph written by ``save_graph``; raises ``GraphError`` if its arrays do not fit its spec."""
+    """Loads a graph written by ``save_graph``; raises ``GraphError`` if its arrays do not fit its spec.
+
+    Example:
+        >>> import jax, tempfile, numpy as np, naivega_jax as ng
+        >>> inp = ng.input_vertex("in", shape=(5,))
+        >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
+        >>> loaded = ng.load_graph(ng.save_graph(tempfile.mkdtemp() + "/g", g))
+        >>> bool(np.array_equal(loaded.params["d"]["kernel"], g.params["d"]["kernel"]))
+        True
+    """
     path = Path(path)
     spec_file = path / "spec.json"
     if not spec_file.is_file():

@@ -42,6 +42,11 @@ class ParamAxes:
         out: axis indexed by the vertex's output neurons, or None.
         inp: axis indexed by the vertex's input neurons (absorbing ops only), or None.
         new: fill of a new output neuron: ``"fanin"`` (small random, scaled by the fan-in) or a constant.
+
+    Example:
+        >>> import naivega_jax as ng
+        >>> ng.Dense(3).param_axes()["kernel"]
+        ParamAxes(out=1, inp=0, new='fanin')
     """
 
     out: int | None
@@ -138,7 +143,13 @@ def _window_output(spatial: Shape, window: Shape, strides: Shape, dilation: Shap
 
 
 class Op:
-    """Base class of every op. Subclasses are frozen dataclasses."""
+    """Base class of every op. Subclasses are frozen dataclasses (register them with ``ng.register_op`` for JSON).
+
+    Example:
+        >>> import naivega_jax as ng
+        >>> isinstance(ng.Dense(3), ng.Op), ng.Dense(3).trait
+        (True, 'absorb')
+    """
 
     trait: ClassVar[str] = INVARIANT
     min_inputs: ClassVar[int] = 1
@@ -172,7 +183,13 @@ class Op:
 
 @dataclasses.dataclass(frozen=True)
 class Input(Op):
-    """The op of an input vertex: feature shape without the batch axis. Build it with ``ng.input_vertex``."""
+    """The op of an input vertex: feature shape without the batch axis. Build it with ``ng.input_vertex``.
+
+    Example:
+        >>> import naivega_jax as ng
+        >>> ng.input_vertex("in", shape=(8, 8, 3)).op
+        Input(shape=(8, 8, 3))
+    """
 
     shape: tuple[int, ...]
     trait: ClassVar[str] = IMMUTABLE
@@ -611,7 +628,13 @@ class Scale(Op):
 
 @dataclasses.dataclass(frozen=True)
 class Concat(Op):
-    """Concatenates its inputs along the channel axis; the other axes must agree. Build with ``ng.concat``."""
+    """Concatenates its inputs along the channel axis; the other axes must agree. Build with ``ng.concat``.
+
+    Example:
+        >>> import naivega_jax as ng
+        >>> ng.Concat().output_shape("c", ((4, 4, 2), (4, 4, 3)))
+        (4, 4, 5)
+    """
 
     trait: ClassVar[str] = STACK
     max_inputs: ClassVar[int | None] = None
@@ -630,7 +653,13 @@ class Concat(Op):
 
 @dataclasses.dataclass(frozen=True)
 class Add(Op):
-    """Elementwise sum of its inputs, which must have equal shapes. Build with ``ng.add``."""
+    """Elementwise sum of its inputs, which must have equal shapes. Build with ``ng.add``.
+
+    Example:
+        >>> import naivega_jax as ng
+        >>> ng.Add().output_shape("a", ((4, 3), (4, 3)))
+        (4, 3)
+    """
 
     max_inputs: ClassVar[int | None] = None
 

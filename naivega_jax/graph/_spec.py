@@ -16,6 +16,14 @@ class VertexSpec:
     ``shape`` is the feature shape without the batch axis; ``shape[-1]`` is the vertex's number of neurons (nout).
     ``shield`` is None for an ordinary vertex; for a shielded vertex it is the (possibly empty) tuple of mutation
     type names still allowed on it (NaiveGAflux's ``MutationShield``).
+
+    Example:
+        >>> import jax, naivega_jax as ng
+        >>> inp = ng.input_vertex("in", shape=(5,))
+        >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
+        >>> v = g.spec["d"]
+        >>> v.inputs, v.shape, v.nout
+        (('in',), (3,), 3)
     """
 
     name: str
@@ -41,6 +49,12 @@ class GraphSpec:
 
     Two specs are equal iff their vertices, inputs and outputs are equal; equal specs share compiled functions.
     Build one with ``GraphSpec.create`` (which validates); never mutate one: surgery returns new specs.
+
+    Example:
+        >>> import naivega_jax as ng
+        >>> spec = ng.GraphSpec.create([("in", ng.Input((5,)), ()), ("d", ng.Dense(3), ("in",))], ["in"], ["d"])
+        >>> spec.names, spec.nin("d"), spec.consumers("in")
+        (('in', 'd'), (5,), ('d',))
     """
 
     vertices: tuple[VertexSpec, ...]
