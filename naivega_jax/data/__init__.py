@@ -1,8 +1,9 @@
-"""Data iterators, augmentation and validation splits.
+"""Data iterators, augmentation, validation splits and data sets (``ng.datasets``).
 
 Iterators run on the host over numpy arrays; batches are numpy arrays (or tuples of them) with the batch axis first.
 """
 
+from . import datasets
 from ._augment import FlipIterator, ShiftIterator
 from ._iterators import (
     BatchIterator,
@@ -26,6 +27,7 @@ __all__ = [
     "StatefulGenerationIter",
     "TimedIterator",
     "check_labels",
+    "datasets",
     "encode_labels",
     "train_val_split",
 ]
