@@ -102,7 +102,14 @@ jax.tree_util.register_dataclass(Graph, data_fields=["params", "state"], meta_fi
 
 
 class Vertex:
-    """A symbolic vertex, used only to describe a graph for ``build_graph``. Make with ``ng.vertex`` & co."""
+    """A symbolic vertex, used only to describe a graph for ``build_graph``. Make with ``ng.vertex`` & co.
+
+    Example:
+        >>> import naivega_jax as ng
+        >>> v = ng.vertex("d", ng.Dense(3), ng.input_vertex("in", shape=(5,)))
+        >>> v.name, [i.name for i in v.inputs]
+        ('d', ['in'])
+    """
 
     __slots__ = ("init", "inputs", "name", "op", "shield")
 
@@ -236,7 +243,15 @@ def build_graph(key: jax.Array, *, inputs: Vertex | Sequence[Vertex], outputs: V
 
 
 def init_graph(key: jax.Array, spec: GraphSpec, inits: Mapping[str, Any] = ()) -> Graph:
-    """A graph for ``spec`` with freshly initialised parameters (``inits`` maps names to weight inits)."""
+    """A graph for ``spec`` with freshly initialised parameters (``inits`` maps names to weight inits).
+
+    Example:
+        >>> import jax, naivega_jax as ng
+        >>> spec = ng.GraphSpec.create([("in", ng.Input((5,)), ()), ("d", ng.Dense(3), ("in",))], ["in"], ["d"])
+        >>> g = ng.init_graph(jax.random.key(0), spec, {"d": "zero"})
+        >>> float(abs(g.params["d"]["kernel"]).sum())
+        0.0
+    """
     inits = dict(inits)
     params, state = {}, {}
     for v in spec.vertices:
