@@ -1,8 +1,11 @@
+import itertools
+
 import jax
+import numpy as np
 import pytest
 
 import naivega_jax as ng
-from naivega_jax.plot._graphplot import BOX_W, layout, op_label
+from naivega_jax.plot._graphplot import BOX_W, DUMMY_W, GAP, ROW, layout, op_label
 
 from .conftest import assert_png, dense_chain
 
@@ -65,3 +68,35 @@ def test_plot_graph_handles_several_inputs_and_outputs(tmp_path):
     assert pos["x1"][1] == pos["x2"][1] and pos["x1"][0] < pos["x2"][0]
     assert pos["y1"][1] == pos["y2"][1]
     assert_png(ng.plot_graph(g, tmp_path / "multi.png"))
+
+
+def random_graph(seed, n):
+    """A random DAG of Dense vertices and concats of two earlier vertices."""
+    rng = np.random.default_rng(seed)
+    vs = [ng.input_vertex("in", shape=(3,))]
+    for i in range(n):
+        picks = rng.choice(len(vs), size=min(len(vs), int(rng.integers(1, 3))), replace=False)
+        if len(picks) == 2:
+            vs.append(ng.concat(f"c{i}", *(vs[p] for p in sorted(picks))))
+        else:
+            vs.append(ng.vertex(f"d{i}", ng.Dense(int(rng.integers(2, 6))), vs[picks[0]]))
+    return ng.build_graph(jax.random.key(seed), inputs=vs[0], outputs=vs[-1]).spec
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_layout_of_random_graphs_keeps_order_and_boxes_apart(seed):
+    spec = random_graph(seed, 12)
+    pos, via, widest = layout(spec)
+    row = {n: round(-y / ROW) for n, (_, y) in pos.items()}
+    for v in spec.vertices:
+        for i in v.inputs:
+            assert row[v.name] > row[i]
+            assert [row[p] for p in via[(i, v.name)]] == list(range(row[i] + 1, row[v.name]))
+    by_row = {}
+    for n, (x, _) in pos.items():
+        by_row.setdefault(row[n], []).append((x, DUMMY_W if n.startswith("\0") else BOX_W))
+    for items in by_row.values():
+        items.sort()
+        for (x0, w0), (x1, w1) in itertools.pairwise(items):
+            assert x1 - x0 >= (w0 + w1) / 2 + GAP - 1e-9
+        assert items[-1][0] + items[-1][1] / 2 - (items[0][0] - items[0][1] / 2) <= widest + 1e-9
