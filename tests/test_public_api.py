@@ -29,3 +29,52 @@ def test_subpackage_names_are_reexported():
     ):
         for name in sub.__all__:
             assert getattr(ng, name) is getattr(sub, name)
+
+
+def test_graph_public_names_have_a_runnable_example():
+    # the doctest run executes them; here: every graph name documents itself with one
+    for name in ng.graph.__all__:
+        obj = getattr(ng.graph, name)
+        if isinstance(obj, str):
+            continue
+        assert ">>>" in (inspect.getdoc(obj) or ""), f"ng.{name} has no example in its docstring"
+
+
+def test_graph_contract_names_exist():
+    contract = [
+        "input_vertex",
+        "vertex",
+        "concat",
+        "add",
+        "build_graph",
+        "apply",
+        "Graph",
+        "nparams",
+        "summary",
+        "Dense",
+        "Conv",
+        "BatchNorm",
+        "MaxPool",
+        "AvgPool",
+        "GlobalPool",
+        "Flatten",
+        "Dropout",
+        "Scale",
+        "to_json",
+        "from_json",
+        "save_graph",
+        "load_graph",
+        "to_flax",
+        "GraphError",
+        "ShapeError",
+        "SizeChangeError",
+        "NaiveGAError",
+        "activation",
+        "register_activation",
+        "GraphSpec",
+    ]
+    missing = [name for name in contract if name not in ng.__all__]
+    assert missing == []
+    assert {"identity", "relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid", "leaky_relu", "softplus"} <= set(
+        ng.activation_names()
+    )
