@@ -1,5 +1,7 @@
 """Optimiser specs (optax underneath) and the compile-aware training engine."""
 
+from ._cache import clear_compile_cache, engine_stats
+from ._engine import TrainResult, choose_driver, evaluate_accuracy, train_graph
 from ._optimisers import (
     SGD,
     AdaGrad,
@@ -30,8 +32,14 @@ __all__ = [
     "OptimiserChain",
     "RMSProp",
     "ShieldedOpt",
+    "TrainResult",
     "WeightDecay",
+    "choose_driver",
+    "clear_compile_cache",
+    "engine_stats",
+    "evaluate_accuracy",
     "map_optimisers",
     "merge_optimisers",
     "optimiser_from_dict",
+    "train_graph",
 ]

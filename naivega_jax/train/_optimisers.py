@@ -156,7 +156,7 @@ class NAdam(Optimiser):
 
 @dataclasses.dataclass(frozen=True)
 class AdaGrad(Optimiser):
-    """AdaGrad (optax's: squared-gradient accumulators start at 0.1).
+    """AdaGrad; the squared-gradient accumulators start at 0 (as upstream, whose start is ``eps``).
 
     Example:
         >>> import naivega_jax as ng
@@ -322,7 +322,7 @@ _FACTORIES: dict[str, Callable[..., optax.GradientTransformation]] = {
     "Nesterov": lambda learning_rate, momentum: optax.sgd(learning_rate, momentum=momentum, nesterov=True),
     "Adam": lambda learning_rate, b1, b2, eps: optax.adam(learning_rate, b1=b1, b2=b2, eps=eps),
     "NAdam": lambda learning_rate, b1, b2, eps: optax.nadam(learning_rate, b1=b1, b2=b2, eps=eps),
-    "AdaGrad": lambda learning_rate, eps: optax.adagrad(learning_rate, eps=eps),
+    "AdaGrad": lambda learning_rate, eps: optax.adagrad(learning_rate, initial_accumulator_value=0.0, eps=eps),
     "RMSProp": lambda learning_rate, rho, eps: optax.rmsprop(learning_rate, decay=rho, eps=eps),
     "AdamW": lambda learning_rate, b1, b2, eps, weight_decay: optax.adamw(
         learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay

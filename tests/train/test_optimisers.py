@@ -14,7 +14,7 @@ LEAVES = [
     (ng.Nesterov(0.05, 0.7), optax.sgd(0.05, momentum=0.7, nesterov=True)),
     (ng.Adam(0.01, 0.8, 0.99, 1e-6), optax.adam(0.01, b1=0.8, b2=0.99, eps=1e-6)),
     (ng.NAdam(0.01), optax.nadam(0.01, eps=1e-8)),
-    (ng.AdaGrad(0.1, 1e-7), optax.adagrad(0.1, eps=1e-7)),
+    (ng.AdaGrad(0.1, 1e-7), optax.adagrad(0.1, initial_accumulator_value=0.0, eps=1e-7)),
     (ng.RMSProp(0.01, 0.8, 1e-6), optax.rmsprop(0.01, decay=0.8, eps=1e-6)),
     (ng.AdamW(0.01, weight_decay=0.1), optax.adamw(0.01, eps=1e-8, weight_decay=0.1)),
     (ng.WeightDecay(0.1), optax.add_decayed_weights(0.1)),

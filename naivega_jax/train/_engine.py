@@ -1,0 +1,493 @@
+"""The compile-aware training engine: one jitted train step for every graph, two epoch drivers, evaluation.
+
+Designed around reference/performance.md:
+* one module-level jitted step takes the graph, the optax state and a batch as arguments; executables are compiled
+  ahead of time and cached by (spec, batch shapes, optimiser skeleton, loss), so equal specs never recompile and a
+  learning-rate change (traced optimiser state) compiles nothing;
+* every batch has the same shape: the last partial batch is padded (with repeats of real examples, so batch
+  statistics stay sensible) and masked out of the loss and the accuracy;
+* a NaN/Inf loss is detected on device: from that step on the parameters stop changing, the loop driver stops early
+  and the result says so;
+* compile seconds and train seconds are measured separately on every call;
+* two epoch drivers: a Python loop over the jitted step, and a whole epoch as one compiled ``lax.scan``. XLA:CPU runs
+  convolutions inside a scan 5-34x slower than the loop, so ``choose_driver`` picks the loop on CPU for graphs with
+  spatial ops and the scan everywhere else (28x faster than the loop for an MLP on an H200).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .._random import host_rng
+from ..graph import AvgPool, Conv, Graph, MaxPool
+from ..graph._graph import forward
+from ._cache import CACHE, Lookup
+from ._optimisers import Adam, Optimiser, OptimiserChain, ShieldedOpt
+
+NAN_MESSAGE = "NaN loss detected when training!"
+DRIVERS = ("auto", "loop", "scan")
+_SPATIAL_OPS = (Conv, MaxPool, AvgPool)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TrainResult:
+    """What ``train_graph`` returns.
+
+    Attributes:
+        graph: the trained graph (parameters and batch-norm state); after a NaN/Inf loss, the graph as it was
+            before the first non-finite step.
+        opt_state: the final optax state.
+        losses: the mean loss of every step taken, in order (numpy).
+        correct: per trained example, in training order, whether the graph's prediction *during training* was
+            right (padding excluded); None when the output is not a (batch, classes) array.
+        steps: number of steps taken; epochs: number of epochs completed.
+        nonfinite: True if a loss was NaN or Inf; failure: the reason (``"NaN loss detected when training!"``).
+        compile_seconds: seconds spent compiling in this call (0 when every executable came from the cache).
+        train_seconds: the rest of the call's wall time (data preparation, steps, waiting for the device).
+        compiles, cache_hits: cache misses and hits in this call.
+        driver: ``"loop"`` or ``"scan"``.
+    """
+
+    graph: Graph
+    opt_state: Any
+    losses: np.ndarray
+    correct: np.ndarray | None
+    steps: int
+    epochs: int
+    nonfinite: bool
+    failure: str | None
+    compile_seconds: float
+    train_seconds: float
+    compiles: int
+    cache_hits: int
+    driver: str
+
+    @property
+    def examples_per_second(self) -> float:
+        """Training throughput of this call, compile time excluded."""
+        n = self.correct.size if self.correct is not None else 0
+        return n / self.train_seconds if self.train_seconds > 0 else float("nan")
+
+
+def choose_driver(graph: Graph, backend: str | None = None) -> str:
+    """The epoch driver for ``graph`` on ``backend`` (default: JAX's default backend).
+
+    ``"loop"`` on CPU when the graph has convolutions or pools (XLA:CPU runs them inside a scan on a slow path),
+    ``"scan"`` otherwise.
+
+    Example:
+        >>> import jax, naivega_jax as ng
+        >>> inp = ng.input_vertex("in", shape=(8, 1))
+        >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("c", ng.Conv(2, 3), inp))
+        >>> ng.choose_driver(g, "cpu"), ng.choose_driver(g, "gpu")
+        ('loop', 'scan')
+    """
+    backend = backend or jax.default_backend()
+    if backend == "cpu" and any(isinstance(v.op, _SPATIAL_OPS) for v in graph.spec.vertices):
+        return "loop"
+    return "scan"
+
+
+# ---- the traced computation -------------------------------------------------------------------------------------
+
+
+def _labels(out: jax.Array, y: jax.Array) -> jax.Array | None:
+    if out.ndim != 2:
+        return None
+    if y.ndim == 2:
+        return jnp.argmax(y, axis=-1)
+    if y.ndim == 1 and jnp.issubdtype(y.dtype, jnp.integer):
+        return y
+    return None
+
+
+def _masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
+    return jnp.sum(jnp.where(mask > 0, values, 0.0)) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def _per_example(loss: Callable, out: Any, y: jax.Array) -> jax.Array:
+    per = loss(out, y)
+    if per.ndim == 0:
+        raise ValueError(
+            "loss must return one value per example (like optax.softmax_cross_entropy_with_integer_labels), "
+            "got a scalar: padded batches need per-example losses to mask"
+        )
+    return per.reshape(per.shape[0], -1).mean(axis=1)
+
+
+def _correct(out: Any, y: jax.Array, batch: int) -> jax.Array:
+    labels = _labels(out, y) if isinstance(out, jax.Array) else None
+    if labels is None:
+        return jnp.zeros((batch,), bool)
+    return jnp.argmax(out, axis=-1) == labels
+
+
+def _step_body(carry, batch, key, skeleton: Optimiser, loss: Callable):
+    graph, opt_state, ok = carry
+    xs, y, mask, index = batch
+    step_key = jax.random.fold_in(key, index)
+
+    def objective(params):
+        outs, state = forward(graph.replace(params=params), xs, train=True, key=step_key)
+        out = outs[0] if len(outs) == 1 else outs
+        return _masked_mean(_per_example(loss, out, y), mask), (state, out)
+
+    (value, (state, out)), grads = jax.value_and_grad(objective, has_aux=True)(graph.params)
+    updates, new_opt_state = skeleton.to_optax().update(grads, opt_state, graph.params)
+    params = optax.apply_updates(graph.params, updates)
+    ok_now = ok & jnp.isfinite(value)
+
+    def keep(new, old):
+        return jax.tree_util.tree_map(lambda a, b: jnp.where(ok_now, a, b), new, old)
+
+    new_graph = graph.replace(params=keep(params, graph.params), state=keep(state, graph.state))
+    carry = (new_graph, keep(new_opt_state, opt_state), ok_now)
+    return carry, (value, _correct(out, y, mask.shape[0]))
+
+
+@functools.partial(jax.jit, static_argnames=("skeleton", "loss"), donate_argnums=0)
+def _train_step(carry, batch, key, *, skeleton, loss):
+    return _step_body(carry, batch, key, skeleton, loss)
+
+
+@functools.partial(jax.jit, static_argnames=("skeleton", "loss"), donate_argnums=0)
+def _train_epoch(carry, batches, key, *, skeleton, loss):
+    return jax.lax.scan(lambda c, b: _step_body(c, b, key, skeleton, loss), carry, batches)
+
+
+def _hyper_values(optimiser: Optimiser) -> Any:
+    """The spec's hyperparameter values as a pytree mirroring chains (float32, like the injected state)."""
+    if isinstance(optimiser, OptimiserChain):
+        return tuple(_hyper_values(o) for o in optimiser.optimisers)
+    if isinstance(optimiser, ShieldedOpt):
+        return _hyper_values(optimiser.optimiser)
+    return {name: np.float32(getattr(optimiser, name)) for name in optimiser.hyperparameters}
+
+
+def _with_hyper(skeleton: Optimiser, state: Any, values: Any) -> Any:
+    if isinstance(skeleton, OptimiserChain):
+        return tuple(_with_hyper(o, s, v) for o, s, v in zip(skeleton.optimisers, state, values))
+    return state._replace(hyperparams=dict(values))
+
+
+@jax.jit
+def _gather(data, idx):
+    return jax.tree_util.tree_map(lambda a: jnp.take(a, idx, axis=0), data)
+
+
+@jax.jit
+def _eval_batch(graph, xs, y, mask):
+    outs, _ = forward(graph, xs, train=False, key=None)
+    correct = _correct(outs[0] if len(outs) == 1 else outs, y, mask.shape[0])
+    return jnp.sum(jnp.where(mask > 0, correct, False))
+
+
+# ---- host side ----------------------------------------------------------------------------------------------------
+
+_DEVICE_COPIES: dict[int, tuple[weakref.ref, jax.Array]] = {}
+
+
+def _on_device(a: Any) -> jax.Array:
+    """``a`` as a device array; numpy arrays are transferred once and the copy reused while ``a`` lives."""
+    if isinstance(a, jax.Array):
+        return a
+    ident = id(a)
+    try:
+        ref = weakref.ref(a, lambda _: _DEVICE_COPIES.pop(ident, None))
+    except TypeError:
+        return jnp.asarray(a)
+    entry = _DEVICE_COPIES.get(ident)
+    if entry is not None and entry[0]() is a:
+        return entry[1]
+    device = jnp.asarray(a)
+    _DEVICE_COPIES[ident] = (ref, device)
+    return device
+
+
+def _on_host(a: Any) -> np.ndarray:
+    a = np.asarray(a)
+    dtype = jax.dtypes.canonicalize_dtype(a.dtype)
+    return a if a.dtype == dtype else a.astype(dtype)
+
+
+def _pack_inputs(graph: Graph, x: Any, where: str) -> tuple[Any, ...]:
+    names = graph.spec.inputs
+    if isinstance(x, Mapping):
+        missing = [n for n in names if n not in x]
+        if missing:
+            raise ValueError(f"{where}: x has no arrays for graph inputs {missing}; got keys {list(x)}")
+        xs = tuple(x[n] for n in names)
+    elif isinstance(x, (tuple, list)):
+        xs = tuple(x)
+    else:
+        xs = (x,)
+    if len(xs) != len(names):
+        raise ValueError(f"{where}: the graph takes {len(names)} input(s) {list(names)}, got {len(xs)} array(s)")
+    for name, a in zip(names, xs):
+        expected = graph.shape(name)
+        if tuple(np.shape(a)[1:]) != expected:
+            raise ValueError(
+                f"{where}: input {name!r} must have shape (n, {', '.join(map(str, expected))}), got {np.shape(a)}"
+            )
+    return xs
+
+
+class _Data:
+    """The examples and how batches are cut from them.
+
+    On CPU batches are cut on the host with numpy (a device gather or unstack compiles a kernel per data shape,
+    0.1-0.8 s each, and the host *is* the device); elsewhere the data moves to the device once and batches are
+    gathered there by one cached executable.
+    """
+
+    def __init__(self, graph: Graph, x: Any, y: Any, where: str):
+        xs = _pack_inputs(graph, x, where)
+        n = int(np.shape(y)[0]) if np.ndim(y) else -1
+        if n < 1 or any(np.shape(a)[0] != n for a in xs):
+            raise ValueError(
+                f"{where}: x and y need the same number (>= 1) of examples, got x {[np.shape(a) for a in xs]} "
+                f"and y {np.shape(y)}"
+            )
+        self.n = n
+        self.on_device = jax.default_backend() != "cpu"
+        move = _on_device if self.on_device else _on_host
+        self.arrays = (tuple(move(a) for a in xs), move(y))
+        labels, outs = self.arrays[1], [graph.shape(o) for o in graph.spec.outputs]
+        self.classifies = (
+            len(outs) == 1
+            and len(outs[0]) == 1
+            and (
+                (labels.ndim == 2 and labels.shape[1] == outs[0][0])
+                or (labels.ndim == 1 and jnp.issubdtype(labels.dtype, jnp.integer))
+            )
+        )
+
+    def batches(self, run: _Run, idx: np.ndarray) -> Any:
+        """``(xs, y)`` with a leading ``(nb, batch)`` shape taken at the ``(nb, batch)`` indices ``idx``."""
+        if self.on_device:
+            return run.lookup("gather", _gather, {}, (self.arrays, idx))(self.arrays, idx)
+        return jax.tree_util.tree_map(lambda a: a[idx], self.arrays)
+
+
+class _Run:
+    """The mutable bookkeeping of one call: compile lookups and the per-step outputs."""
+
+    def __init__(self):
+        self.compile_seconds = 0.0
+        self.compiles = 0
+        self.hits = 0
+        self.losses: list[Any] = []
+        self.correct: list[Any] = []
+        self.masks: list[np.ndarray] = []
+
+    def lookup(self, name: str, jitted: Callable, static: dict, args: tuple) -> Any:
+        found: Lookup = CACHE.get(name, jitted, static, args)
+        self.compile_seconds += found.seconds
+        self.hits += found.hit
+        self.compiles += not found.hit
+        return found.compiled
+
+
+def _check_positive(value: Any, name: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{where}: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _batch_indices(rng: np.random.Generator | None, n: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(nb, batch_size)`` example indices (a shuffle, or in order) and the mask of real (unpadded) entries."""
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    nb = -(-n // batch_size)
+    idx = np.resize(order, nb * batch_size).astype(np.int32).reshape(nb, batch_size)
+    mask = (np.arange(nb * batch_size) < n).astype(np.float32).reshape(nb, batch_size)
+    return idx, mask
+
+
+def _initial_carry(graph: Graph, optimiser: Optimiser) -> tuple[Graph, Any, jax.Array]:
+    """A fresh copy of the graph (the steps donate it), a fresh optimiser state, and the all-finite flag.
+
+    Built on the host: eager ``jnp`` ops (optax's ``init``, ``jnp.copy``) compile one kernel per new array shape,
+    ~40 ms each on CPU, which every mutated candidate would pay. Every optax state our specs build starts at zero
+    except the injected hyperparameters (a test checks this against optax's own ``init`` for every spec).
+    """
+    skeleton = optimiser.skeleton()
+    shapes = jax.eval_shape(skeleton.to_optax().init, graph.params)
+    zeros = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), shapes)
+    state = _with_hyper(skeleton, zeros, _hyper_values(optimiser))
+    return jax.device_put(graph, may_alias=False), jax.device_put(state), jax.device_put(np.bool_(True))
+
+
+def train_graph(
+    key: jax.Array,
+    graph: Graph,
+    x: Any,
+    y: Any,
+    *,
+    optimiser: Optimiser | None = None,
+    loss: Callable = optax.softmax_cross_entropy_with_integer_labels,
+    batch_size: int = 32,
+    epochs: int = 1,
+    shuffle: bool = True,
+    driver: str = "auto",
+    check_every: int = 32,
+) -> TrainResult:
+    """Trains ``graph`` on ``(x, y)`` and returns a ``TrainResult`` with the trained graph and measurements.
+
+    Args:
+        key: shuffles (one permutation per epoch) and dropout (one key per step, folded from the epoch's key).
+        graph: the graph to train (not changed: a new graph is returned).
+        x: inputs, ``(n, *feature_shape)``; for several graph inputs a tuple or a dict by input name. Numpy arrays
+            are moved to the device once and reused while they live.
+        y: targets, ``(n, ...)``, whatever ``loss`` takes.
+        optimiser: an optimiser spec (default ``Adam(1e-3)``); its state is created fresh for this call.
+        loss: ``loss(outputs, y) -> per-example values``, e.g. ``optax.softmax_cross_entropy_with_integer_labels``.
+            It is part of the compile-cache key: pass the same function object, not a new lambda per call.
+        batch_size: every step sees this many rows; the last partial batch is padded and masked.
+        epochs: passes over the data.
+        shuffle: shuffle every epoch (by ``key``) or keep the data order.
+        driver: ``"loop"`` (Python loop of a jitted step), ``"scan"`` (an epoch as one compiled ``lax.scan``) or
+            ``"auto"`` (``choose_driver``).
+        check_every: the loop driver looks at the device's NaN flag every this many steps and stops early.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, naivega_jax as ng
+        >>> inp = ng.input_vertex("in", shape=(2,))
+        >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(2), inp))
+        >>> x = jnp.array([[1.0, 0.0], [0.0, 1.0]] * 8); y = jnp.array([0, 1] * 8)
+        >>> r = ng.train_graph(jax.random.key(1), g, x, y, optimiser=ng.SGD(0.5), batch_size=4, epochs=5)
+        >>> r.steps, bool(r.losses[-1] < r.losses[0]), r.nonfinite
+        (20, True, False)
+    """
+    where = "train_graph"
+    if not isinstance(graph, Graph):
+        raise TypeError(f"{where}: graph must be an ng.Graph, got {type(graph).__name__}")
+    optimiser = Adam() if optimiser is None else optimiser
+    if not isinstance(optimiser, Optimiser):
+        raise TypeError(f"{where}: optimiser must be an optimiser spec (ng.Adam(1e-3), ...), got {optimiser!r}")
+    batch_size = _check_positive(batch_size, "batch_size", where)
+    epochs = _check_positive(epochs, "epochs", where)
+    check_every = _check_positive(check_every, "check_every", where)
+    if driver not in DRIVERS:
+        raise ValueError(f"{where}: driver must be one of {DRIVERS}, got {driver!r}")
+    driver = choose_driver(graph) if driver == "auto" else driver
+
+    t_start = time.perf_counter()
+    data = _Data(graph, x, y, where)
+    run = _Run()
+    static = {"skeleton": optimiser.skeleton(), "loss": loss}
+    carry = _initial_carry(graph, optimiser)
+    step = None
+    steps = epochs_done = 0
+    for epoch in range(epochs):
+        epoch_key = jax.random.fold_in(key, epoch)
+        idx, mask = _batch_indices(host_rng(epoch_key, "shuffle") if shuffle else None, data.n, batch_size)
+        xs, ys = data.batches(run, idx)
+        run.masks.append(mask)
+        batches = (xs, ys, mask, np.arange(idx.shape[0], dtype=np.int32))
+        if driver == "scan":
+            if step is None:
+                step = run.lookup("epoch", _train_epoch, static, (carry, batches, epoch_key))
+            carry, (losses, correct) = step(carry, batches, epoch_key)
+            run.losses.append(losses)
+            run.correct.append(correct)
+            steps += idx.shape[0]
+        else:
+            carry, step, taken = _loop_epoch(run, step, carry, batches, epoch_key, static, check_every)
+            steps += taken
+        epochs_done += 1
+        if not bool(carry[2]):
+            break
+    graph_out, opt_state, ok = jax.block_until_ready(carry)
+    return _finish(run, graph_out, opt_state, bool(ok), steps, epochs_done, driver, t_start, data.classifies)
+
+
+def _row(batches: Any, i: int) -> Any:
+    return jax.tree_util.tree_map(lambda a: a[i], batches)
+
+
+def _loop_epoch(run: _Run, step, carry, batches, epoch_key, static, check_every):
+    nb = batches[3].shape[0]
+    for i in range(nb):
+        batch = _row(batches, i)
+        if step is None:
+            step = run.lookup("step", _train_step, static, (carry, batch, epoch_key))
+        carry, (loss, correct) = step(carry, batch, epoch_key)
+        run.losses.append(loss)
+        run.correct.append(correct)
+        if (i + 1) % check_every == 0 and not bool(carry[2]):
+            run.masks[-1] = run.masks[-1][: i + 1]
+            return carry, step, i + 1
+    return carry, step, nb
+
+
+def _finish(run: _Run, graph, opt_state, ok, steps, epochs, driver, t_start, classifies) -> TrainResult:
+    losses = np.concatenate([np.atleast_1d(np.asarray(v)) for v in jax.device_get(run.losses)])
+    correct = None
+    if classifies:
+        values = np.concatenate([np.reshape(np.asarray(v), (-1,)) for v in jax.device_get(run.correct)])
+        mask = np.concatenate([m.reshape(-1) for m in run.masks])
+        correct = values[: mask.size][mask > 0]
+    total = time.perf_counter() - t_start
+    return TrainResult(
+        graph=graph,
+        opt_state=opt_state,
+        losses=losses,
+        correct=correct,
+        steps=steps,
+        epochs=epochs,
+        nonfinite=not ok,
+        failure=None if ok else NAN_MESSAGE,
+        compile_seconds=run.compile_seconds,
+        train_seconds=total - run.compile_seconds,
+        compiles=run.compiles,
+        cache_hits=run.hits,
+        driver=driver,
+    )
+
+
+def evaluate_accuracy(graph: Graph, x: Any, y: Any, *, batch_size: int = 256) -> float:
+    """The fraction of examples whose arg-max output equals the label (``y``: integer labels or one-hot rows).
+
+    Runs in inference mode in batches of ``batch_size`` (the last one padded and masked), so a graph spec compiles
+    once per batch size whatever the data size.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, naivega_jax as ng
+        >>> inp = ng.input_vertex("in", shape=(2,))
+        >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(2), inp))
+        >>> g = g.replace(params={"d": {"kernel": jnp.eye(2), "bias": jnp.zeros(2)}})
+        >>> ng.evaluate_accuracy(g, jnp.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]), jnp.array([0, 1, 1]))
+        0.6666666666666666
+    """
+    where = "evaluate_accuracy"
+    if not isinstance(graph, Graph):
+        raise TypeError(f"{where}: graph must be an ng.Graph, got {type(graph).__name__}")
+    batch_size = _check_positive(batch_size, "batch_size", where)
+    data = _Data(graph, x, y, where)
+    if not data.classifies:
+        labels = data.arrays[1]
+        raise ValueError(
+            f"{where}: needs one (n, classes) output and integer labels (n,) or one-hot y (n, classes); "
+            f"got outputs {[graph.shape(o) for o in graph.spec.outputs]} and y {labels.shape} {labels.dtype}"
+        )
+    run = _Run()
+    idx, mask = _batch_indices(None, data.n, batch_size)
+    xs, ys = data.batches(run, idx)
+    evaluate = None
+    counts = []
+    for i in range(idx.shape[0]):
+        args = (graph, *_row((xs, ys, mask), i))
+        if evaluate is None:
+            evaluate = run.lookup("eval", _eval_batch, {}, args)
+        counts.append(evaluate(*args))
+    return float(sum(int(c) for c in jax.device_get(counts))) / data.n
