@@ -69,12 +69,17 @@ class FlipIterator(DataIterator):
 def _shift_axis(x: np.ndarray, axis: int, shifts: np.ndarray) -> np.ndarray:
     """Each example rolled forward by its own shift along ``axis``, the wrapped-around entries set to zero."""
     size = x.shape[axis]
-    src = np.arange(size)[None, :] - shifts[:, None]  # (batch, size): where each output entry comes from
-    valid = src >= 0
-    shape = [1] * x.ndim
-    shape[0], shape[axis] = x.shape[0], size
-    gathered = np.take_along_axis(x, np.clip(src, 0, None).reshape(shape), axis=axis)
-    return np.where(valid.reshape(shape), gathered, np.zeros((), x.dtype))
+    out = np.zeros_like(x)
+    for s in np.unique(shifts):  # one slice copy per distinct shift: a handful, whatever the batch size
+        if s >= size:
+            continue
+        rows = np.nonzero(shifts == s)[0]
+        src = [slice(None)] * x.ndim
+        dst = [slice(None)] * x.ndim
+        src[0] = dst[0] = rows
+        src[axis], dst[axis] = slice(0, size - s), slice(s, size)
+        out[tuple(dst)] = x[tuple(src)]
+    return out
 
 
 class ShiftIterator(DataIterator):
