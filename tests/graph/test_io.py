@@ -183,6 +183,24 @@ def test_atomic_directory_keeps_old_content_when_write_raises(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["out"]
 
 
+def test_atomic_directory_restores_old_content_when_the_final_move_fails(tmp_path, monkeypatch):
+    path = tmp_path / "out"
+    atomic_directory(path, lambda d: (d / "a.txt").write_text("old"))
+    rename = type(path).rename
+
+    def failing_rename(self, target):
+        if self.name.startswith(".out.tmp-"):
+            raise OSError("rename failed")
+        return rename(self, target)
+
+    monkeypatch.setattr(type(path), "rename", failing_rename)
+    with pytest.raises(OSError, match="rename failed"):
+        atomic_directory(path, lambda d: (d / "a.txt").write_text("new"))
+    monkeypatch.undo()
+    assert (path / "a.txt").read_text() == "old"
+    assert sorted(os.listdir(tmp_path)) == ["out"]
+
+
 def test_save_graph_keeps_old_graph_if_arrays_cannot_be_written(key, tmp_path, monkeypatch):
     path = tmp_path / "g"
     g1 = every_op_graph(key)
