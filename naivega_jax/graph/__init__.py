@@ -26,8 +26,29 @@ from ._ops import (
     Scale,
     register_op,
 )
+from ._remap import apply_selection
+from ._sizes import find_size_cycle, is_size_fixed, size_participants, tied_vertices
 from ._spec import GraphSpec, VertexSpec
 from ._summary import summary
+from ._surgery import (
+    add_edge,
+    delta_nout,
+    insert_vertex,
+    neuron_selection,
+    prune,
+    remove_edge,
+    remove_vertex,
+    resize_kernel,
+)
+from ._utility import (
+    activation_utility,
+    default_utility,
+    init_activation_utility,
+    update_activation_utility,
+    utility_ewma,
+    utility_probes,
+    weight_utility,
+)
 from ._validate import validate_graph
 
 __all__ = [
@@ -57,21 +78,41 @@ __all__ = [
     "VertexSpec",
     "activation",
     "activation_names",
+    "activation_utility",
     "add",
+    "add_edge",
     "apply",
+    "apply_selection",
     "build_graph",
     "concat",
+    "default_utility",
+    "delta_nout",
+    "find_size_cycle",
     "from_json",
+    "init_activation_utility",
     "init_graph",
     "input_vertex",
+    "insert_vertex",
+    "is_size_fixed",
     "load_graph",
+    "neuron_selection",
     "nparams",
+    "prune",
     "register_activation",
     "register_op",
+    "remove_edge",
+    "remove_vertex",
+    "resize_kernel",
     "save_graph",
+    "size_participants",
     "summary",
+    "tied_vertices",
     "to_flax",
     "to_json",
+    "update_activation_utility",
+    "utility_ewma",
+    "utility_probes",
     "validate_graph",
     "vertex",
+    "weight_utility",
 ]

@@ -300,8 +300,12 @@ def _check_input_shapes(spec: GraphSpec, xs: tuple[Any, ...]) -> None:
         raise ShapeError(f"graph inputs must share one batch size, got batch sizes {batches}")
 
 
-def forward(graph: Graph, xs: tuple[Any, ...], *, train: bool, key: jax.Array | None):
-    """Runs the graph on packed inputs; returns ``(outputs tuple, new_state)``. Traceable (no jit of its own)."""
+def forward(graph: Graph, xs: tuple[Any, ...], *, train: bool, key: jax.Array | None, probes=None):
+    """Runs the graph on packed inputs; returns ``(outputs tuple, new_state)``. Traceable (no jit of its own).
+
+    ``probes`` (optional, name -> ``(batch, nout)`` zeros from ``ng.utility_probes``) multiply those vertices'
+    outputs by ``1 + probe``: values are unchanged and the probe's gradient is ``sum_spatial(output * grad)``.
+    """
     spec = graph.spec
     _check_input_shapes(spec, xs)
     values: dict[str, Any] = dict(zip(spec.inputs, xs))
@@ -318,7 +322,9 @@ def forward(graph: Graph, xs: tuple[Any, ...], *, train: bool, key: jax.Array | 
             key=vkey,
         )
         if s:
-            new_state[v.name] = s
+            new_state[v.name] = {**graph.state.get(v.name, {}), **s}
+        if probes is not None and v.name in probes:
+            y = y * (1 + jnp.reshape(probes[v.name], (y.shape[0],) + (1,) * (y.ndim - 2) + (y.shape[-1],)))
         values[v.name] = y
     return tuple(values[o] for o in spec.outputs), new_state
 
