@@ -34,7 +34,6 @@ from ..graph._graph import forward
 from ._cache import CACHE, Lookup
 from ._optimisers import Adam, Optimiser, OptimiserChain, ShieldedOpt
 
-NAN_MESSAGE = "NaN loss detected when training!"
 DRIVERS = ("auto", "loop", "scan")
 _SPATIAL_OPS = (Conv, MaxPool, AvgPool)
 
@@ -51,7 +50,8 @@ class TrainResult:
         correct: per trained example, in training order, whether the graph's prediction *during training* was
             right (padding excluded); None when the output is not a (batch, classes) array.
         steps: number of steps taken; epochs: number of epochs completed.
-        nonfinite: True if a loss was NaN or Inf; failure: the reason (``"NaN loss detected when training!"``).
+        nonfinite: True if a loss was NaN or Inf; failure: then the reason, as upstream words it:
+            ``"NaN loss detected when training!"`` (or ``"Inf loss ..."`` when the first bad loss was infinite).
         compile_seconds: seconds spent compiling in this call (0 when every executable came from the cache).
         train_seconds: the rest of the call's wall time (data preparation, steps, waiting for the device).
         compiles, cache_hits: cache misses and hits in this call.
@@ -430,6 +430,12 @@ def _loop_epoch(run: _Run, step, carry, batches, epoch_key, static, check_every)
     return carry, step, nb
 
 
+def _failure_message(losses: np.ndarray) -> str:
+    """Upstream's warning: ``"NaN loss detected when training!"`` (or ``"Inf ..."``, by the first bad loss)."""
+    bad = losses[~np.isfinite(losses)]
+    return f"{'Inf' if bad.size and np.isinf(bad[0]) else 'NaN'} loss detected when training!"
+
+
 def _finish(run: _Run, graph, opt_state, ok, steps, epochs, driver, t_start, classifies) -> TrainResult:
     losses = np.concatenate([np.atleast_1d(np.asarray(v)) for v in jax.device_get(run.losses)])
     correct = None
@@ -446,7 +452,7 @@ def _finish(run: _Run, graph, opt_state, ok, steps, epochs, driver, t_start, cla
         steps=steps,
         epochs=epochs,
         nonfinite=not ok,
-        failure=None if ok else NAN_MESSAGE,
+        failure=None if ok else _failure_message(losses),
         compile_seconds=run.compile_seconds,
         train_seconds=total - run.compile_seconds,
         compiles=run.compiles,

@@ -113,7 +113,7 @@ def test_nonfinite_loss_is_detected_and_training_stops(driver):
     r = ng.train_graph(
         jax.random.key(0), g, x, y, optimiser=ng.SGD(1e30), batch_size=8, epochs=3, driver=driver, check_every=4
     )
-    assert r.nonfinite and r.failure == "NaN loss detected when training!"
+    assert r.nonfinite and r.failure in ("NaN loss detected when training!", "Inf loss detected when training!")
     assert not np.all(np.isfinite(r.losses))
     assert r.epochs == 1
     if driver == "loop":
@@ -128,7 +128,7 @@ def test_inf_in_the_data_is_detected():
     x = x.copy()
     x[3, 0] = np.inf
     r = ng.train_graph(jax.random.key(0), mlp(), x, y, batch_size=16, shuffle=False, driver="scan")
-    assert r.nonfinite and r.failure == "NaN loss detected when training!"
+    assert r.nonfinite and r.failure in ("NaN loss detected when training!", "Inf loss detected when training!")
     assert max_diff(r.graph, mlp()) == 0.0  # the first batch holds the inf: no step was taken
 
 

@@ -1,0 +1,206 @@
+"""Fitness strategies that train: ``TrainThenFitness`` and ``TrainAccuracyFitness`` (NaiveGAflux semantics).
+
+Training goes through the compile-aware engine (``ng.train_graph``): one pass (``epochs``) over the generation's
+data with the candidate's optimiser (state created fresh every call, as upstream) and batch size. A NaN/Inf loss
+stops training; the candidate then gets ``invalid_fitness`` and ``info["failure"]`` says why. Compile and train
+seconds, steps and cache counters go to ``candidate.info``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+import optax
+
+from ..train import Adam, Optimiser, TrainResult, train_graph
+from ..train._engine import DRIVERS
+from ._candidate import Candidate
+
+logger = logging.getLogger("naivega_jax")
+
+_CE = optax.softmax_cross_entropy_with_integer_labels
+_DEFAULT_OPTIMISER = Adam(1e-3)
+
+
+def _check_config(self: Any, where: str) -> None:
+    data = self.train_data
+    if not callable(data) and not (isinstance(data, (tuple, list)) and len(data) == 2):
+        raise TypeError(
+            f"{where}: train_data must be a pair (x, y) or a callable train_data(generation) -> (x, y), "
+            f"got {type(data).__name__}"
+        )
+    if not callable(self.loss):
+        raise TypeError(f"{where}: loss must be callable as loss(outputs, y) -> per-example values, got {self.loss!r}")
+    epochs = self.epochs
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"{where}: epochs must be a positive int, got {epochs!r}")
+    if not isinstance(self.default_optimiser, Optimiser):
+        raise TypeError(
+            f"{where}: default_optimiser must be an optimiser spec (ng.Adam(1e-3), ...), got {self.default_optimiser!r}"
+        )
+    if self.driver not in DRIVERS:
+        raise ValueError(f"{where}: driver must be one of {DRIVERS}, got {self.driver!r}")
+    if not isinstance(self.invalid_fitness, (int, float)) or isinstance(self.invalid_fitness, bool):
+        raise TypeError(f"{where}: invalid_fitness must be a number, got {self.invalid_fitness!r}")
+
+
+def _train(self: Any, key: jax.Array, candidate: Candidate, where: str) -> tuple[Candidate, TrainResult]:
+    """Trains the candidate's graph; returns the candidate with the trained graph and the measurements in info."""
+    if not isinstance(candidate, Candidate):
+        raise TypeError(f"{where}: expected an ng.Candidate, got {type(candidate).__name__}")
+    data = self.train_data(candidate.generation) if callable(self.train_data) else self.train_data
+    if not (isinstance(data, (tuple, list)) and len(data) == 2):
+        raise TypeError(f"{where}: train_data(generation) must return a pair (x, y), got {type(data).__name__}")
+    optimiser = self.default_optimiser if candidate.optimiser is None else candidate.optimiser
+    result = train_graph(
+        key,
+        candidate.graph,
+        data[0],
+        data[1],
+        optimiser=optimiser,
+        loss=self.loss,
+        batch_size=candidate.batch_size,
+        epochs=self.epochs,
+        shuffle=self.shuffle,
+        driver=self.driver,
+    )
+    finite = result.losses[np.isfinite(result.losses)]
+    info = {
+        **candidate.info,
+        "compile_seconds": result.compile_seconds,
+        "train_seconds": result.train_seconds,
+        "train_steps": result.steps,
+        "compiles": result.compiles,
+        "cache_hits": result.cache_hits,
+        "driver": result.driver,
+        "train_loss": float(finite[-1]) if finite.size else math.nan,
+    }
+    if result.nonfinite:
+        logger.warning("%s", result.failure)
+        info["failure"] = result.failure
+    return candidate.replace(graph=result.graph, info=info), result
+
+
+def _invalid(self: Any, candidate: Candidate) -> Candidate:
+    return candidate.replace(fitness=self.invalid_fitness)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TrainThenFitness:
+    """Trains the candidate, then scores the trained candidate with ``fitness`` (NaiveGAflux ``TrainThenFitness``).
+
+    Args:
+        train_data: ``(x, y)``, or ``train_data(generation) -> (x, y)`` (e.g. a ``StatefulGenerationIter``, so that
+            every candidate of a generation trains on the same data).
+        fitness: scores the trained candidate: ``fitness(key, candidate) -> candidate`` (e.g. ``AccuracyFitness``).
+        loss: ``loss(outputs, y) -> per-example values``.
+        invalid_fitness: the fitness when a loss is NaN or Inf (training stops; ``info["failure"]`` gets
+            ``"NaN loss detected when training!"``, as upstream's warning).
+        epochs: passes over the data per call.
+        default_optimiser: used when ``candidate.optimiser`` is None. The optimiser state is new every call.
+        driver: the engine's epoch driver (``"auto"``, ``"loop"``, ``"scan"``).
+        shuffle: shuffle the training data every epoch (by the key).
+
+    The candidate's ``batch_size`` is the training batch size. ``info`` gains ``compile_seconds``,
+    ``train_seconds``, ``train_steps``, ``compiles``, ``cache_hits``, ``driver`` and ``train_loss`` (the last finite
+    step loss).
+
+    Example:
+        >>> import jax, numpy as np, naivega_jax as ng
+        >>> inp = ng.input_vertex("in", shape=(2,))
+        >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(2), inp))
+        >>> x = np.array([[1.0, 0.0], [0.0, 1.0]] * 16, np.float32); y = np.array([0, 1] * 16, np.int32)
+        >>> score = lambda key, c: c.replace(fitness=ng.evaluate_accuracy(c.graph, x, y))
+        >>> f = ng.TrainThenFitness((x, y), fitness=score, default_optimiser=ng.SGD(0.5), epochs=3)
+        >>> c = f(jax.random.key(1), ng.Candidate(g, batch_size=8))
+        >>> c.fitness, c.info["train_steps"], "failure" in c.info
+        (1.0, 12, False)
+    """
+
+    train_data: Any = dataclasses.field(repr=False)
+    _: dataclasses.KW_ONLY
+    fitness: Callable[[jax.Array, Candidate], Candidate]
+    loss: Callable = _CE
+    invalid_fitness: float = 0.0
+    epochs: int = 1
+    default_optimiser: Optimiser = _DEFAULT_OPTIMISER
+    driver: str = "auto"
+    shuffle: bool = True
+
+    def __post_init__(self):
+        _check_config(self, "TrainThenFitness")
+        if not callable(self.fitness):
+            raise TypeError(
+                f"TrainThenFitness: fitness must be callable as fitness(key, candidate) -> candidate, "
+                f"got {self.fitness!r}"
+            )
+
+    def __call__(self, key: jax.Array, candidate: Candidate) -> Candidate:
+        train_key, fitness_key = jax.random.split(key)
+        trained, result = _train(self, train_key, candidate, "TrainThenFitness")
+        if result.nonfinite:
+            return _invalid(self, trained)
+        scored = self.fitness(fitness_key, trained)
+        if not isinstance(scored, Candidate):
+            raise TypeError(
+                f"TrainThenFitness: the fitness {self.fitness!r} returned {type(scored).__name__}, expected a Candidate"
+            )
+        return scored
+
+
+def train_accuracy(correct: np.ndarray, drop: float) -> float:
+    """Mean of ``correct`` after dropping its first ``floor(drop * len)`` entries (upstream's start index)."""
+    correct = np.asarray(correct)
+    if correct.size == 0:
+        return 0.0
+    return float(np.mean(correct[math.floor(drop * correct.size) :]))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TrainAccuracyFitness:
+    """Training accuracy, recorded during the training pass itself (NaiveGAflux ``TrainAccuracyFitness``).
+
+    The first ``drop`` fraction of the examples seen (``floor(drop * n)``, in training order, over all epochs) is
+    ignored, so a freshly mutated candidate is not judged on its first steps. No second pass over any data; beware
+    that evolution then favours candidates that overfit. Other arguments as ``TrainThenFitness``.
+
+    Example:
+        >>> import jax, numpy as np, naivega_jax as ng
+        >>> inp = ng.input_vertex("in", shape=(2,))
+        >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(2), inp))
+        >>> x = np.array([[1.0, 0.0], [0.0, 1.0]] * 16, np.float32); y = np.array([0, 1] * 16, np.int32)
+        >>> f = ng.TrainAccuracyFitness((x, y), drop=0.5, default_optimiser=ng.SGD(0.5), epochs=4)
+        >>> f(jax.random.key(1), ng.Candidate(g, batch_size=8)).fitness
+        1.0
+    """
+
+    train_data: Any = dataclasses.field(repr=False)
+    _: dataclasses.KW_ONLY
+    drop: float = 0.5
+    loss: Callable = _CE
+    invalid_fitness: float = 0.0
+    epochs: int = 1
+    default_optimiser: Optimiser = _DEFAULT_OPTIMISER
+    driver: str = "auto"
+    shuffle: bool = True
+
+    def __post_init__(self):
+        _check_config(self, "TrainAccuracyFitness")
+        if isinstance(self.drop, bool) or not isinstance(self.drop, (int, float)) or not 0 <= self.drop < 1:
+            raise ValueError(f"TrainAccuracyFitness: drop must be a number in [0, 1), got {self.drop!r}")
+
+    def __call__(self, key: jax.Array, candidate: Candidate) -> Candidate:
+        trained, result = _train(self, key, candidate, "TrainAccuracyFitness")
+        if result.nonfinite:
+            return _invalid(self, trained)
+        if result.correct is None:
+            raise ValueError(
+                "TrainAccuracyFitness: needs a graph with one (batch, classes) output and integer or one-hot labels"
+            )
+        return trained.replace(fitness=train_accuracy(result.correct, self.drop))

@@ -1,0 +1,161 @@
+import logging
+
+import jax
+import numpy as np
+import pytest
+
+import naivega_jax as ng
+from naivega_jax.evolution._train_fitness import train_accuracy
+
+
+def blobs(n=120, features=8, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((classes, features)).astype(np.float32) * 4
+    y = np.arange(n, dtype=np.int32) % classes
+    return centres[y] + rng.standard_normal((n, features)).astype(np.float32) * 0.5, y
+
+
+def mlp(key=0):
+    inp = ng.input_vertex("in", shape=(8,))
+    h = ng.vertex("h", ng.Dense(16, "relu"), inp)
+    return ng.build_graph(jax.random.key(key), inputs=inp, outputs=ng.vertex("out", ng.Dense(3), h))
+
+
+def params_equal(g1, g2):
+    return all(
+        np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(g1.params), jax.tree_util.tree_leaves(g2.params))
+    )
+
+
+class Recorder:
+    """An inner fitness following the convention: scores by evaluate_accuracy and records its calls."""
+
+    def __init__(self, x, y):
+        self.x, self.y, self.calls = x, y, []
+
+    def __call__(self, key, candidate):
+        self.calls.append(candidate)
+        return candidate.replace(fitness=ng.evaluate_accuracy(candidate.graph, self.x, self.y))
+
+
+def test_train_then_fitness_trains_with_the_candidates_optimiser_and_batch_size():
+    x, y = blobs()
+    inner = Recorder(x, y)
+    f = ng.TrainThenFitness((x, y), fitness=inner, epochs=3)
+    cand = ng.Candidate(mlp(), optimiser=ng.Adam(0.01), batch_size=16)
+    key = jax.random.key(5)
+    scored = f(key, cand)
+    assert scored.fitness > 0.9 and len(inner.calls) == 1
+    assert inner.calls[0].graph is scored.graph and not params_equal(scored.graph, cand.graph)
+    expected = ng.train_graph(
+        jax.random.split(key)[0], cand.graph, x, y, optimiser=ng.Adam(0.01), batch_size=16, epochs=3
+    )
+    assert params_equal(scored.graph, expected.graph)
+    info = scored.info
+    assert info["train_steps"] == 3 * 8 and "failure" not in info
+    assert info["compile_seconds"] >= 0 and info["train_seconds"] > 0 and info["train_loss"] < 0.5
+    assert {"compiles", "cache_hits", "driver"} <= set(info)
+    assert cand.fitness is None and cand.info == {}  # the input candidate is unchanged
+
+
+def test_default_optimiser_is_used_when_the_candidate_has_none():
+    x, y = blobs()
+    key = jax.random.key(1)
+    f = ng.TrainThenFitness((x, y), fitness=Recorder(x, y), default_optimiser=ng.SGD(0.3))
+    a = f(key, ng.Candidate(mlp(), batch_size=32))
+    b = f(key, ng.Candidate(mlp(), optimiser=ng.SGD(0.3), batch_size=32))
+    c = f(key, ng.Candidate(mlp(), optimiser=ng.SGD(0.01), batch_size=32))
+    assert params_equal(a.graph, b.graph) and not params_equal(a.graph, c.graph)
+
+
+def test_same_candidate_in_two_generations_compiles_once_and_lr_changes_compile_nothing():
+    x, y = blobs()
+    f = ng.TrainThenFitness((x, y), fitness=Recorder(x, y), driver="loop")
+    cand = ng.Candidate(mlp(), optimiser=ng.Nesterov(0.05), batch_size=24)
+    f(jax.random.key(0), cand)
+    second = f(jax.random.key(1), cand.replace(generation=2))
+    lr = f(jax.random.key(2), cand.replace(optimiser=ng.Nesterov(0.5)))
+    for c in (second, lr):
+        assert c.info["compiles"] == 0 and c.info["compile_seconds"] == 0.0 and c.info["cache_hits"] >= 1
+
+
+def test_nan_loss_gives_invalid_fitness_and_the_reason(caplog):
+    x, y = blobs()
+    inner = Recorder(x, y)
+    f = ng.TrainThenFitness((x, y), fitness=inner, invalid_fitness=-1.0, epochs=2)
+    with caplog.at_level(logging.WARNING, logger="naivega_jax"):
+        c = f(jax.random.key(0), ng.Candidate(mlp(), optimiser=ng.SGD(1e30), batch_size=8))
+    assert c.fitness == -1.0 and not inner.calls
+    assert c.info["failure"] in ("NaN loss detected when training!", "Inf loss detected when training!")
+    assert c.info["failure"] in caplog.text
+    assert all(np.all(np.isfinite(a)) for a in jax.tree_util.tree_leaves(c.graph.params))
+
+
+def test_a_nan_candidate_does_not_stop_the_generation():
+    x, y = blobs()
+    f = ng.TrainThenFitness((x, y), fitness=ng.AccuracyFitness((x, y)), epochs=3)
+    pop = ng.Population(
+        [
+            ng.Candidate(mlp(), optimiser=ng.SGD(1e6), batch_size=16),
+            ng.Candidate(mlp(1), optimiser=ng.Adam(0.01), batch_size=16),
+        ]
+    )
+    scored = ng.evaluate(jax.random.key(0), f, pop)
+    assert scored.fitnesses[0] == 0.0 and "loss detected when training!" in scored[0].info["failure"]
+    assert scored.fitnesses[1] > 0.9
+
+
+def test_train_data_by_generation():
+    x, y = blobs()
+    seen = []
+
+    def by_generation(generation):
+        seen.append(generation)
+        return x, y
+
+    f = ng.TrainThenFitness(by_generation, fitness=Recorder(x, y))
+    f(jax.random.key(0), ng.Candidate(mlp(), generation=4))
+    assert seen == [4]
+    bad = ng.TrainThenFitness(lambda generation: x, fitness=Recorder(x, y))
+    with pytest.raises(TypeError, match="pair"):
+        bad(jax.random.key(0), ng.Candidate(mlp()))
+
+
+def test_check_36_train_accuracy_drop():
+    assert train_accuracy(np.array([1, 0, 1], bool), 0.5) == 0.5
+    assert train_accuracy(np.array([1, 0, 1], bool), 0.0) == pytest.approx(2 / 3)
+    assert train_accuracy(np.array([0, 0, 1, 1], bool), 0.5) == 1.0
+    assert train_accuracy(np.array([], bool), 0.5) == 0.0
+
+
+def test_train_accuracy_fitness_uses_the_training_pass():
+    x, y = blobs()
+    key = jax.random.key(3)
+    cand = ng.Candidate(mlp(), optimiser=ng.Adam(0.01), batch_size=16)
+    c = ng.TrainAccuracyFitness((x, y), drop=0.5, epochs=4)(key, cand)
+    r = ng.train_graph(key, cand.graph, x, y, optimiser=ng.Adam(0.01), batch_size=16, epochs=4)
+    assert c.fitness == train_accuracy(r.correct, 0.5) and c.fitness > 0.9
+    assert params_equal(c.graph, r.graph) and c.info["train_steps"] == 32
+    no_drop = ng.TrainAccuracyFitness((x, y), drop=0.0, epochs=4)(key, cand).fitness
+    assert no_drop == pytest.approx(float(np.mean(r.correct))) and no_drop < c.fitness
+    nan = ng.TrainAccuracyFitness((x, y), invalid_fitness=-2.0)(key, cand.replace(optimiser=ng.SGD(1e30)))
+    assert nan.fitness == -2.0 and "loss detected" in nan.info["failure"]
+
+
+def test_configuration_errors_are_named():
+    x, y = blobs()
+    with pytest.raises(TypeError, match="train_data"):
+        ng.TrainThenFitness(x, fitness=Recorder(x, y))
+    with pytest.raises(TypeError, match="fitness"):
+        ng.TrainThenFitness((x, y), fitness=3)
+    with pytest.raises(TypeError):
+        ng.TrainThenFitness((x, y))
+    with pytest.raises(ValueError, match="epochs"):
+        ng.TrainThenFitness((x, y), fitness=Recorder(x, y), epochs=0)
+    with pytest.raises(TypeError, match="default_optimiser"):
+        ng.TrainThenFitness((x, y), fitness=Recorder(x, y), default_optimiser="adam")
+    with pytest.raises(ValueError, match="driver"):
+        ng.TrainAccuracyFitness((x, y), driver="both")
+    with pytest.raises(ValueError, match="drop"):
+        ng.TrainAccuracyFitness((x, y), drop=1.0)
+    assert "array" not in repr(ng.TrainAccuracyFitness((x, y)))
