@@ -27,6 +27,7 @@ from ._strategies import (
     SusSelection,
     TournamentSelection,
 )
+from ._train_fitness import TrainAccuracyFitness, TrainThenFitness
 
 __all__ = [
     "AccuracyFitness",
@@ -50,6 +51,8 @@ __all__ = [
     "SusSelection",
     "TimeFitness",
     "TournamentSelection",
+    "TrainAccuracyFitness",
+    "TrainThenFitness",
     "candidate_diff",
     "evaluate",
     "evolve",
