@@ -69,6 +69,7 @@ def _train(self: Any, key: jax.Array, candidate: Candidate, where: str) -> tuple
         epochs=self.epochs,
         shuffle=self.shuffle,
         driver=self.driver,
+        activation_utility=self.activation_utility,
     )
     finite = result.losses[np.isfinite(result.losses)]
     info = {
@@ -106,6 +107,8 @@ class TrainThenFitness:
         default_optimiser: used when ``candidate.optimiser`` is None. The optimiser state is new every call.
         driver: the engine's epoch driver (``"auto"``, ``"loop"``, ``"scan"``).
         shuffle: shuffle the training data every epoch (by the key).
+        activation_utility: give every mutable vertex a stored activation-contribution utility before training
+            (utilities a graph already stores are always updated by training; the size solver prefers them).
 
     The candidate's ``batch_size`` is the training batch size. ``info`` gains ``compile_seconds``,
     ``train_seconds``, ``train_steps``, ``compiles``, ``cache_hits``, ``driver`` and ``train_loss`` (the last finite
@@ -132,6 +135,7 @@ class TrainThenFitness:
     default_optimiser: Optimiser = _DEFAULT_OPTIMISER
     driver: str = "auto"
     shuffle: bool = True
+    activation_utility: bool = False
 
     def __post_init__(self):
         _check_config(self, "TrainThenFitness")
@@ -189,6 +193,7 @@ class TrainAccuracyFitness:
     default_optimiser: Optimiser = _DEFAULT_OPTIMISER
     driver: str = "auto"
     shuffle: bool = True
+    activation_utility: bool = False
 
     def __post_init__(self):
         _check_config(self, "TrainAccuracyFitness")

@@ -29,8 +29,9 @@ import numpy as np
 import optax
 
 from .._random import host_rng
-from ..graph import AvgPool, Conv, Graph, MaxPool
+from ..graph import IMMUTABLE, AvgPool, Conv, Graph, MaxPool, update_activation_utility, utility_probes
 from ..graph._graph import forward
+from ..graph._remap import EPS, UTILITY
 from ._cache import CACHE, Lookup
 from ._optimisers import Adam, Optimiser, OptimiserChain, ShieldedOpt
 
@@ -136,15 +137,21 @@ def _step_body(carry, batch, key, skeleton: Optimiser, loss: Callable):
     graph, opt_state, ok = carry
     xs, y, mask, index = batch
     step_key = jax.random.fold_in(key, index)
+    # Vertices that store an activation-contribution utility get zero probes; their gradients give the utility.
+    probes = utility_probes(graph, mask.shape[0])
 
-    def objective(params):
-        outs, state = forward(graph.replace(params=params), xs, train=True, key=step_key)
+    def objective(params, probes):
+        outs, state = forward(graph.replace(params=params), xs, train=True, key=step_key, probes=probes or None)
         out = outs[0] if len(outs) == 1 else outs
         return _masked_mean(_per_example(loss, out, y), mask), (state, out)
 
-    (value, (state, out)), grads = jax.value_and_grad(objective, has_aux=True)(graph.params)
+    (value, (state, out)), (grads, probe_grads) = jax.value_and_grad(objective, (0, 1), has_aux=True)(
+        graph.params, probes
+    )
     updates, new_opt_state = skeleton.to_optax().update(grads, opt_state, graph.params)
     params = optax.apply_updates(graph.params, updates)
+    if probes:
+        state = update_activation_utility(graph.replace(state=state), probe_grads, mask=mask).state
     ok_now = ok & jnp.isfinite(value)
 
     def keep(new, old):
@@ -313,6 +320,16 @@ def _batch_indices(rng: np.random.Generator | None, n: int, batch_size: int) -> 
     return idx, mask
 
 
+def _with_utility(graph: Graph) -> Graph:
+    """``ng.init_activation_utility`` on the host (its eager ``jnp.full`` compiles a kernel per new width)."""
+    state = dict(graph.state)
+    for v in graph.spec.vertices:
+        entry = state.get(v.name, {})
+        if v.op.trait != IMMUTABLE and UTILITY not in entry:
+            state[v.name] = {**entry, UTILITY: np.full((v.nout,), EPS, np.float32)}
+    return graph.replace(state=state)
+
+
 def _initial_carry(graph: Graph, optimiser: Optimiser) -> tuple[Graph, Any, jax.Array]:
     """A fresh copy of the graph (the steps donate it), a fresh optimiser state, and the all-finite flag.
 
@@ -340,6 +357,7 @@ def train_graph(
     shuffle: bool = True,
     driver: str = "auto",
     check_every: int = 32,
+    activation_utility: bool = False,
 ) -> TrainResult:
     """Trains ``graph`` on ``(x, y)`` and returns a ``TrainResult`` with the trained graph and measurements.
 
@@ -358,6 +376,9 @@ def train_graph(
         driver: ``"loop"`` (Python loop of a jitted step), ``"scan"`` (an epoch as one compiled ``lax.scan``) or
             ``"auto"`` (``choose_driver``).
         check_every: the loop driver looks at the device's NaN flag every this many steps and stops early.
+        activation_utility: first give every mutable vertex a stored activation-contribution utility (as
+            ``ng.init_activation_utility``). Whatever this flag, every utility the graph stores is updated at every
+            step (``ng.update_activation_utility``, padded rows excluded), so the size solver can use it.
 
     Example:
         >>> import jax, jax.numpy as jnp, naivega_jax as ng
@@ -382,6 +403,8 @@ def train_graph(
     driver = choose_driver(graph) if driver == "auto" else driver
 
     t_start = time.perf_counter()
+    if activation_utility:
+        graph = _with_utility(graph)
     data = _Data(graph, x, y, where)
     run = _Run()
     static = {"skeleton": optimiser.skeleton(), "loss": loss}

@@ -159,3 +159,11 @@ def test_configuration_errors_are_named():
     with pytest.raises(ValueError, match="drop"):
         ng.TrainAccuracyFitness((x, y), drop=1.0)
     assert "array" not in repr(ng.TrainAccuracyFitness((x, y)))
+
+
+def test_activation_utility_flag_reaches_the_engine():
+    x, y = blobs()
+    f = ng.TrainThenFitness((x, y), fitness=Recorder(x, y), activation_utility=True)
+    c = f(jax.random.key(0), ng.Candidate(mlp(), batch_size=16))
+    assert c.graph.state["h"]["utility"].shape == (16,)
+    assert float(np.max(c.graph.state["h"]["utility"])) > np.finfo(np.float32).eps

@@ -265,3 +265,35 @@ def test_bad_arguments_are_named():
         ng.evaluate_accuracy(g, x, y.astype(np.float32))
     with pytest.raises(ValueError, match="one-hot"):
         ng.evaluate_accuracy(g, x, x)
+
+
+def test_activation_utility_is_updated_inside_the_step():
+    x, y = blobs(n=5)
+    g = mlp()
+    r = ng.train_graph(
+        jax.random.key(0), g, x, y, optimiser=ng.SGD(0.1), batch_size=8, shuffle=False, activation_utility=True
+    )
+    assert set(r.graph.state) == {"h", "out"}
+    # one step on 5 real rows padded to 8: u = alpha * eps + (1 - alpha) * mean_rows |a * dL/da|
+    xj, yj = jnp.asarray(x), jnp.asarray(y)
+    hidden = jax.nn.relu(xj @ g.params["h"]["kernel"] + g.params["h"]["bias"])
+
+    def loss_of_hidden(h):
+        return CE(h @ g.params["out"]["kernel"] + g.params["out"]["bias"], yj).mean()
+
+    contribution = jnp.abs(hidden * jax.grad(loss_of_hidden)(hidden)).mean(axis=0)
+    eps = np.finfo(np.float32).eps
+    np.testing.assert_allclose(r.graph.state["h"]["utility"], 0.05 * eps + 0.95 * contribution, rtol=1e-5, atol=1e-9)
+    again = ng.train_graph(jax.random.key(0), r.graph, x, y, optimiser=ng.SGD(0.1), batch_size=8, shuffle=False)
+    assert again.compiles == 0
+    assert not np.allclose(again.graph.state["h"]["utility"], r.graph.state["h"]["utility"])
+
+
+def test_activation_utility_agrees_between_drivers():
+    x, y = blobs(n=50)
+    g = mlp()
+    kw = dict(optimiser=ng.Adam(0.01), batch_size=16, epochs=2, activation_utility=True)
+    loop = ng.train_graph(jax.random.key(1), g, x, y, driver="loop", **kw)
+    scan = ng.train_graph(jax.random.key(1), g, x, y, driver="scan", **kw)
+    assert max_diff(loop.graph, scan.graph) < 1e-5
+    assert np.all(np.asarray(loop.graph.state["h"]["utility"]) >= 0)
