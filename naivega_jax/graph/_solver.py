@@ -394,7 +394,7 @@ class _Milp:
                     self.row({**size, b: -big}, n + 1 - big, math.inf)
                     self.row({**size, b: -big}, -math.inf, n - 1)
                 continue
-            target = max(1, n - int(np.sum(u < 0)))
+            target = max(1, n - int(np.sum(u < 0)) + self._structural_delta(g))
             c = float(np.max(np.abs(u))) / target if u.size else 0.0
             if c <= 0:
                 continue
@@ -408,6 +408,13 @@ class _Milp:
                 for v, c in self._size_expr(vecs[b]).items():
                     terms[v] = terms.get(v, 0.0) - c
                 self.row(terms, 0, 0)
+
+    def _structural_delta(self, gid: int) -> int:
+        """How much a group grows through edges being added (NEW) or removed (DROP) in its definition."""
+        group = self.p.st.groups[gid]
+        if group.pseudo is not None:
+            return group.pseudo.fixed if group.pseudo.kind == NEW else -group.n
+        return sum(self._structural_delta(h) for h in group.defs[0]) if group.defs else 0
 
     def _deviation(self, size: dict[int, float], target: int, weight: float) -> tuple[int, int]:
         dp = self.var(0, math.inf, False, weight)
