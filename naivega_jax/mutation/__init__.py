@@ -13,7 +13,8 @@ from ._generic import (
     RecordMutation,
     WeightedMutationProbability,
 )
-from ._graph_ops import ActivationFunctionMutation
+from ._graph_ops import ActivationFunctionMutation, KernelSizeMutation
+from ._nout import NoutMutation
 from ._optimiser import (
     AddOptimiserMutation,
     LearningRateCrossover,
@@ -22,27 +23,35 @@ from ._optimiser import (
     OptimiserMutation,
 )
 from ._shield import AllVertices, FilterMutationAllowed, allow_mutation
+from ._structure import AddEdgeMutation, AddVertexMutation, MergeFun, RemoveEdgeMutation, RemoveVertexMutation
 from ._vertex import VertexMutation
 
 __all__ = [
     "ActivationFunctionMutation",
+    "AddEdgeMutation",
     "AddOptimiserMutation",
+    "AddVertexMutation",
     "AllVertices",
     "BatchSizeCrossover",
     "FilterMutationAllowed",
     "HighUtilityMutationProbability",
+    "KernelSizeMutation",
     "LearningRateCrossover",
     "LearningRateMutation",
     "LogMutation",
     "LowUtilityMutationProbability",
+    "MergeFun",
     "Mutation",
     "MutationChain",
     "MutationFilter",
     "MutationProbability",
     "MutationRecord",
+    "NoutMutation",
     "OptimiserCrossover",
     "OptimiserMutation",
     "RecordMutation",
+    "RemoveEdgeMutation",
+    "RemoveVertexMutation",
     "TrainBatchSizeMutation",
     "VertexMutation",
     "WeightedMutationProbability",

@@ -193,3 +193,19 @@ def test_wrappers_are_hashable_and_comparable():
     b = ng.MutationProbability(ng.TrainBatchSizeMutation(0.1, -0.1), 30)
     assert a == b and hash(a) == hash(b)
     assert "MutationProbability" in repr(a)
+
+
+def test_default_utility_is_weight_magnitude(key):
+    inp = ng.input_vertex("in", shape=(4, 4, 2))
+    c1 = ng.vertex("c1", ng.Conv(3, 3), inp)
+    p = ng.vertex("p", ng.MaxPool(2), c1)
+    c2 = ng.vertex("c2", ng.Conv(3, 3), p)
+    g = ng.build_graph(key, inputs=inp, outputs=ng.vertex("o", ng.Conv(2, 1), c2))
+    params = dict(g.params)
+    params["c2"] = {**params["c2"], "kernel": params["c2"]["kernel"] * 100}
+    g = g.replace(params=params)
+    m = ng.HighUtilityMutationProbability(VertexProbe(), 0.3)
+    p_c1, p_pool, p_c2 = m.probabilities(g, ["c1", "p", "c2"])
+    assert p_c2 > p_c1 and p_pool == 0.3
+    low = ng.LowUtilityMutationProbability(VertexProbe(), 0.3).probabilities(g, ["c1", "p", "c2"])
+    assert low[2] < low[0] and low[1] == 0.3
