@@ -19,7 +19,7 @@ from ._spec import GraphSpec
 Params = dict[str, dict[str, jax.Array]]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Graph:
     """A neural network as an immutable pytree: a static ``spec`` and array leaves ``params`` and ``state``.
 
@@ -32,6 +32,8 @@ class Graph:
           Dense kernels are ``(nin, nout)``, conv kernels ``(*kernel_size, nin, nout)``.
         * ``vertex_names`` is topological, inputs first.
         * A graph is never changed in place: surgery and training return new graphs.
+        * ``==`` is identity (comparing arrays elementwise has no single truth value); compare ``spec`` and the
+          leaves instead.
 
     ``jax.jit``, ``jax.grad`` and ``jax.tree_util`` work on a graph directly. Build one with ``ng.build_graph``.
 
