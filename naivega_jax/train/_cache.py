@@ -49,6 +49,13 @@ def _aval_key(leaf: Any) -> tuple:
     return (tuple(np.shape(leaf)), str(dtype), bool(getattr(leaf, "weak_type", False)))
 
 
+def _placement(leaves: list) -> tuple:
+    """Where a call runs: the (thread-local) default device and the devices holding the array arguments. An
+    executable is compiled for one device and refuses arguments committed to another (``ng.DeviceExecutor``)."""
+    devices = {(d.platform, d.id) for leaf in leaves if isinstance(leaf, jax.Array) for d in leaf.devices()}
+    return (jax.config.jax_default_device, tuple(sorted(devices)))
+
+
 class CompileCache:
     """Least-recently-used map from call signatures to compiled executables."""
 
@@ -64,7 +71,13 @@ class CompileCache:
     def get(self, name: str, jitted: Callable, static: dict[str, Hashable], args: tuple) -> Lookup:
         """The executable of ``jitted(*args, **static)``, compiled ahead of time on a miss."""
         leaves, treedef = jax.tree_util.tree_flatten(args)
-        key = (name, tuple(sorted(static.items())), treedef, tuple(_aval_key(leaf) for leaf in leaves))
+        key = (
+            name,
+            tuple(sorted(static.items())),
+            treedef,
+            tuple(_aval_key(leaf) for leaf in leaves),
+            _placement(leaves),
+        )
         with self._lock:
             compiled = self._entries.get(key)
             if compiled is not None:
