@@ -323,14 +323,27 @@ def eq_split(total: int, n: int) -> list[int]:
     return out
 
 
+def _fork_init(weight_init: Any, offset: int) -> Any:
+    """The init of a fork path whose output starts at ``offset`` of the fork's output.
+
+    NaiveGAflux turns an identity into ``PartialIdentityInit(offset, 0)``; a partial identity reaching a nested fork
+    is shifted by the offset too (upstream passes it on unchanged, so nested forks are not an identity there).
+    """
+    if weight_init == "identity":
+        return PartialIdentityInit(offset, 0)
+    if isinstance(weight_init, PartialIdentityInit):
+        return PartialIdentityInit(weight_init.in_offset + offset, weight_init.out_offset)
+    return weight_init
+
+
 @dataclasses.dataclass(frozen=True)
 class ForkArchSpace(AbstractArchSpace):
     """Parallel paths from ``space`` on the same input, concatenated; the path count is drawn from ``paths``.
 
     With ``outsize``, the count is capped at ``outsize`` and the size is split evenly (13 into 3 paths: 4, 4, 5).
     Paths are named ``name.path1``..., the concat ``name.cat``; one path gives no concat, zero returns the input.
-    An identity weight init becomes a partial identity per path, so the concatenation is an identity as a whole.
-    ``shielded`` applies to the concat vertex.
+    An identity weight init becomes a partial identity per path, so the concatenation is an identity as a whole
+    (nested forks too). ``shielded`` applies to the concat vertex.
 
     Example:
         >>> import jax, naivega_jax as ng
@@ -356,11 +369,12 @@ class ForkArchSpace(AbstractArchSpace):
         if npaths == 0:
             return in_vertex
         sizes = [None] * npaths if outsize is None else eq_split(outsize, npaths)
-        if weight_init == "identity" and outsize is None and npaths > 1:
+        identity = weight_init == "identity" or isinstance(weight_init, PartialIdentityInit)
+        if identity and outsize is None and npaths > 1:
             raise ValueError(f"ForkArchSpace {name!r}: an identity weight init over several paths needs outsize")
         branches = []
         for i, size in enumerate(sizes):
-            init = PartialIdentityInit(sum(sizes[:i]), 0) if weight_init == "identity" else weight_init
+            init = _fork_init(weight_init, sum(sizes[:i])) if identity else weight_init
             branches.append(_sample(self.space, rng, f"{name}.path{i + 1}", in_vertex, size, init))
         if len(branches) == 1:
             return branches[0]

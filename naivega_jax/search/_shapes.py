@@ -243,14 +243,25 @@ def _unique(keys: Any) -> tuple[Any, ...]:
 def all_shape_types(x: Any) -> tuple[Any, ...]:
     """The type keys of every change in ``x`` (a change, a sequence, a trace or a squashed trace), in order of
     first appearance."""
+    return _shape_types(x, {})
+
+
+def _shape_types(x: Any, memo: dict[int, tuple[Any, ...]]) -> tuple[Any, ...]:
+    # Traces share their merged branches by reference; memoising by identity keeps a walk linear in the graph
+    # (a chain of k residual blocks nests 2**k copies).
     if isinstance(x, DeltaShape):
         return (x.type_key(),)
-    trace = getattr(x, "trace", None)
-    if trace is not None:
-        return all_shape_types(trace)
-    if isinstance(x, ParallelShapes):
-        return all_shape_types(x.branches)
-    return _unique(k for e in x for k in all_shape_types(e))
+    hit = memo.get(id(x))
+    if hit is None:
+        trace = getattr(x, "trace", None)
+        if trace is not None:
+            hit = _shape_types(trace, memo)
+        elif isinstance(x, ParallelShapes):
+            hit = _shape_types(x.branches, memo)
+        else:
+            hit = _unique(k for e in x for k in _shape_types(e, memo))
+        memo[id(x)] = hit
+    return hit
 
 
 def order_shapes(s: Sequence[DeltaShape], order: Sequence[Any] | None = None) -> tuple[DeltaShape, ...]:
@@ -308,11 +319,15 @@ def is_resolved(squashed: tuple[Any, ...]) -> bool:
     return not any(isinstance(x, ParallelShapes) for x in squashed)
 
 
-def _squash_element(e: Any, order: Sequence[Any]) -> tuple[Any, ...]:
+def _squash_element(e: Any, order: tuple[Any, ...], memo: dict[int, Any]) -> tuple[Any, ...]:
     if isinstance(e, DeltaShape):
         return (e,)
-    branches = _unique(squash_shapes(b, order) for b in e)
-    return branches[0] if len(branches) == 1 else (ParallelShapes(branches),)
+    hit = memo.get(id(e))
+    if hit is None:
+        branches = _unique(_squash_trace(b, order, memo) for b in e)
+        hit = branches[0] if len(branches) == 1 else (ParallelShapes(branches),)
+        memo[id(e)] = hit
+    return hit
 
 
 def _squash_pair(t1: tuple[Any, ...], t2: tuple[Any, ...], order: Sequence[Any]) -> tuple[Any, ...]:
@@ -339,11 +354,14 @@ def squash_shapes(x: Any, order: Sequence[Any] | None = None) -> tuple[Any, ...]
     """
     if isinstance(x, DeltaShape):
         return (x,)
-    order = all_shape_types(x) if order is None else tuple(order)
+    return _squash_trace(x, all_shape_types(x) if order is None else tuple(order), {})
+
+
+def _squash_trace(x: Any, order: tuple[Any, ...], memo: dict[int, Any]) -> tuple[Any, ...]:
     elements = tuple(getattr(x, "trace", x))
     if all(isinstance(e, DeltaShape) for e in elements):
         return _squash_sequence(order_shapes(elements, order))
-    parts = [_squash_element(e, order) for e in elements]
+    parts = [_squash_element(e, order, memo) for e in elements]
     acc = parts[-1]
     for part in reversed(parts[:-1]):
         acc = _squash_pair(part, acc, order)
@@ -363,17 +381,22 @@ def fshape(s: Any, shape: Sequence[int]) -> Spatial:
     shape = tuple(int(v) for v in shape)
     if isinstance(s, DeltaShape):
         return s.apply(shape)
-    if hasattr(s, "trace"):
-        s = s.trace
-    for e in s:
+    return _fshape(s, shape, {})
+
+
+def _fshape(s: Any, shape: Spatial, memo: dict[tuple[int, Spatial], Spatial]) -> Spatial:
+    for e in getattr(s, "trace", s):
         if isinstance(e, DeltaShape):
             shape = e.apply(shape)
             continue
-        branches = e.branches if isinstance(e, ParallelShapes) else e
-        outs = {fshape(b, shape) for b in branches}
-        if len(outs) != 1:
-            raise ShapeError(f"parallel branches map shape {shape} to different shapes {sorted(outs)}")
-        shape = outs.pop()
+        key = (id(e), shape)
+        if key not in memo:
+            branches = e.branches if isinstance(e, ParallelShapes) else e
+            outs = {_fshape(b, shape, memo) for b in branches}
+            if len(outs) != 1:
+                raise ShapeError(f"parallel branches map shape {shape} to different shapes {sorted(outs)}")
+            memo[key] = outs.pop()
+        shape = memo[key]
     return shape
 
 

@@ -136,10 +136,12 @@ def shape_trace(graph: Graph | GraphSpec, to: str, sources: str | Sequence[str] 
     return trace
 
 
-def _squashed(spec: GraphSpec, name: str, order: tuple[Any, ...] | None = None):
+@functools.lru_cache(maxsize=4096)
+def _squashed(spec: GraphSpec, name: str, order: tuple[Any, ...]):
+    """The squashed trace from the graph inputs to ``name`` with ``order`` first, then the trace's other types."""
     trace = shape_trace(spec, name)
     types = all_shape_types(trace)
-    return squash_shapes(trace, types if order is None else order + tuple(t for t in types if t not in order))
+    return squash_shapes(trace, order + tuple(t for t in types if t not in order))
 
 
 def no_shape_change(graph: Graph | GraphSpec, a: str, b: str) -> bool:
@@ -188,15 +190,10 @@ def add_edge_candidates(graph: Graph | GraphSpec, name: str) -> tuple[str, ...]:
         excluded |= {o for o in spec.consumers(i) if spec[o].op.max_inputs == 1}
     order = all_shape_types(shape_trace(spec, name))
     target = _squashed(spec, name, order)
-    memo: dict[str, Any] = {}
-
-    def squashed(u: str):
-        if u not in memo:
-            memo[u] = _squashed(spec, u, order)
-        return memo[u]
-
     return tuple(
-        v.name for v in spec.vertices if v.name not in excluded and all(squashed(i) == target for i in v.inputs)
+        v.name
+        for v in spec.vertices
+        if v.name not in excluded and all(_squashed(spec, i, order) == target for i in v.inputs)
     )
 
 

@@ -239,3 +239,18 @@ def test_trace_accepts_a_spec_and_user_ops_can_declare_shapes():
     g = graph(inp, ng.vertex("p", ng.MaxPool(2), ng.vertex("u", Upsample(), inp)))
     assert ng.squash_shapes(ng.shape_trace(g.spec, "p")) == (ng.ShapeMul(2, 2), Add(-1, -1), Div(2, 2))
     assert ng.fshape(ng.shape_trace(g, "p"), (5, 5)) == g.shape("p")[:2] == (5, 5)
+
+
+def test_traces_of_deep_residual_chains_stay_linear():
+    # Each add nests both input traces, so 24 blocks hold 2**24 paths: a walk that does not share them hangs.
+    inp = ng.input_vertex("in", shape=(6, 6, 2))
+    v = inp
+    for i in range(24):
+        v = ng.add(f"a{i}", v, ng.vertex(f"c{i}", ng.Conv(2, 3), v))
+    g = graph(inp, ng.vertex("p", ng.MaxPool(2), v))
+    trace = ng.shape_trace(g, "p")
+    assert ng.squash_shapes(trace) == (Add(-1, -1), Div(2, 2))
+    assert ng.fshape(trace, (6, 6)) == (3, 3)
+    assert all_shape_types(trace) == (("ShapeAdd", 2), ("ShapeDiv", 2))
+    expected = tuple(n for n in g.vertex_names if n not in ("in", "c0", "a0"))
+    assert ng.add_edge_candidates(g, "c0") == expected and len(expected) == 47
