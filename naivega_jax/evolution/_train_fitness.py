@@ -2,7 +2,8 @@
 
 Training goes through the compile-aware engine (``ng.train_graph``): one pass (``epochs``) over the generation's
 data with the candidate's optimiser (state created fresh every call, as upstream) and batch size. A NaN/Inf loss
-stops training; the candidate then gets ``invalid_fitness`` and ``info["failure"]`` says why. Compile and train
+stops training; the candidate then keeps its untrained graph, gets ``invalid_fitness``, and ``info["failure"]``
+says why. Compile and train
 seconds, steps and cache counters go to ``candidate.info``.
 """
 

@@ -118,9 +118,8 @@ def test_nonfinite_loss_is_detected_and_training_stops(driver):
     assert r.epochs == 1
     if driver == "loop":
         assert r.steps == 4  # stopped at the first check, not after 3 epochs of 15 steps
-    first_bad = int(np.argmin(np.isfinite(r.losses)))
-    assert first_bad >= 1  # the first step's loss is finite; the parameters are kept from before the bad step
-    assert all(np.all(np.isfinite(a)) for a in leaves(r.graph))
+    assert np.isfinite(r.losses[0])  # the first step's loss is finite, a later one is not
+    assert r.graph is g  # a failed run hands back the input graph, not NaN weights
 
 
 def test_inf_in_the_data_is_detected():
@@ -129,7 +128,7 @@ def test_inf_in_the_data_is_detected():
     x[3, 0] = np.inf
     r = ng.train_graph(jax.random.key(0), mlp(), x, y, batch_size=16, shuffle=False, driver="scan")
     assert r.nonfinite and r.failure in ("NaN loss detected when training!", "Inf loss detected when training!")
-    assert max_diff(r.graph, mlp()) == 0.0  # the first batch holds the inf: no step was taken
+    assert max_diff(r.graph, mlp()) == 0.0
 
 
 def test_driver_choice_is_pinned_on_cpu():
