@@ -266,3 +266,58 @@ def test_bad_call_arguments(key):
 def test_dense_space_on_an_image_fails_with_shape_error(key):
     with pytest.raises(ng.ShapeError, match="vector input"):
         ng.VertexSpace(ng.DenseSpace(3))(key, "v", ng.input_vertex("in", shape=(4, 4, 2)))
+
+
+def autoflux_space(in_shape, outsize):
+    """NaiveGAflux's AutoFlux initial_archspace (reference 1.19), written with these spaces."""
+    acts = ["identity", "relu", "elu", "selu"]
+    out_shield = ["KernelSizeMutation", "ActivationFunctionMutation"]
+
+    def convspace(outsizes, kernels, activations, shielded=False):
+        conv = ng.LoggingArchSpace(
+            ng.VertexSpace(ng.NamedLayerSpace("conv2d", ng.ConvSpace(outsizes, kernels, activations)), shielded)
+        )
+        bn = ng.LoggingArchSpace(ng.VertexSpace(ng.NamedLayerSpace("batchnorm", ng.BatchNormSpace(activations))))
+        return ng.ArchSpace(conv, ng.ArchSpaceChain(conv, bn), ng.ArchSpaceChain(bn, conv))
+
+    def rep_fork_res(s):
+        rep = ng.RepeatArchSpace(s, [1, 2])
+        fork = ng.LoggingArchSpace(ng.ForkArchSpace(rep, [1, 2, 3], shielded=True))
+        return ng.ArchSpace(rep, fork, ng.LoggingArchSpace(ng.ResidualArchSpace(rep, shielded=True)))
+
+    def downsampling(outsizes):
+        return ng.ArchSpace(
+            ng.NamedLayerSpace("maxpool", ng.PoolSpace(2, strides=2, kinds="max")),
+            ng.NamedLayerSpace("meanpool", ng.PoolSpace(2, strides=2, kinds="mean")),
+            ng.NamedLayerSpace("stridedconv", ng.ConvSpace(outsizes, 2, acts, strides=2, paddings=0)),
+        )
+
+    conv1, conv2 = (
+        convspace([2**i for i in range(3, 9)], [1, 3, 5, 7], acts),
+        convspace([2**i for i in range(5, 10)], [1, 3, 5], acts),
+    )
+    red1 = ng.ArchSpaceChain(rep_fork_res(conv1), downsampling([2**i for i in range(3, 9)]))
+    red2 = ng.ArchSpaceChain(rep_fork_res(conv2), downsampling([2**i for i in range(5, 10)]))
+    maxreps = min(6, int(np.floor(np.log2(min(in_shape[:2])))))
+    blocks = [ng.RepeatArchSpace(red, range(1, maxreps // 2 + 1)) for red in (red1, red2)]
+    convout = ng.ArchSpaceChain(convspace(outsize, [1, 3, 5], "identity", out_shield), ng.GlobalPoolSpace())
+    dense = ng.VertexSpace(ng.NamedLayerSpace("dense", ng.DenseSpace([2**i for i in range(8, 13)], acts)))
+    dout = ng.VertexSpace(ng.NamedLayerSpace("dense", ng.DenseSpace(outsize, "identity")), shielded=out_shield)
+    denseout = ng.ArchSpaceChain(ng.GlobalPoolSpace(), ng.RepeatArchSpace(dense, [0, 1, 2]), dout)
+    return ng.ArchSpaceChain(*blocks, ng.ArchSpace(denseout, convout))
+
+
+def test_autoflux_default_space_samples_valid_classifiers():
+    space = autoflux_space((32, 32, 3), 10)
+    kinds = set()
+    for seed in range(4):
+        g = ng.sample_graph(jax.random.key(seed), space, ng.input_vertex("in", shape=(32, 32, 3)))
+        validate_graph(g)
+        assert jax.eval_shape(g, jax.ShapeDtypeStruct((2, 32, 32, 3), jnp.float32)).shape == (2, 10)
+        ops = {type(g.op(n)).__name__ for n in g.vertex_names}
+        kinds |= ops
+        for n in g.vertex_names:
+            if isinstance(g.op(n), (ng.Concat, ng.Add, ng.GlobalPool)):
+                assert g.spec[n].shield == ()
+        assert g.spec[g.output_names[0]].shield in ((), ("ActivationFunctionMutation", "KernelSizeMutation"))
+    assert {"Conv", "GlobalPool"} <= kinds
