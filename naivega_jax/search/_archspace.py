@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
+import numpy as np
 
 from .._errors import GraphError
 from .._random import host_rng
@@ -115,8 +116,10 @@ class AbstractArchSpace:
             raise TypeError(f"{where}: name must be a str, got {name!r}")
         if not isinstance(in_vertex, Vertex):
             raise TypeError(f"{where}: in_vertex must be a vertex made by ng.input_vertex/ng.vertex, got {in_vertex!r}")
-        if outsize is not None and (isinstance(outsize, bool) or not isinstance(outsize, int) or outsize < 1):
-            raise ValueError(f"{where}: outsize must be None or a positive int, got {outsize!r}")
+        if outsize is not None:
+            if isinstance(outsize, bool) or not isinstance(outsize, (int, np.integer)) or outsize < 1:
+                raise ValueError(f"{where}: outsize must be None or a positive int, got {outsize!r}")
+            outsize = int(outsize)
         check_weight_init(weight_init, where)
         return self.sample(host_rng(key, "archspace"), name, in_vertex, outsize=outsize, weight_init=weight_init)
 
@@ -142,7 +145,7 @@ def _counts(x: Any, what: str) -> AbstractParSpace:
     if space.ndims != 1:
         raise ValueError(f"{what}: expected a 1-D space of counts, got {space!r}")
     for v in flat_choices(space) or ():
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
             raise ValueError(f"{what}: every count must be a non-negative int, got {v!r} in {space!r}")
     return space
 
