@@ -13,7 +13,7 @@ import numpy as np
 from .._errors import GraphError
 from .._random import host_rng
 from ._graph import Graph
-from ._ops import ABSORB, ParamAxes
+from ._ops import ABSORB, IMMUTABLE, ParamAxes
 from ._spec import GraphSpec
 
 UTILITY = "utility"
@@ -108,7 +108,8 @@ def _remap_arrays(arrays, axes_of, out_sel, in_sel, rng_fn, name: str, what: str
         if out_sel is not None and axes.out is not None:
             changed = take(changed, out_sel, axes.out, axes.new, rng_fn())
             touched = True
-        result[pname] = jnp.asarray(changed) if touched else arr
+        # device_put, not jnp.asarray: asarray compiles a conversion per new array shape (~40 ms each on CPU).
+        result[pname] = jax.device_put(changed) if touched else arr
     return result
 
 
@@ -185,6 +186,12 @@ def remap(
             entries[name] = (ops.get(name, spec[name].op), rewire.get(name, spec[name].inputs))
     new_spec = spec.replace_entries(entries, outputs=outputs) if entries or outputs is not None else spec
     if new_spec is not spec:
+        for v in new_spec.vertices:
+            if v.op.trait == IMMUTABLE and v.name in spec and spec[v.name].shape != v.shape:
+                raise GraphError(
+                    f"vertex {v.name!r} ({type(v.op).__name__}) is immutable: its shape {spec[v.name].shape} "
+                    f"cannot become {v.shape}"
+                )
         params = {k: a for k, a in params.items() if k in new_spec}
         state = {k: a for k, a in state.items() if k in new_spec}
     return Graph(new_spec, params, state)

@@ -96,6 +96,8 @@ def solve_selection(
     stats = SolveStats()
     g_exact = _targets(structure, request.exact, "exact")
     g_relaxed = _targets(structure, request.relaxed, "relaxed")
+    if any(n < 1 for n in g_exact.values()):
+        raise _Infeasible("a vertex needs at least one neuron")
     equal = [(structure.group_of[a], structure.group_of[b]) for a, b in request.equal]
     if request.prune_all:
         starts: list[int] = [g.gid for g in structure.groups]
@@ -238,6 +240,9 @@ class _Milp:
         max_n = max(g.n for g in self.groups.values())
         dmax = max([abs(t - st.groups[g].n) for g, t in {**problem.exact, **problem.relaxed}.items()] + [0])
         self.kmax = max(200, 10 * max_n) + dmax
+        for g in comp:
+            if self.groups[g].pseudo is not None and g in problem.pinned:
+                raise _Infeasible(f"an edge of the fixed-size vertices {self.groups[g].members} cannot change")
         self.s: dict[int, list[int]] = {}
         self.gaps: dict[int, dict[int, int]] = {}
         self.owner: dict[int, tuple[int, int]] = {}
