@@ -28,6 +28,7 @@ class CacheStats:
     cache_hits: int = 0
     compile_seconds: float = 0.0
     evictions: int = 0
+    jax_cache_clears: int = 0
 
     def snapshot(self) -> dict[str, float]:
         return dataclasses.asdict(self)
@@ -57,10 +58,18 @@ def _placement(leaves: list) -> tuple:
 
 
 class CompileCache:
-    """Least-recently-used map from call signatures to compiled executables."""
+    """Least-recently-used map from call signatures to compiled executables.
 
-    def __init__(self, max_entries: int = 64):
+    Evicting an executable is not enough to keep memory flat: JAX's own tracing and lowering caches keep ~4 MB per
+    compiled spec (measured: RSS +40 MB per 10 new specs with 8 executables held; flat with ``jax.clear_caches()``
+    every 20 compiles). So every ``clear_jax_every`` compiles JAX's caches are cleared too; the executables held
+    here survive that.
+    """
+
+    def __init__(self, max_entries: int = 64, clear_jax_every: int = 32):
         self.max_entries = max_entries
+        self.clear_jax_every = clear_jax_every
+        self._since_clear = 0
         self.stats = CacheStats()
         self._entries: collections.OrderedDict[Hashable, Any] = collections.OrderedDict()
         self._lock = threading.Lock()
@@ -94,6 +103,13 @@ class CompileCache:
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
                 self.stats.evictions += 1
+            self._since_clear += 1
+            clear = self._since_clear >= self.clear_jax_every
+            if clear:
+                self._since_clear = 0
+                self.stats.jax_cache_clears += 1
+        if clear:
+            jax.clear_caches()
         return Lookup(compiled, False, seconds)
 
     def clear(self) -> None:
@@ -106,20 +122,30 @@ CACHE = CompileCache()
 
 def engine_stats() -> dict[str, float]:
     """The training engine's counters since the process started: compiles, cache hits, total compile seconds,
-    evictions, and the number of executables held now.
+    evictions, clears of JAX's caches, and the number of executables held now.
 
     Example:
         >>> import naivega_jax as ng
         >>> sorted(ng.engine_stats())
-        ['cache_hits', 'compile_seconds', 'compiles', 'entries', 'evictions']
+        ['cache_hits', 'compile_seconds', 'compiles', 'entries', 'evictions', 'jax_cache_clears']
     """
     return {**CACHE.stats.snapshot(), "entries": len(CACHE)}
 
 
-def clear_compile_cache(*, max_entries: int | None = None, jax_caches: bool = True) -> None:
-    """Drops every compiled executable the engine holds (and, by default, JAX's own caches: tracing caches grow
-    with every new spec). ``max_entries`` changes how many executables the engine keeps (least recently used
-    ones are evicted first; default 64).
+def _positive(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"clear_compile_cache: {name} must be a positive int, got {value!r}")
+    return value
+
+
+def clear_compile_cache(
+    *, max_entries: int | None = None, clear_jax_every: int | None = None, jax_caches: bool = True
+) -> None:
+    """Drops every compiled executable the engine holds (and, by default, JAX's own caches).
+
+    ``max_entries`` changes how many executables the engine keeps (least recently used ones are evicted first;
+    default 64); ``clear_jax_every`` how many compiles pass between automatic clears of JAX's tracing caches
+    (default 32; they grow ~4 MB per new spec otherwise).
 
     Example:
         >>> import naivega_jax as ng
@@ -128,9 +154,9 @@ def clear_compile_cache(*, max_entries: int | None = None, jax_caches: bool = Tr
         0
     """
     if max_entries is not None:
-        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
-            raise ValueError(f"clear_compile_cache: max_entries must be a positive int, got {max_entries!r}")
-        CACHE.max_entries = max_entries
+        CACHE.max_entries = _positive(max_entries, "max_entries")
+    if clear_jax_every is not None:
+        CACHE.clear_jax_every = _positive(clear_jax_every, "clear_jax_every")
     CACHE.clear()
     if jax_caches:
         jax.clear_caches()
