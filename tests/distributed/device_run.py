@@ -1,0 +1,40 @@
+"""Run by test_device_executor.py in a subprocess whose XLA_FLAGS fake several CPU devices (they must be set
+before jax is imported): evolves in-process and with ng.DeviceExecutor, pickles both summaries to argv[1]."""
+
+import os
+import pickle
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import distributed_scenario as scenario
+import jax
+
+import naivega_jax as ng
+
+
+def main(out: str, mode: str) -> None:
+    structural = mode == "full"
+    widths = (8, 12, 16, 20) if structural else (12, 12, 12, 12)
+    fit = scenario.WhereFitness(scenario.fitness(validate=structural))
+    report = {"devices": [str(d) for d in jax.devices()], "runs": {}, "seconds": {}}
+    executors = {"local": None, "devices4": ng.DeviceExecutor()}
+    if structural:
+        executors["devices2"] = ng.DeviceExecutor(2)
+    for name, executor in executors.items():
+        t0 = time.perf_counter()
+        pop = scenario.run(jax.random.key(0), fit, executor, widths=widths, structural=structural)
+        report["seconds"][name] = time.perf_counter() - t0
+        summary = scenario.summary(pop)
+        summary["where"] = [c.info["where"] for c in pop]
+        summary["result_devices"] = sorted(
+            {d.id for c in pop for a in jax.tree_util.tree_leaves(c.graph) for d in a.devices()}
+        )
+        report["runs"][name] = summary
+    with open(out, "wb") as f:
+        pickle.dump(report, f)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

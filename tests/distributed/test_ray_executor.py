@@ -1,0 +1,88 @@
+"""One local Ray cluster (2 CPUs) for the whole module; workers are separate processes."""
+
+import os
+
+import distributed_scenario as scenario
+import jax
+import pytest
+
+import naivega_jax as ng
+
+ray = pytest.importorskip("ray")
+
+GENERATIONS = 3
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # the workers cannot import this test directory: ship the scenario's classes by value
+    ray.cloudpickle.register_pickle_by_value(scenario)
+    yield
+    ray.cloudpickle.unregister_pickle_by_value(scenario)
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def fit():
+    return scenario.fitness(validate=False)
+
+
+@pytest.fixture(scope="module")
+def reference(fit):
+    return scenario.summary(scenario.run(jax.random.key(0), fit, widths=(12,) * 4, structural=False))
+
+
+def run_on(executor, fitness):
+    return scenario.summary(scenario.run(jax.random.key(0), fitness, executor, widths=(12,) * 4, structural=False))
+
+
+def dead(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_tasks_give_the_in_process_population(cluster, fit, reference):
+    assert len(set(reference["fitness"])) > 1
+    scenario.assert_same(reference, run_on(ng.RayExecutor(), fit))
+
+
+def test_a_worker_killed_mid_generation_is_retried_and_changes_nothing(cluster, fit, reference, tmp_path):
+    flag = tmp_path / "killed"
+    killer = scenario.KillOnce(fit, str(flag), generation=2)
+    scenario.assert_same(reference, run_on(ng.RayExecutor(max_retries=1), killer))
+    assert dead(int(flag.read_text()))  # a worker really died, during generation 2
+
+
+def test_actors_give_the_in_process_population_through_a_kill(cluster, fit, reference, tmp_path):
+    flag = tmp_path / "killed"
+    killer = scenario.KillOnce(fit, str(flag), generation=3)
+    with ng.RayExecutor(actors=True, num_actors=2) as executor:
+        scenario.assert_same(reference, run_on(executor, killer))
+        pids = ray.get([a.pid.remote() for a in executor._state["actors"]])
+    assert dead(int(flag.read_text())) and int(flag.read_text()) not in pids  # the actor came back as a new process
+    assert ray.is_initialized()  # the executor did not start this Ray, so it leaves it running
+
+
+@pytest.mark.slow
+def test_a_member_that_kills_every_worker_gets_the_invalid_fitness(cluster, fit, caplog):
+    pop = scenario.population(jax.random.key(1), widths=(12, 7, 12))
+    executor = ng.RayExecutor(max_retries=1)
+    with caplog.at_level("WARNING", logger="naivega_jax"):
+        scored = ng.evaluate(
+            jax.random.key(2), scenario.KillAlways(fit, width=7), pop, executor=executor, invalid_fitness=-1.0
+        )
+    plain = ng.evaluate(jax.random.key(2), fit, pop)
+    assert scored.fitnesses[1] == -1.0
+    assert "member 1" in scored[1].info["failure"] and "Worker" in scored[1].info["failure"]
+    assert scored[1].lineage[-1]["failure"] == scored[1].info["failure"]
+    assert scored.fitnesses[0::2] == plain.fitnesses[0::2]  # the others are scored as usual
+    assert any("member 1" in r.getMessage() for r in caplog.records)
+
+
+def test_a_generic_function_whose_worker_dies_raises(cluster):
+    with pytest.raises(RuntimeError, match="member 0"):
+        ng.RayExecutor(max_retries=0)(scenario.kill_self, [0])
