@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
@@ -198,14 +199,15 @@ def _eval_batch(graph, xs, y, mask):
 
 # ---- host side ----------------------------------------------------------------------------------------------------
 
-_DEVICE_COPIES: dict[int, tuple[weakref.ref, jax.Array]] = {}
+_DEVICE_COPIES: dict[tuple[int, Any], tuple[weakref.ref, jax.Array]] = {}
 
 
 def _on_device(a: Any) -> jax.Array:
-    """``a`` as a device array; numpy arrays are transferred once and the copy reused while ``a`` lives."""
+    """``a`` as a device array; numpy arrays are transferred once per device (the thread's default device, as
+    ``ng.DeviceExecutor`` sets it) and the copy reused while ``a`` lives."""
     if isinstance(a, jax.Array):
         return a
-    ident = id(a)
+    ident = (id(a), jax.config.jax_default_device)
     try:
         ref = weakref.ref(a, lambda _: _DEVICE_COPIES.pop(ident, None))
     except TypeError:
@@ -342,18 +344,21 @@ def _initial_carry(graph: Graph, optimiser: Optimiser) -> tuple[Graph, Any, jax.
 
 
 _STATE_SHAPES: collections.OrderedDict[Any, Any] = collections.OrderedDict()
+_STATE_SHAPES_LOCK = threading.Lock()
 
 
 def _state_shapes(skeleton: Optimiser, params: Any) -> Any:
     """``jax.eval_shape`` of the optax init, memoised: tracing it costs ~10 ms, a tenth of a small epoch."""
     leaves, treedef = jax.tree_util.tree_flatten(params)
     key = (skeleton, treedef, tuple((np.shape(a), str(a.dtype)) for a in leaves))
-    shapes = _STATE_SHAPES.get(key)
+    with _STATE_SHAPES_LOCK:
+        shapes = _STATE_SHAPES.get(key)
     if shapes is None:
         shapes = jax.eval_shape(skeleton.to_optax().init, params)
-        _STATE_SHAPES[key] = shapes
-        if len(_STATE_SHAPES) > 256:
-            _STATE_SHAPES.popitem(last=False)
+        with _STATE_SHAPES_LOCK:
+            _STATE_SHAPES[key] = shapes
+            if len(_STATE_SHAPES) > 256:
+                _STATE_SHAPES.popitem(last=False)
     return shapes
 
 

@@ -10,15 +10,28 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import distributed_scenario as scenario
 import jax
+import numpy as np
 
 import naivega_jax as ng
+from naivega_jax.train._engine import _on_device
+
+
+def device_copies() -> dict:
+    """The engine's cache of device copies of host data (used off CPU) keeps one copy per device."""
+    x = np.arange(6.0, dtype=np.float32)
+    seen = {}
+    for d in jax.devices()[:2]:
+        with jax.default_device(d):
+            first, again = _on_device(x), _on_device(x)
+            seen[d.id] = (sorted(e.id for e in first.devices()), first is again)
+    return seen
 
 
 def main(out: str, mode: str) -> None:
     structural = mode == "full"
     widths = (8, 12, 16, 20) if structural else (12, 12, 12, 12)
     fit = scenario.WhereFitness(scenario.fitness(validate=structural))
-    report = {"devices": [str(d) for d in jax.devices()], "runs": {}, "seconds": {}}
+    report = {"devices": [str(d) for d in jax.devices()], "runs": {}, "seconds": {}, "copies": device_copies()}
     executors = {"local": None, "devices4": ng.DeviceExecutor()}
     if structural:
         executors["devices2"] = ng.DeviceExecutor(2)
