@@ -1,7 +1,7 @@
 """Optimiser specs (optax underneath) and the compile-aware training engine."""
 
 from ._cache import clear_compile_cache, engine_stats
-from ._engine import TrainResult, choose_driver, evaluate_accuracy, train_graph
+from ._engine import TrainResult, choose_driver, evaluate_accuracy, step_memory, train_graph
 from ._optimisers import (
     SGD,
     AdaGrad,
@@ -41,5 +41,6 @@ __all__ = [
     "map_optimisers",
     "merge_optimisers",
     "optimiser_from_dict",
+    "step_memory",
     "train_graph",
 ]

@@ -540,3 +540,57 @@ def evaluate_accuracy(graph: Graph, x: Any, y: Any, *, batch_size: int = 256) ->
             evaluate = run.lookup("eval", _eval_batch, {}, args)
         counts.append(evaluate(*args))
     return float(sum(int(c) for c in jax.device_get(counts))) / data.n
+
+
+def step_memory(
+    graph: Graph,
+    batch_size: int,
+    *,
+    optimiser: Optimiser | None = None,
+    loss: Callable = optax.softmax_cross_entropy_with_integer_labels,
+    y_shape: tuple[int, ...] = (),
+    y_dtype: Any = np.int32,
+) -> dict[str, int] | None:
+    """XLA's memory estimate of one train step of ``graph`` at ``batch_size`` (``compiled.memory_analysis()``).
+
+    Compiles (or finds in the cache) the loop driver's step, so that training at this batch size afterwards
+    compiles nothing new. Returns bytes: ``argument``, ``output``, ``alias``, ``temp``, ``generated_code`` and
+    ``total`` (argument + output + temp - alias), or None where the backend gives no analysis. Labels default to
+    integer class labels; pass ``y_shape``/``y_dtype`` for other targets (e.g. ``(classes,)``, float32).
+
+    Example:
+        >>> import jax, naivega_jax as ng
+        >>> inp = ng.input_vertex("in", shape=(4,))
+        >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
+        >>> small, large = ng.step_memory(g, 8), ng.step_memory(g, 512)
+        >>> small is None or large["total"] > small["total"]
+        True
+    """
+    where = "step_memory"
+    if not isinstance(graph, Graph):
+        raise TypeError(f"{where}: graph must be an ng.Graph, got {type(graph).__name__}")
+    batch_size = _check_positive(batch_size, "batch_size", where)
+    optimiser = Adam() if optimiser is None else optimiser
+    if not isinstance(optimiser, Optimiser):
+        raise TypeError(f"{where}: optimiser must be an optimiser spec (ng.Adam(1e-3), ...), got {optimiser!r}")
+    xs = tuple(np.zeros((batch_size, *graph.shape(name)), np.float32) for name in graph.spec.inputs)
+    y = np.zeros((batch_size, *tuple(y_shape)), jax.dtypes.canonicalize_dtype(np.dtype(y_dtype)))
+    batch = (xs, y, np.ones((batch_size,), np.float32), np.int32(0))
+    carry = _initial_carry(graph, optimiser)
+    static = {"skeleton": optimiser.skeleton(), "loss": loss}
+    compiled = CACHE.get("step", _train_step, static, (carry, batch, jax.random.key(0))).compiled
+    try:
+        stats = compiled.memory_analysis()
+    except (NotImplementedError, AttributeError):
+        return None
+    if stats is None:
+        return None
+    out = {
+        "argument": int(stats.argument_size_in_bytes),
+        "output": int(stats.output_size_in_bytes),
+        "alias": int(stats.alias_size_in_bytes),
+        "temp": int(stats.temp_size_in_bytes),
+        "generated_code": int(stats.generated_code_size_in_bytes),
+    }
+    out["total"] = out["argument"] + out["output"] + out["temp"] - out["alias"]
+    return out

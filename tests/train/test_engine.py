@@ -296,3 +296,15 @@ def test_activation_utility_agrees_between_drivers():
     scan = ng.train_graph(jax.random.key(1), g, x, y, driver="scan", **kw)
     assert max_diff(loop.graph, scan.graph) < 1e-5
     assert np.all(np.asarray(loop.graph.state["h"]["utility"]) >= 0)
+
+
+def test_step_memory_grows_with_batch_and_primes_the_cache():
+    x, y = blobs()
+    g = mlp(hidden=24)
+    small, large = ng.step_memory(g, 4), ng.step_memory(g, 256)
+    if small is None:
+        pytest.skip("this backend gives no memory analysis")
+    assert set(small) == {"argument", "output", "alias", "temp", "generated_code", "total"}
+    assert large["argument"] > small["argument"] and large["total"] > small["total"]
+    r = ng.train_graph(jax.random.key(0), g, x, y, batch_size=256, driver="loop")
+    assert r.compiles == 0
