@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The main job: a search on MNIST-1D (offline generator) for 5 generations of 8 candidates, at most 15 minutes.
 demo: $(STAMP)
-	$(PY) examples/quickstart.py
+	$(VENV)/bin/naivega fit --dataset mnist1d --generations 5 --population 8 --time-budget 15m --out runs/mnist1d
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check naivega_jax tests benchmarks examples

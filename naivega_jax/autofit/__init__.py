@@ -1,5 +1,34 @@
 """The application: AutoFlux's default search spaces and strategy, and ``fit``."""
 
-from ._spaces import conv_layer_space, default_space, downsample_space, mlp_space, rep_fork_res
+from ._fit import RunDirectoryError, fit, initial_population, prepare_data
+from ._spaces import (
+    conv_layer_space,
+    default_space,
+    downsample_space,
+    mlp_space,
+    rep_fork_res,
+)
+from ._strategy import (
+    SizeGuard,
+    candidate_crossover,
+    candidate_mutation,
+    default_evolution,
+    graph_mutation,
+)
 
-__all__ = ["conv_layer_space", "default_space", "downsample_space", "mlp_space", "rep_fork_res"]
+__all__ = [
+    "RunDirectoryError",
+    "SizeGuard",
+    "candidate_crossover",
+    "candidate_mutation",
+    "conv_layer_space",
+    "default_evolution",
+    "default_space",
+    "downsample_space",
+    "fit",
+    "graph_mutation",
+    "initial_population",
+    "mlp_space",
+    "prepare_data",
+    "rep_fork_res",
+]

@@ -1,0 +1,385 @@
+"""``fit``: the whole search, AutoFlux-style, with checkpoints, exact resume, a time budget and callbacks."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from .._errors import NaiveGAError
+from .._random import host_rng, key_bits
+from ..data import check_labels, train_val_split
+from ..evolution import (
+    AccuracyVsSize,
+    Candidate,
+    Population,
+    TrainThenFitness,
+    evaluate,
+)
+from ..graph import input_vertex, nparams, save_graph
+from ..io import (
+    load_run_checkpoint,
+    run_checkpoints,
+    save_lineage,
+    write_run_checkpoint,
+)
+from ..plot import plot_graph
+from ..search import sample_graph
+from ..train import SGD, AdaGrad, Adam, Momentum, NAdam, Nesterov
+from ._spaces import default_space
+from ._strategy import default_evolution
+
+logger = logging.getLogger("naivega_jax")
+
+RUN_FORMAT = "naivega_jax.run/1"
+#: upstream's six optimiser types for new candidates, each with a log-uniform learning-rate range that suits it
+INITIAL_OPTIMISERS = (
+    (SGD, (-2.0, -0.5)),
+    (Momentum, (-2.5, -1.0)),
+    (Nesterov, (-2.5, -1.0)),
+    (Adam, (-3.5, -2.0)),
+    (NAdam, (-3.5, -2.0)),
+    (AdaGrad, (-2.5, -1.0)),
+)
+INITIAL_BATCH_SIZES = (32, 64, 128)
+
+
+class RunDirectoryError(NaiveGAError):
+    """``out_dir`` holds files of something else, or of a run with other data or settings.
+
+    Example:
+        >>> import naivega_jax as ng
+        >>> issubclass(ng.autofit.RunDirectoryError, ng.NaiveGAError)
+        True
+    """
+
+
+def _say(message: str, progress: bool) -> None:
+    logger.info(message)
+    if progress:
+        print(message, file=sys.stderr, flush=True)
+
+
+def prepare_data(x: Any, y: Any, validation_split: float):
+    """Checks and shapes the data: ``(x_train, y_train, x_val, y_val, in_shape, classes)``.
+
+    Flat vectors ``(n, F)`` become sequences ``(n, F, 1)``; labels are encoded ``0..K-1`` (``classes`` maps back).
+    """
+    x = np.asarray(x)
+    if x.dtype == object or not np.issubdtype(x.dtype, np.number):
+        raise TypeError(f"fit: x must be a numeric array, got dtype {x.dtype}")
+    if x.ndim < 2 or x.ndim > 4:
+        raise ValueError(
+            f"fit: x must have shape (n, F), (n, L, C) or (n, H, W, C), got shape {x.shape} (ndim {x.ndim})"
+        )
+    if x.shape[0] == 0:
+        raise ValueError("fit: x is empty (0 examples)")
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        bad = int(np.size(x) - np.isfinite(x).sum())
+        raise ValueError(f"fit: x holds {bad} NaN or Inf values; clean the data first")
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != x.shape[0]:
+        raise ValueError(f"fit: y must be a vector of {x.shape[0]} labels (one per row of x), got shape {y.shape}")
+    if np.issubdtype(y.dtype, np.floating) and not np.all(np.mod(y, 1) == 0):
+        raise ValueError("fit: y must hold integer class labels, got non-integer values")
+    classes = np.unique(y)
+    if classes.size < 2:
+        raise ValueError(f"fit: y must hold at least 2 classes, got {classes.tolist()}")
+    codes = check_labels(np.searchsorted(classes, y), num_classes=int(classes.size))
+    if x.ndim == 2:
+        x = x[..., None]
+    if not 0.0 < validation_split < 1.0:
+        raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split!r}")
+    x_tr, y_tr, x_val, y_val = train_val_split(x, codes, fraction=validation_split)
+    if x_tr.shape[0] == 0:
+        raise ValueError(f"fit: validation_split={validation_split} leaves no training examples of {x.shape[0]}")
+    missing = sorted(set(range(classes.size)) - set(np.unique(y_val).tolist()))
+    if missing:
+        raise ValueError(
+            f"fit: the validation split (the last {y_val.shape[0]} examples) has no example of classes "
+            f"{[classes[m].item() for m in missing]}; shuffle the data or raise validation_split"
+        )
+    return x_tr, y_tr, x_val, y_val, tuple(int(s) for s in x.shape[1:]), classes
+
+
+def initial_population(key: jax.Array, space: Any, in_shape: tuple[int, ...], size: int) -> Population:
+    """``size`` candidates sampled from ``space``, with upstream-style optimisers and batch sizes.
+
+    Member ``i`` is named ``model<i+1>`` and drawn from ``fold_in(key, i)``.
+    """
+    members = []
+    for i in range(size):
+        k = jax.random.fold_in(key, i)
+        graph = sample_graph(k, space, input_vertex("in", shape=in_shape), name=f"model{i + 1}")
+        rng = host_rng(k, "initial-hyperparameters")
+        kind, (lo, hi) = INITIAL_OPTIMISERS[rng.integers(len(INITIAL_OPTIMISERS))]
+        optimiser = kind(float(10 ** rng.uniform(lo, hi)))
+        batch_size = int(INITIAL_BATCH_SIZES[rng.integers(len(INITIAL_BATCH_SIZES))])
+        cand = Candidate(graph, optimiser=optimiser, batch_size=batch_size)
+        members.append(cand.with_event("created", name=f"model{i + 1}", nparams=nparams(graph)))
+    return Population(tuple(members), generation=1)
+
+
+def _check_run_dir(out_dir: Path, settings: dict[str, Any]) -> bool:
+    """True if ``out_dir`` holds a run with these settings to resume; raises if it holds anything else."""
+    run_file = out_dir / "run.json"
+    if run_file.is_file():
+        stored = json.loads(run_file.read_text())
+        for name in ("format", "in_shape", "classes", "n_train", "n_val"):
+            if stored.get(name) != settings[name]:
+                raise RunDirectoryError(
+                    f"fit: out_dir {str(out_dir)!r} holds a run with {name}={stored.get(name)!r}, but this call has "
+                    f"{name}={settings[name]!r}; use another out_dir or the same data"
+                )
+        return bool(run_checkpoints(out_dir))
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise RunDirectoryError(
+            f"fit: out_dir {str(out_dir)!r} is not empty and holds no naivega_jax run (no run.json); "
+            "choose an empty or new directory"
+        )
+    return False
+
+
+class _BudgetedExecutor:
+    """Evaluates the members not yet ``done``, in chunks, until the deadline; later members come back unscored.
+
+    With no inner executor members run here one at a time; with one, ``chunk`` members at a time go to it (all at
+    once when ``chunk`` is None), and the deadline is checked between chunks.
+    """
+
+    def __init__(self, deadline, done, progress, inner=None, chunk=None):
+        self.deadline, self.done, self.progress = deadline, done, progress
+        self.inner, self.chunk = inner, (1 if inner is None else chunk)
+        self.evaluated: list[int] = []
+        self.stopped = False
+
+    def __call__(self, fn, items):
+        results = [self.done.get(i) for i in range(len(items))]
+        todo = [i for i in range(len(items)) if i not in self.done]
+        self.evaluated = sorted(self.done)
+        pos = 0
+        while pos < len(todo):
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                self.stopped = True
+                break
+            batch = todo[pos : pos + (self.chunk or len(todo))]
+            chunk_items = [items[i] for i in batch]
+            out = self.inner(fn, chunk_items) if self.inner is not None else [fn(item) for item in chunk_items]
+            for i, result in zip(batch, out, strict=True):
+                results[i] = result
+                self.evaluated.append(i)
+                self.progress(i, result)
+            pos += len(batch)
+        for i in todo[pos:]:
+            results[i] = items[i][1]
+        self.evaluated.sort()
+        return results
+
+
+def _report(gen: int, size: int, progress: bool, i: int, c: Candidate) -> None:
+    note = f" ({c.info['failure']})" if "failure" in c.info else ""
+    _say(
+        f"  gen {gen} candidate {i + 1}/{size}: fitness {c.fitness:.4f}, "
+        f"{len(c.graph.vertex_names)} vertices, {nparams(c.graph)} params{note}",
+        progress,
+    )
+
+
+def _write_best(out_dir: Path, population: Population) -> Candidate | None:
+    scored = [c for c in population if c.fitness is not None and "failure" not in c.info]
+    if not scored:
+        return None
+    best = max(scored, key=lambda c: c.fitness)
+    save_graph(out_dir / "best" / "graph", best.graph)
+    save_lineage(out_dir / "best" / "lineage.json", best)
+    plot_graph(best.graph, out_dir / "best" / "graph.png", title=f"fitness {best.fitness:.4f}")
+    return best
+
+
+def fit(
+    x: Any,
+    y: Any,
+    *,
+    key: jax.Array,
+    out_dir: str | Path,
+    population_size: int = 12,
+    max_generations: int = 10,
+    time_budget: float | None = None,
+    callbacks: Sequence[Callable[[Population], Any]] = (),
+    fitness: Callable | None = None,
+    evolution: Callable | None = None,
+    space: Any = None,
+    validation_split: float = 0.1,
+    epochs_per_generation: int = 1,
+    executor: Callable | None = None,
+    executor_chunk: int | None = None,
+    progress: bool = True,
+    run_info: dict[str, Any] | None = None,
+) -> Population:
+    """Searches for a classifier of ``x`` (images ``(n, H, W, C)``, sequences ``(n, L, C)`` or vectors ``(n, F)``).
+
+    AutoFlux (NaiveGAflux) as a function: a population sampled from ``default_space``, trained a little every
+    generation (``TrainThenFitness``: ``epochs_per_generation`` epochs on the training part, then ``AccuracyVsSize``
+    on the validation part, the last ``validation_split`` of the data), evolved by 2 elites plus tournament
+    selection with crossover and mutation (``default_evolution``). After each generation's fitness the population
+    is checkpointed atomically under ``out_dir`` (with the keys, so a resumed run reaches exactly the population an
+    uninterrupted one would), the best candidate's graph, lineage and picture are written to ``out_dir/best``, and
+    ``callbacks`` are called with the scored population.
+
+    Calling ``fit`` again with an ``out_dir`` that holds a run resumes it. ``time_budget`` (seconds) stops the run
+    cleanly: no new candidate evaluation starts after it; the partly scored generation is checkpointed and a
+    resumed run completes it.
+
+    ``executor`` (``ng.make_executor("devices" | "ray", ...)``) evaluates members elsewhere; the population is the
+    same whichever executor runs it. It gets ``executor_chunk`` members at a time (all remaining ones when None),
+    and the time budget is checked between chunks.
+
+    ``run_info`` (JSON-friendly) is stored in ``out_dir/run.json`` with the run's settings when the run starts.
+
+    Returns the last scored population, best candidate first.
+
+    Example:
+        >>> import jax, tempfile, naivega_jax as ng
+        >>> x, y, _, _ = ng.datasets.load("digits")
+        >>> pop = ng.autofit.fit(x[:300], y[:300], key=jax.random.key(0), out_dir=tempfile.mkdtemp(),
+        ...                      population_size=3, max_generations=1, progress=False)  # doctest: +SKIP
+    """
+    for name, value, low in (
+        ("population_size", population_size, 3),
+        ("max_generations", max_generations, 1),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"fit: {name} must be an int >= {low}, got {value!r}")
+    if time_budget is not None and not (isinstance(time_budget, (int, float)) and time_budget > 0):
+        raise ValueError(f"fit: time_budget must be None or a number of seconds > 0, got {time_budget!r}")
+    if (
+        isinstance(epochs_per_generation, bool)
+        or not isinstance(epochs_per_generation, int)
+        or epochs_per_generation < 1
+    ):
+        raise ValueError(f"fit: epochs_per_generation must be an int >= 1, got {epochs_per_generation!r}")
+    if executor is not None and not callable(executor):
+        raise TypeError(f"fit: executor must be None or callable(fn, items), got {executor!r}")
+    if executor_chunk is not None and (
+        isinstance(executor_chunk, bool) or not isinstance(executor_chunk, int) or executor_chunk < 1
+    ):
+        raise ValueError(f"fit: executor_chunk must be None or an int >= 1, got {executor_chunk!r}")
+    for i, cb in enumerate(callbacks):
+        if not callable(cb):
+            raise TypeError(f"fit: callbacks[{i}] must be callable as cb(population), got {cb!r}")
+    key_bits(key)
+    x_tr, y_tr, x_val, y_val, in_shape, classes = prepare_data(x, y, validation_split)
+    nclasses = int(classes.size)
+    out_dir = Path(out_dir)
+    settings = {
+        "format": RUN_FORMAT,
+        "in_shape": list(in_shape),
+        "classes": classes.tolist(),
+        "n_train": int(x_tr.shape[0]),
+        "n_val": int(x_val.shape[0]),
+        "population_size": population_size,
+        "key": list(key_bits(key)),
+        **(run_info or {}),
+    }
+    resume = _check_run_dir(out_dir, settings)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not (out_dir / "run.json").is_file():
+        (out_dir / "run.json").write_text(json.dumps(settings, indent=1))
+
+    space = default_space(in_shape, nclasses) if space is None else space
+    fitness = fitness or TrainThenFitness(
+        train_data=(x_tr, y_tr),
+        fitness=AccuracyVsSize((x_val, y_val)),
+        invalid_fitness=0.0,
+        epochs=epochs_per_generation,
+    )
+    evolution = evolution or default_evolution(population_size, in_shape)
+    deadline = None if time_budget is None else time.monotonic() + float(time_budget)
+
+    done: dict[int, Candidate] = {}
+    if resume:
+        population, stored_key, extra, _ = load_run_checkpoint(out_dir)
+        if stored_key is not None:
+            key = stored_key
+        if extra.get("complete", True):
+            _say(
+                f"resuming {out_dir}: generation {population.generation} was scored; evolving it",
+                progress,
+            )
+            if population.generation >= max_generations:
+                _say(
+                    f"generation {population.generation} reached max_generations={max_generations}",
+                    progress,
+                )
+                return _sorted(population)
+            evo_key = jax.random.split(jax.random.fold_in(key, population.generation))[1]
+            population = Population(tuple(evolution(evo_key, list(population))), population.generation + 1)
+        else:
+            done = {i: population[i] for i in extra.get("evaluated", [])}
+            _say(
+                f"resuming {out_dir}: generation {population.generation}, {len(done)} of {len(population)} scored",
+                progress,
+            )
+    else:
+        population = initial_population(jax.random.fold_in(key, 0), space, in_shape, population_size)
+
+    while True:
+        gen = population.generation
+        fit_key, evo_key = jax.random.split(jax.random.fold_in(key, gen))
+        _say(f"Begin generation {gen}", progress)
+        t0 = time.perf_counter()
+
+        report = functools.partial(_report, gen, len(population), progress)
+        runner = _BudgetedExecutor(deadline, done, report, executor, executor_chunk)
+        scored = evaluate(fit_key, fitness, population, executor=runner)
+        complete = not runner.stopped
+        write_run_checkpoint(
+            out_dir,
+            scored,
+            key=key,
+            extra={"complete": complete, "evaluated": sorted(runner.evaluated)},
+        )
+        if not complete:
+            _say(
+                f"time budget of {time_budget} s reached in generation {gen} after {len(runner.evaluated)} of "
+                f"{len(population)} candidates; checkpoint written, resume with the same out_dir",
+                progress,
+            )
+            return _sorted(scored)
+        best = _write_best(out_dir, scored)
+        for cb in callbacks:
+            cb(scored)
+        values = [c.fitness for c in scored if c.fitness is not None and "failure" not in c.info]
+        mean = sum(values) / len(values) if values else math.nan
+        _say(
+            f"generation {gen}: best {best.fitness if best else math.nan:.4f}, mean {mean:.4f}, "
+            f"{time.perf_counter() - t0:.1f} s",
+            progress,
+        )
+        if gen >= max_generations:
+            return _sorted(scored)
+        if deadline is not None and time.monotonic() >= deadline:
+            _say(
+                f"time budget of {time_budget} s reached after generation {gen}; checkpoint written",
+                progress,
+            )
+            return _sorted(scored)
+        population = Population(tuple(evolution(evo_key, list(scored))), gen + 1)
+        done = {}
+
+
+def _sorted(population: Population) -> Population:
+    def rank(c: Candidate) -> float:
+        return -math.inf if c.fitness is None else c.fitness
+
+    return population.replace(candidates=tuple(sorted(population, key=rank, reverse=True)))

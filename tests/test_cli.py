@@ -1,0 +1,73 @@
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+import naivega_jax as ng
+from naivega_jax.cli import build_parser, main, parse_duration
+
+
+def test_parse_duration():
+    assert parse_duration("90") == 90.0
+    assert parse_duration("90s") == 90.0
+    assert parse_duration("10m") == 600.0
+    assert parse_duration("1.5h") == 5400.0
+    for bad in ("", "-3m", "ten minutes", "0"):
+        with pytest.raises(argparse.ArgumentTypeError, match="time budget"):
+            parse_duration(bad)
+
+
+def test_fit_defaults_match_the_design():
+    args = build_parser().parse_args(["fit"])
+    assert (args.dataset, args.out, args.executor, args.time_budget) == ("mnist1d", None, "local", None)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["fit", "--population", "0"])
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One small real run through the command line: a tiny npz of 8x8 digits, 3 candidates, 1 generation."""
+    root = tmp_path_factory.mktemp("cli")
+    x, y, xt, yt = ng.datasets.load("digits")
+    npz = root / "tiny.npz"
+    np.savez(npz, x_train=x[:150], y_train=y[:150], x_test=xt[:50], y_test=yt[:50])
+    out = root / "run"
+    args = ["fit", "--dataset", str(npz), "--out", str(out), "--generations", "1", "--population", "3", "--quiet"]
+    assert main(args) == 0
+    return root, out
+
+
+def test_fit_writes_a_run_directory(run, capsys):
+    _, out = run
+    info = json.loads((out / "run.json").read_text())
+    assert info["cli"]["population"] == 3 and info["n_train"] == 135 and info["n_val"] == 15
+    assert ng.load_population(out).generation == 1
+    for name in ("PlotFitness/fitness.png", "ScatterPop/scatterpop.png", "ScatterOpt/scatteropt.png"):
+        assert (out / "plots" / name).stat().st_size > 1000
+
+
+def test_resume_continues_the_run(run, capsys):
+    _, out = run
+    assert main(["resume", str(out), "--generations", "2", "--quiet"]) == 0
+    assert ng.load_population(out).generation == 2
+    assert "best: fitness" in capsys.readouterr().out
+
+
+def test_plot_export_and_evaluate(run, capsys, tmp_path):
+    _, out = run
+    assert main(["plot", str(out)]) == 0
+    assert "fitness.png" in capsys.readouterr().out
+    assert main(["export", str(out), "--out", str(tmp_path / "best")]) == 0
+    graph = ng.load_graph(tmp_path / "best")
+    assert graph.nout(graph.output_names[0]) == 10
+    assert main(["evaluate", str(out), "--top", "2"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "test accuracy" in ln]
+    assert len(lines) == 2
+    accuracy = float(lines[0].split("test accuracy")[1].split()[0])
+    assert 0.0 <= accuracy <= 1.0
+
+
+def test_resume_of_a_directory_that_is_not_a_run(tmp_path):
+    with pytest.raises(SystemExit, match="not a naivega run directory"):
+        main(["resume", str(tmp_path)])
