@@ -82,17 +82,29 @@ def test_padded_last_batch_gives_the_unpadded_gradient(driver):
     assert r.correct.shape == (5,)
 
 
-def test_learning_rate_change_and_equal_specs_compile_nothing():
+def test_learning_rate_change_and_equal_specs_compile_nothing(monkeypatch):
+    import naivega_jax.train._engine as engine
+
+    traces = []
+    original = engine.forward
+
+    def counting_forward(*args, **kwargs):  # runs only while a step is traced: compiled steps never call Python
+        traces.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "forward", counting_forward)
     x, y = blobs()
-    first = ng.train_graph(jax.random.key(0), mlp(0), x, y, optimiser=ng.Adam(1e-3), batch_size=16, driver="loop")
-    other_lr = ng.train_graph(jax.random.key(0), mlp(0), x, y, optimiser=ng.Adam(0.5), batch_size=16, driver="loop")
-    other_params = ng.train_graph(jax.random.key(0), mlp(7), x, y, optimiser=ng.Adam(0.1), batch_size=16, driver="loop")
-    assert first.compile_seconds >= 0.0
+    kw = dict(batch_size=16, driver="loop")
+    first = ng.train_graph(jax.random.key(0), mlp(0, hidden=21), x, y, optimiser=ng.Adam(1e-3), **kw)
+    assert len(traces) == 1 and first.compiles == 1 and first.compile_seconds > 0
+    other_lr = ng.train_graph(jax.random.key(0), mlp(0, hidden=21), x, y, optimiser=ng.Adam(0.5), **kw)
+    other_params = ng.train_graph(jax.random.key(0), mlp(7, hidden=21), x, y, optimiser=ng.Adam(0.1), **kw)
     for r in (other_lr, other_params):
         assert r.compiles == 0 and r.cache_hits >= 1 and r.compile_seconds == 0.0 and r.train_seconds > 0
+    assert len(traces) == 1
     assert max_diff(first.graph, other_lr.graph) > 0  # the new learning rate was used
-    new_type = ng.train_graph(jax.random.key(0), mlp(0), x, y, optimiser=ng.SGD(0.1), batch_size=16, driver="loop")
-    assert new_type.compiles == 1 and new_type.compile_seconds > 0
+    new_type = ng.train_graph(jax.random.key(0), mlp(0, hidden=21), x, y, optimiser=ng.SGD(0.1), **kw)
+    assert new_type.compiles == 1 and new_type.compile_seconds > 0 and len(traces) == 2
 
 
 @pytest.mark.parametrize("driver", ["loop", "scan"])
