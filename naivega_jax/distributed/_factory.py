@@ -18,7 +18,7 @@ def make_executor(
     num_workers: int | None = None,
     num_gpus_per_task: float = 0,
     max_retries: int = 1,
-    actors: bool = False,
+    actors: bool = True,
 ) -> Any:
     """The executor named ``kind``: ``"local"``, ``"devices"`` or ``"ray"`` (``naivega fit --executor KIND``).
 

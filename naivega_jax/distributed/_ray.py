@@ -69,7 +69,7 @@ def _check_number(value: Any, name: str, low: float, integer: bool) -> None:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class RayExecutor:
-    """Evaluates members on a Ray cluster: one Ray task per member, or calls to long-lived actors.
+    """Evaluates members on a Ray cluster: calls to long-lived actors (default), or one Ray task per member.
 
     The fitness (with its data) goes to the object store once per generation; each member travels as its pickled
     ``(key, candidate)`` (the graph's spec in the pickle, its arrays as numpy) and comes back the same way. Keys are
@@ -77,15 +77,18 @@ class RayExecutor:
     population is the same as in-process whatever the number of workers or the order they finish in.
 
     Faults: a worker process that dies mid-evaluation (killed, out of memory, node lost) has its member retried up
-    to ``max_retries`` times on another worker (Ray restarts the task; an actor is restarted in a new process).
+    to ``max_retries`` times on another worker (a dead actor is restarted in a new process; a task runs again).
     A member whose evaluation still does not come back gets the fitness's invalid value with
     ``info["failure"]`` saying why, logged as any failed evaluation; the others are kept.
 
-    Tasks reuse worker processes on CPU, so JAX's import and the engine's compiled steps stay warm in each worker.
-    Ray never reuses a worker after a GPU task (a process cannot change GPU once JAX has started), so with
-    ``num_gpus_per_task > 0`` prefer ``actors=True``: one actor holds its GPU and its compiled steps for the whole
-    run. With a fractional ``num_gpus_per_task``, workers get ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` so that
-    several JAX processes share a GPU.
+    Compiled train steps live in the process that compiled them. Actors (one per ``num_cpus_per_task`` CPUs, or
+    ``num_gpus_per_task`` GPUs, of the cluster) keep theirs for the whole run, and a free actor takes first a
+    member whose spec it has compiled, so a spec compiles once per run, not once per worker; where a member runs
+    never changes what it scores. Tasks (``actors=False``) scale with a growing cluster but land on any worker: on
+    2 CPUs they needed 3-4 generations before every worker had compiled every spec (benchmarks/RESULTS.md), and
+    Ray never reuses a worker after a GPU task, so every GPU task starts JAX and compiles anew. With a fractional
+    ``num_gpus_per_task``, workers get ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` so that several JAX processes share
+    a GPU.
 
     Args:
         address: a running cluster (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``); None connects to a Ray
@@ -94,7 +97,7 @@ class RayExecutor:
         num_cpus_per_task: CPUs that each evaluation reserves.
         num_gpus_per_task: GPUs that each evaluation reserves (fractions share a GPU).
         max_retries: how many times a member whose worker died is evaluated again.
-        actors: evaluate on long-lived actors instead of tasks.
+        actors: evaluate on long-lived actors (True) or one task per member (False).
         num_actors: how many actors (default: as many as the cluster's CPUs, or GPUs, allow for one evaluation each).
         env_vars: environment variables for the workers.
         init_kwargs: more arguments for ``ray.init`` when this executor starts or joins Ray.
@@ -104,7 +107,7 @@ class RayExecutor:
     Example:
         >>> import naivega_jax as ng
         >>> ng.RayExecutor(num_cpus=2, max_retries=1)
-        RayExecutor(address=None, num_cpus=2, num_cpus_per_task=1, num_gpus_per_task=0, max_retries=1, actors=False)
+        RayExecutor(address=None, num_cpus=2, num_cpus_per_task=1, num_gpus_per_task=0, max_retries=1, actors=True)
     """
 
     address: str | None = None
@@ -112,7 +115,7 @@ class RayExecutor:
     num_cpus_per_task: float = 1
     num_gpus_per_task: float = 0
     max_retries: int = 1
-    actors: bool = False
+    actors: bool = True
     num_actors: int | None = dataclasses.field(default=None, repr=False)
     env_vars: Mapping[str, str] | None = dataclasses.field(default=None, repr=False)
     init_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False)
@@ -218,26 +221,56 @@ class RayExecutor:
             cls = ray.remote(max_restarts=-1, max_task_retries=self.max_retries, **self._options())(_Evaluator)
             actors = [cls.remote() for _ in range(self._actor_count(ray))]
             self._state["actors"] = actors
+            self._state["warm"] = {}
         return actors
 
     def _by_actors(self, ray, fn: Callable, fn_ref: Any, items: list) -> list:
         actors = self._pool(ray)
+        warm: dict[Any, set[int]] = self._state["warm"]
+        while len(warm) > 4096:  # a long search: forget the oldest specs
+            del warm[next(iter(warm))]
         results: list[Any] = [None] * len(items)
-        pending: dict[Any, tuple[int, Any]] = {}
-        todo = iter(range(len(items)))
-        for actor in actors:  # one call in flight per actor; the next member goes to whichever finishes first
-            i = next(todo, None)
-            if i is None:
-                break
-            pending[actor.run.remote(fn_ref, items[i])] = (i, actor)
+        waiting = list(range(len(items)))
+        pending: dict[Any, tuple[int, int]] = {}
+
+        def submit(a: int) -> None:
+            i = _pick(waiting, items, warm, a)
+            waiting.remove(i)
+            warm.setdefault(_compile_key(items[i]), set()).add(a)
+            pending[actors[a].run.remote(fn_ref, items[i])] = (i, a)
+
+        for a in range(min(len(actors), len(waiting))):  # one call in flight per actor
+            submit(a)
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)
-            i, actor = pending.pop(ref)
+            i, a = pending.pop(ref)
             try:
                 results[i] = ray.get(ref)
             except ray.exceptions.RayError as e:
                 results[i] = _lost(fn, items[i], i, e)
-            nxt = next(todo, None)
-            if nxt is not None:
-                pending[actor.run.remote(fn_ref, items[nxt])] = (nxt, actor)
+                warm = {k: v - {a} for k, v in warm.items()}  # a restarted actor has lost its compiled steps
+                self._state["warm"] = warm
+            if waiting:
+                submit(a)
         return results
+
+
+def _compile_key(item: Any) -> Any:
+    """What decides a member's compiled steps (spec, batch size, optimiser type); None when unknown."""
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Candidate):
+        c = item[1]
+        return (c.graph.spec, c.batch_size, type(c.optimiser))
+    return None
+
+
+def _pick(waiting: list[int], items: list, warm: dict[Any, set[int]], actor: int) -> int:
+    """The member a free actor takes: the first (in population order) whose steps it has compiled, else the first
+    that no actor has compiled, else the first. Only where members run depends on this, never what they score."""
+    fresh = None
+    for i in waiting:
+        owners = warm.get(_compile_key(items[i]), set())
+        if actor in owners:
+            return i
+        if fresh is None and not owners:
+            fresh = i
+    return waiting[0] if fresh is None else fresh

@@ -1,4 +1,5 @@
 import distributed_scenario as scenario
+import jax
 import pytest
 
 import naivega_jax as ng
@@ -30,9 +31,9 @@ def test_make_executor_by_name(kind, kwargs, expected):
 
 def test_make_executor_ray_settings():
     local = ng.make_executor("ray", num_workers=2, max_retries=3)
-    assert (local.address, local.num_cpus, local.max_retries, local.actors) == (None, 2, 3, False)
-    remote = ng.make_executor("ray", ray_address="auto", num_workers=4, num_gpus_per_task=0.5, actors=True)
-    assert (remote.address, remote.num_cpus, remote.num_gpus_per_task, remote.actors) == ("auto", None, 0.5, True)
+    assert (local.address, local.num_cpus, local.max_retries, local.actors) == (None, 2, 3, True)
+    remote = ng.make_executor("ray", ray_address="auto", num_workers=4, num_gpus_per_task=0.5, actors=False)
+    assert (remote.address, remote.num_cpus, remote.num_gpus_per_task, remote.actors) == ("auto", None, 0.5, False)
 
 
 def test_make_executor_errors():
@@ -63,3 +64,18 @@ def test_gpu_sharing_turns_off_preallocation():
     shared = ng.RayExecutor(num_gpus_per_task=0.25, env_vars={"A": "1"})._options()
     assert shared["num_gpus"] == 0.25
     assert shared["runtime_env"] == {"env_vars": {"A": "1", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}}
+
+
+def test_a_free_actor_takes_a_member_it_has_compiled_then_a_new_spec_then_the_first():
+    from naivega_jax.distributed._ray import _compile_key, _pick
+
+    pop = scenario.population(jax.random.key(0), widths=(3, 4, 5, 3))
+    items = [(jax.random.key(i), c) for i, c in enumerate(pop)]
+    w3, w4 = _compile_key(items[0]), _compile_key(items[1])
+    assert w3 == _compile_key(items[3]) != w4
+    warm = {w3: {0}, w4: {1}}
+    assert _pick([1, 2, 3], items, warm, 0) == 3  # actor 0 has width 3 compiled
+    assert _pick([1, 2, 3], items, warm, 1) == 1  # actor 1 has width 4
+    assert _pick([1, 2], items, warm, 2) == 2  # actor 2 has nothing: the spec nobody compiled yet
+    assert _pick([1, 3], items, warm, 2) == 1  # all compiled elsewhere: the first waiting member
+    assert _compile_key(3) is None and _pick([0, 1], [3, 4], {}, 0) == 0

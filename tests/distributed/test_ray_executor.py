@@ -47,13 +47,13 @@ def dead(pid: int) -> bool:
 
 def test_tasks_give_the_in_process_population(cluster, fit, reference):
     assert len(set(reference["fitness"])) > 1
-    scenario.assert_same(reference, run_on(ng.RayExecutor(), fit))
+    scenario.assert_same(reference, run_on(ng.RayExecutor(actors=False), fit))
 
 
 def test_a_worker_killed_mid_generation_is_retried_and_changes_nothing(cluster, fit, reference, tmp_path):
     flag = tmp_path / "killed"
     killer = scenario.KillOnce(fit, str(flag), generation=2)
-    scenario.assert_same(reference, run_on(ng.RayExecutor(max_retries=1), killer))
+    scenario.assert_same(reference, run_on(ng.RayExecutor(actors=False, max_retries=1), killer))
     assert dead(int(flag.read_text()))  # a worker really died, during generation 2
 
 
@@ -70,7 +70,7 @@ def test_actors_give_the_in_process_population_through_a_kill(cluster, fit, refe
 @pytest.mark.slow
 def test_a_member_that_kills_every_worker_gets_the_invalid_fitness(cluster, fit, caplog):
     pop = scenario.population(jax.random.key(1), widths=(12, 7, 12))
-    executor = ng.RayExecutor(max_retries=1)
+    executor = ng.RayExecutor(actors=False, max_retries=1)
     with caplog.at_level("WARNING", logger="naivega_jax"):
         scored = ng.evaluate(
             jax.random.key(2), scenario.KillAlways(fit, width=7), pop, executor=executor, invalid_fitness=-1.0
@@ -85,4 +85,4 @@ def test_a_member_that_kills_every_worker_gets_the_invalid_fitness(cluster, fit,
 
 def test_a_generic_function_whose_worker_dies_raises(cluster):
     with pytest.raises(RuntimeError, match="member 0"):
-        ng.RayExecutor(max_retries=0)(scenario.kill_self, [0])
+        ng.RayExecutor(actors=False, max_retries=0)(scenario.kill_self, [0])

@@ -1,0 +1,211 @@
+"""One generation's fitness evaluation: in-process vs Ray (tasks and actors) vs DeviceExecutor, and the overhead
+that Ray adds to each candidate evaluation.
+
+Population: ``--population`` Dense graphs 64 -> h -> 10 with distinct widths h (so every member is a new spec),
+Adam(1e-2), batch 32; fitness: ``TrainThenFitness`` over digits (1437 training images flattened, ``--epochs``
+epochs) then ``AccuracyFitness`` on the 360 test images. Measured:
+
+* 1st generation: the first evaluation (every spec compiles; for Ray also starting workers and importing JAX);
+* 2nd: the second evaluation of the same population with a new key (a spec compiled by one Ray worker is still
+  cold in another);
+* warm: the median of the last 3 of ``--repeats`` further evaluations (compiled steps cached wherever they run);
+* overhead per member: a fitness that does no work (``Echo``: returns the candidate with fitness 1) sent through
+  each executor, so the time is serialising the member there and back, scheduling and gathering; and the pickle
+  sizes and pickle+unpickle seconds of one ``(key, candidate)`` item and of the fitness;
+* devices: the same cold/warm comparison in a subprocess with ``XLA_FLAGS=--xla_force_host_platform_device_count=4``
+  (4 fake CPU devices on the same cores), in-process vs ``DeviceExecutor`` over 4 and 2 devices.
+
+Run: ``.venv/bin/python benchmarks/bench_distributed.py`` (about 3 minutes on 2 CPU cores; needs ``ray``:
+``pip install 'naivega-jax[ray]'``). ``--json`` prints the raw numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import pickle
+import statistics
+import subprocess
+import sys
+import time
+
+import jax
+
+import naivega_jax as ng
+
+
+@dataclasses.dataclass(frozen=True)
+class Echo:
+    """A fitness that does no work: what is left of an evaluation is the executor's own cost."""
+
+    def __call__(self, key, candidate):
+        return candidate.replace(fitness=1.0)
+
+
+def population(n: int) -> ng.Population:
+    members = []
+    for i in range(n):
+        inp = ng.input_vertex("in", shape=(64,))
+        h = ng.vertex("h", ng.Dense(16 + 8 * i, activation="relu"), inp)
+        graph = ng.build_graph(jax.random.key(i), inputs=inp, outputs=ng.vertex("out", ng.Dense(10), h))
+        members.append(ng.Candidate(graph, optimiser=ng.Adam(1e-2), batch_size=32))
+    return ng.Population(members)
+
+
+def fitness(epochs: int) -> ng.TrainThenFitness:
+    x_tr, y_tr, x_te, y_te = ng.datasets.load("digits")
+    train = (x_tr.reshape(len(x_tr), -1), y_tr)
+    val = (x_te.reshape(len(x_te), -1), y_te)
+    return ng.TrainThenFitness(train, fitness=ng.AccuracyFitness(val, batch_size=120), epochs=epochs)
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def cold_warm(executor, fit, pop, repeats: int) -> dict:
+    """Seconds of the first evaluation, of the second, and the median of the last three of ``repeats`` more;
+    checks that every member was scored."""
+    scored = []
+    seconds = [
+        timed(lambda r=r: scored.append(ng.evaluate(jax.random.key(r), fit, pop, executor=executor)))
+        for r in range(1 + repeats)
+    ]
+    failures = [c.info["failure"] for p in scored for c in p if "failure" in c.info]
+    if failures:
+        raise RuntimeError(f"bench_distributed: evaluations failed: {failures[:3]}")
+    return {
+        "cold_s": seconds[0],
+        "second_s": seconds[1],
+        "warm_s": statistics.median(seconds[-3:]),
+        "all_s": seconds,
+        "fitness": list(scored[0].fitnesses),
+    }
+
+
+def echo_per_member(executor, pop, repeats: int) -> float:
+    ng.evaluate(jax.random.key(0), Echo(), pop, executor=executor)  # workers started, code imported
+    runs = [timed(lambda: ng.evaluate(jax.random.key(0), Echo(), pop, executor=executor)) for _ in range(repeats)]
+    return statistics.median(runs) / len(pop)
+
+
+def pickling(fit, pop) -> dict:
+    from naivega_jax.evolution._population import _ScoreMember
+
+    fn = _ScoreMember(fit, 0.0)
+    item = (jax.random.key(0), pop[len(pop) // 2])
+    result = fn(item)
+    times = []
+    for _ in range(20):
+        t0 = time.perf_counter()
+        pickle.loads(pickle.dumps(item))
+        pickle.loads(pickle.dumps(result))
+        times.append(time.perf_counter() - t0)
+    return {
+        "item_bytes": len(pickle.dumps(item)),
+        "result_bytes": len(pickle.dumps(result)),
+        "fitness_bytes": len(pickle.dumps(fn)),
+        "item_and_result_roundtrip_ms": 1e3 * statistics.median(times),
+    }
+
+
+def ray_part(args) -> dict:
+    import ray
+
+    fit, pop = fitness(args.epochs), population(args.population)
+    out = {"local": cold_warm(ng.LocalExecutor(), fit, pop, args.repeats)}
+    out["local"]["echo_per_member_ms"] = 1e3 * echo_per_member(ng.LocalExecutor(), pop, args.repeats)
+    out["pickle"] = pickling(fit, pop)
+    t0 = time.perf_counter()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    out["ray_start_s"] = time.perf_counter() - t0
+    try:
+        for name, executor in (
+            ("ray_tasks", ng.RayExecutor(actors=False)),
+            ("ray_actors", ng.RayExecutor(actors=True)),
+        ):
+            out[name] = cold_warm(executor, fit, pop, args.repeats)
+            out[name]["echo_per_member_ms"] = 1e3 * echo_per_member(executor, pop, args.repeats)
+            if out[name]["fitness"] != out["local"]["fitness"]:
+                raise RuntimeError(f"bench_distributed: {name} scored differently from in-process")
+            executor.close()
+    finally:
+        ray.shutdown()
+    return out
+
+
+def devices_part(args) -> dict:
+    fit, pop = fitness(args.epochs), population(args.population)
+    out = {"devices": len(jax.devices())}
+    for name, executor in (
+        ("local", ng.LocalExecutor()),
+        ("devices4", ng.DeviceExecutor(4)),
+        ("devices2", ng.DeviceExecutor(2)),
+    ):
+        ng.clear_compile_cache()  # every executor starts cold
+        out[name] = cold_warm(executor, fit, pop, args.repeats)
+        out[name]["echo_per_member_ms"] = 1e3 * echo_per_member(executor, pop, args.repeats)
+    return out
+
+
+def markdown(res: dict, args) -> str:
+    n = args.population
+    r, d = res["ray"], res["devices"]
+    rows = [
+        "| executor | 1st generation (s) | 2nd (s) | warm (s) | warm members/s | no-op round trip per member (ms) |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def row(label, m):
+        rows.append(
+            f"| {label} | {m['cold_s']:.2f} | {m['second_s']:.2f} | {m['warm_s']:.3f} | {n / m['warm_s']:.0f} | "
+            f"{m['echo_per_member_ms']:.2f} |"
+        )
+
+    row("in-process (LocalExecutor)", r["local"])
+    row("Ray tasks, 2 CPUs", r["ray_tasks"])
+    row("Ray actors, 2 CPUs", r["ray_actors"])
+    row("in-process, 4 fake CPU devices", d["local"])
+    row("DeviceExecutor, 4 fake CPU devices", d["devices4"])
+    row("DeviceExecutor, 2 fake CPU devices", d["devices2"])
+    p = r["pickle"]
+    rows.append("")
+    rows.append(
+        f"Ray start (`ray.init(num_cpus=2)`): {r['ray_start_s']:.1f} s. One member pickled: {p['item_bytes']} B "
+        f"out, {p['result_bytes']} B back, {p['item_and_result_roundtrip_ms']:.2f} ms to pickle and unpickle both; "
+        f"the fitness with its data: {p['fitness_bytes'] / 1e6:.2f} MB, put in the object store once per generation."
+    )
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--population", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--part", choices=("all", "ray", "devices"), default="all")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.part == "devices":
+        print(json.dumps(devices_part(args)))
+        return
+    if args.part == "ray":
+        print(json.dumps(ray_part(args)))
+        return
+    load = os.getloadavg()
+    res = {"ray": ray_part(args)}
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    cmd = [sys.executable, __file__, "--part", "devices", *sys.argv[1:]]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    res["devices"] = json.loads(proc.stdout.strip().splitlines()[-1])
+    res["load_average"] = [load, os.getloadavg()]
+    print(json.dumps(res, indent=1) if args.json else markdown(res, args))
+    print(f"\nload average (1, 5, 15 min) before {load}, after {os.getloadavg()}; {os.cpu_count()} CPUs")
+
+
+if __name__ == "__main__":
+    main()
