@@ -61,7 +61,7 @@ class SizeRequest:
     """Targets in absolute sizes, keyed by vertex name (several names of one group must agree)."""
 
     exact: Mapping[str, int] = dataclasses.field(default_factory=dict)
-    relaxed: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    relaxed: Mapping[str, int] = dataclasses.field(default_factory=dict)  # tied names may differ: a compromise
     equal: Iterable[tuple[str, str]] = ()
     touch: Iterable[str] = ()
     prune_all: bool = False
@@ -95,7 +95,9 @@ def solve_selection(
     t0 = time.perf_counter()
     stats = SolveStats()
     g_exact = _targets(structure, request.exact, "exact")
-    g_relaxed = _targets(structure, request.relaxed, "relaxed")
+    g_relaxed: dict[int, list[int]] = {}
+    for name, n in request.relaxed.items():
+        g_relaxed.setdefault(structure.group_of[name], []).append(int(n))
     if any(n < 1 for n in g_exact.values()):
         raise _Infeasible("a vertex needs at least one neuron")
     equal = [(structure.group_of[a], structure.group_of[b]) for a, b in request.equal]
@@ -121,9 +123,19 @@ def solve_selection(
 
     problem = _Problem(structure, g_exact, g_relaxed, equal, pinned, request.no_insert, group_utility)
     out: dict[str, np.ndarray] = {}
+    sels: dict[int, np.ndarray] = {}
+    coupled = []
     for comp in comps:
         stats.components += 1
-        sels = problem.solve(comp, time_limit, stats)
+        if problem.closed_form_applies(comp):
+            sels.update(problem.closed_form(structure.groups[comp[0]]))
+        else:
+            coupled.append(comp)
+    if coupled:
+        # One HiGHS call for every coupled component (block-diagonal): its fixed cost dominates small problems.
+        stats.milp += len(coupled)
+        sels.update(_solve_coupled(problem, coupled, bool(g_relaxed), time_limit, stats))
+    for comp in comps:
         for gid in comp:
             group = structure.groups[gid]
             sel = sels.get(gid)
@@ -135,6 +147,19 @@ def solve_selection(
     stats.seconds = time.perf_counter() - t0
     last_stats = stats
     return out
+
+
+def _solve_coupled(problem, coupled, relaxed: bool, time_limit: float, stats: SolveStats) -> dict[int, np.ndarray]:
+    def attempt(directional: bool) -> dict[int, np.ndarray]:
+        return _Milp(problem, coupled, directional).run(time_limit, stats)
+
+    try:
+        return attempt(True)
+    except _Infeasible:
+        if not relaxed:
+            raise
+        # A relaxed change that cannot go towards its target may still go the other way (must change).
+        return attempt(False)
 
 
 def _targets(structure: SizeStructure, targets: Mapping[str, int], what: str) -> dict[int, int]:
@@ -184,17 +209,14 @@ class _Problem:
         self.exact, self.relaxed, self.equal = exact, relaxed, equal
         self.pinned, self.no_insert, self.group_utility = pinned, no_insert, group_utility
 
-    def solve(self, comp: list[int], time_limit: float, stats: SolveStats) -> dict[int, np.ndarray]:
-        groups = [self.st.groups[g] for g in comp]
-        single = len(comp) == 1 and not groups[0].defs and groups[0].pseudo is None
-        if single and not any(comp[0] in pair for pair in self.equal):
-            return self._closed_form(groups[0])
-        stats.milp += 1
-        return _Milp(self, comp).run(time_limit, stats)
+    def closed_form_applies(self, comp: list[int]) -> bool:
+        group = self.st.groups[comp[0]]
+        single = len(comp) == 1 and not group.defs and group.pseudo is None
+        return single and len(self.relaxed.get(comp[0], ())) <= 1 and not any(comp[0] in p for p in self.equal)
 
-    def _closed_form(self, group) -> dict[int, np.ndarray]:
+    def closed_form(self, group) -> dict[int, np.ndarray]:
         gid, n = group.gid, group.n
-        exact, relaxed = self.exact.get(gid), self.relaxed.get(gid)
+        exact, relaxed = self.exact.get(gid), self.relaxed.get(gid, [None])[0]
         if gid in self.pinned:
             if (exact is not None and exact != n) or (relaxed is not None and relaxed != n):
                 raise _Infeasible(f"{group.members} has a fixed size")
@@ -223,8 +245,10 @@ class _Problem:
 class _Milp:
     """One component as a mixed-integer program (see the module docstring)."""
 
-    def __init__(self, problem: _Problem, comp: list[int]):
-        self.p, self.comp = problem, comp
+    def __init__(self, problem: _Problem, comps: list[list[int]], directional: bool = True):
+        self.directional = directional
+        comp = [g for c in comps for g in c]
+        self.p, self.comp, self.comps = problem, comp, comps
         st = problem.st
         self.groups = {g: st.groups[g] for g in comp}
         self.lb: list[float] = []
@@ -232,13 +256,19 @@ class _Milp:
         self.integer: list[int] = []
         self.cost: list[float] = []
         self.rows: list[tuple[dict[int, float], float, float]] = []
-        coefs = {g: problem.group_utility(g) for g in comp if self.groups[g].pseudo is None}
-        self.scale = max([float(np.max(np.abs(c))) for c in coefs.values() if c.size] + [0.0]) or 1.0
-        nz = [np.min(np.abs(c[c != 0])) for c in coefs.values() if np.any(c != 0)]
-        self.min_u = max(min(nz) / self.scale if nz else 1.0, 1e-3)
-        self.coefs = {g: c / self.scale for g, c in coefs.items()}
+        # Utilities are scaled per component so that the largest is 1 (a uniform scale changes no argmax).
+        self.coefs: dict[int, np.ndarray] = {}
+        self.min_u: dict[int, float] = {}
+        for c in comps:
+            coefs = {g: problem.group_utility(g) for g in c if self.groups[g].pseudo is None}
+            scale = max([float(np.max(np.abs(u))) for u in coefs.values() if u.size] + [0.0]) or 1.0
+            nz = [np.min(np.abs(u[u != 0])) for u in coefs.values() if np.any(u != 0)]
+            for g in c:
+                self.min_u[g] = max(min(nz) / scale if nz else 1.0, 1e-3)
+            self.coefs.update({g: u / scale for g, u in coefs.items()})
         max_n = max(g.n for g in self.groups.values())
-        dmax = max([abs(t - st.groups[g].n) for g, t in {**problem.exact, **problem.relaxed}.items()] + [0])
+        targets = [(g, t) for g, t in problem.exact.items()] + [(g, t) for g, ts in problem.relaxed.items() for t in ts]
+        dmax = max([abs(t - st.groups[g].n) for g, t in targets] + [0])
         self.kmax = max(200, 10 * max_n) + dmax
         for g in comp:
             if self.groups[g].pseudo is not None and g in problem.pinned:
@@ -278,7 +308,7 @@ class _Milp:
         else:
             lb, ub = 0, self.kmax
         # New neurons cost a little, more the further from the end: they are appended unless needed elsewhere.
-        weight = 0.1 * self.min_u * (group.n + 1 - pos) / (group.n + 1)
+        weight = 0.1 * self.min_u[gid] * (group.n + 1 - pos) / (group.n + 1)
         self.gaps[gid][pos] = self.var(lb, ub, True, weight)
 
     def vector(self, gid: int, memo: dict) -> tuple[list[int], list[list[int]]]:
@@ -372,11 +402,22 @@ class _Milp:
         return terms
 
     def _size_rows(self, vecs) -> None:
+        for comp in self.comps:
+            self._component_size_rows(comp, vecs)
+        for a, b in self.p.equal:
+            if a in self.groups and b in self.groups and a != b:
+                terms = self._size_expr(vecs[a])
+                for v, c in self._size_expr(vecs[b]).items():
+                    terms[v] = terms.get(v, 0.0) - c
+                self.row(terms, 0, 0)
+
+    def _component_size_rows(self, comp: list[int], vecs) -> None:
         p = self.p
         zmax = None
-        relax_weight = _RELAXED_WEIGHT * (1.0 + sum(float(np.sum(np.abs(c))) for c in self.coefs.values()))
-        relax_weight += sum(g.n for g in self.groups.values())
-        for g in self.comp:
+        coefs = [self.coefs[g] for g in comp if g in self.coefs]
+        relax_weight = _RELAXED_WEIGHT * (1.0 + sum(float(np.sum(np.abs(c))) for c in coefs))
+        relax_weight += sum(self.groups[g].n for g in comp)
+        for g in comp:
             group = self.groups[g]
             if group.pseudo is not None:
                 continue
@@ -386,19 +427,24 @@ class _Milp:
                 self.row(size, p.exact[g], p.exact[g])
                 continue
             self.row(size, 1, math.inf)
-            if g in p.pinned:
-                continue
-            u = self.coefs[g]
             if g in p.relaxed:
-                target = p.relaxed[g]
-                self._deviation(size, target, relax_weight)
-                if target != n:
+                # Several relaxed targets on one tied group (deltas asked of tied vertices): a compromise.
+                for target in p.relaxed[g]:
+                    self._deviation(size, target, relax_weight)
+                above, below = any(t > n for t in p.relaxed[g]), any(t < n for t in p.relaxed[g])
+                if self.directional and above != below:
+                    # Towards the target: a plain bound keeps the LP relaxation tight (no big-M binary).
+                    self.row(size, n + 1, math.inf) if above else self.row(size, -math.inf, n - 1)
+                elif above or below:
                     big = n + self.kmax * len(size) + 2
                     b = self.var(0, 1, True)
                     # b = 1: grow (N >= n + 1); b = 0: shrink (N <= n - 1).
                     self.row({**size, b: -big}, n + 1 - big, math.inf)
                     self.row({**size, b: -big}, -math.inf, n - 1)
                 continue
+            if g in p.pinned:
+                continue
+            u = self.coefs[g]
             target = max(1, n - int(np.sum(u < 0)) + self._structural_delta(g))
             c = float(np.max(np.abs(u))) / target if u.size else 0.0
             if c <= 0:
@@ -407,12 +453,6 @@ class _Milp:
             if zmax is None:
                 zmax = self.var(0, math.inf, False, 0.8)
             self.row({zmax: 1.0, dp: -c, dm: -c}, 0, math.inf)
-        for a, b in p.equal:
-            if a in self.groups and b in self.groups and a != b:
-                terms = self._size_expr(vecs[a])
-                for v, c in self._size_expr(vecs[b]).items():
-                    terms[v] = terms.get(v, 0.0) - c
-                self.row(terms, 0, 0)
 
     def _structural_delta(self, gid: int) -> int:
         """How much a group grows through edges being added (NEW) or removed (DROP) in its definition."""
@@ -448,7 +488,8 @@ class _Milp:
             integrality=np.asarray(self.integer),
             bounds=scipy.optimize.Bounds(np.asarray(self.lb, float), np.asarray(self.ub, float)),
             constraints=constraints,
-            options={"time_limit": float(time_limit), "disp": False, "mip_rel_gap": 1e-6},
+            # HiGHS presolve costs more than it saves on these small, already reduced problems (measured).
+            options={"time_limit": float(time_limit), "disp": False, "mip_rel_gap": 1e-6, "presolve": False},
         )
         if res.status == 1:
             if res.x is None:

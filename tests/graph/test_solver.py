@@ -202,8 +202,8 @@ def test_closed_form_agrees_with_the_milp():
         structure = SizeStructure([SizeNode("in", ng.IMMUTABLE, (), 3), SizeNode("v", ng.ABSORB, ("in",), n)])
         target = int(rng.integers(1, 2 * n + 2))
         problem = _Problem(structure, {1: target}, {}, [], structure.pinned_closure(), False, lambda g, u=u: u)
-        closed = problem._closed_form(structure.groups[1]).get(1, np.arange(n))
-        milp = _Milp(problem, [1]).run(5.0, _solver.SolveStats()).get(1, np.arange(n))
+        closed = problem.closed_form(structure.groups[1]).get(1, np.arange(n))
+        milp = _Milp(problem, [[1]]).run(5.0, _solver.SolveStats()).get(1, np.arange(n))
         assert closed.tolist() == milp.tolist(), (u, target)
 
 
