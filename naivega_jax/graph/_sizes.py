@@ -20,6 +20,7 @@ positive sizes satisfy it. Structural changes that would create one are refused.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 
 from ._ops import IMMUTABLE, INVARIANT, STACK
@@ -101,8 +102,11 @@ class SizeStructure:
 
     @classmethod
     def from_spec(cls, spec: GraphSpec, pin_outputs: bool = True) -> SizeStructure:
-        """The structure of ``spec``; graph outputs are pinned (the output shape never changes) by default."""
-        return cls(nodes_of(spec), spec.outputs if pin_outputs else ())
+        """The structure of ``spec``; graph outputs are pinned (the output shape never changes) by default.
+
+        Cached per spec (specs are immutable and hashable; nothing mutates a structure after construction).
+        """
+        return _from_spec(spec, pin_outputs)
 
     def components(self, gids: Iterable[int]) -> list[list[int]]:
         """The components (groups connected through concat definitions) containing ``gids``, each sorted."""
@@ -135,8 +139,10 @@ class SizeStructure:
             self._adj = adj
         return self._adj
 
-    def pinned_closure(self) -> set[int]:
+    def pinned_closure(self) -> frozenset[int]:
         """Pinned groups and every group a pinned concat is made of (their selections are fixed too)."""
+        if hasattr(self, "_pinned"):
+            return self._pinned
         out: set[int] = set()
         stack = [g.gid for g in self.groups if g.pinned]
         while stack:
@@ -146,7 +152,8 @@ class SizeStructure:
             out.add(g)
             for d in self.groups[g].defs:
                 stack.extend(d)
-        return out
+        self._pinned = frozenset(out)
+        return self._pinned
 
     def find_cycle(self) -> list[str] | None:
         """The vertices of the tied groups along a size cycle, or None."""
@@ -174,6 +181,11 @@ class SizeStructure:
                 if found:
                     return list(dict.fromkeys(m for h in found for m in self.groups[h].members))
         return None
+
+
+@functools.lru_cache(maxsize=64)
+def _from_spec(spec: GraphSpec, pin_outputs: bool) -> SizeStructure:
+    return SizeStructure(nodes_of(spec), spec.outputs if pin_outputs else ())
 
 
 def _tied(node: SizeNode) -> bool:
@@ -211,7 +223,7 @@ def find_size_cycle(spec: GraphSpec) -> list[str] | None:
         >>> ng.find_size_cycle(g.spec) is None
         True
     """
-    return SizeStructure(nodes_of(spec), ()).find_cycle()
+    return SizeStructure.from_spec(spec).find_cycle()
 
 
 def tied_vertices(graph_or_spec, name: str) -> tuple[str, ...]:
@@ -227,7 +239,7 @@ def tied_vertices(graph_or_spec, name: str) -> tuple[str, ...]:
     """
     spec = getattr(graph_or_spec, "spec", graph_or_spec)
     spec.index(name)
-    structure = SizeStructure(nodes_of(spec), ())
+    structure = SizeStructure.from_spec(spec)
     return tuple(structure.groups[structure.group_of[name]].members)
 
 
@@ -247,7 +259,7 @@ def size_participants(graph_or_spec, names: Iterable[str]) -> tuple[str, ...]:
         ('d1', 'd2')
     """
     spec = getattr(graph_or_spec, "spec", graph_or_spec)
-    structure = SizeStructure(nodes_of(spec), ())
+    structure = SizeStructure.from_spec(spec)
     gids = [structure.group_of[spec[n].name] for n in names]
     touched: set[str] = set()
     for comp in structure.components(gids):

@@ -144,6 +144,7 @@ def new_entries(graph, changed):
     return jax.tree_util.tree_map(lambda a: np.asarray(a) != 777.0, changed(graph.replace(params=marker)).params)
 
 
+@jax.jit
 def sgd_step(graph, x, y):
     def loss(params):
         out, _ = forward(graph.replace(params=params), (x,), train=True, key=None)
