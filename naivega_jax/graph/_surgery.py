@@ -11,7 +11,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .._errors import GraphError, SizeChangeError
@@ -189,7 +188,7 @@ def _check_size_cycle(spec, changes, what: str) -> None:
 def _with_utility_state(graph: Graph, spec, state: dict, name: str) -> dict:
     if any(UTILITY in entry for entry in graph.state.values()) and spec[name].op.trait != IMMUTABLE:
         state = dict(state)
-        state[name] = {**state.get(name, {}), UTILITY: jnp.full((spec.nout(name),), EPS, jnp.float32)}
+        state[name] = {**state.get(name, {}), UTILITY: jax.device_put(np.full((spec.nout(name),), EPS, np.float32))}
     return state
 
 
@@ -525,5 +524,5 @@ def resize_kernel(graph: Graph, name: str, kernel_size: int | Sequence[int], *, 
             kernel = take(kernel, _kernel_positions(kernel, axis, k_new), axis, "block", rng)
     new_spec = spec.replace_entries({name: (op.replace(kernel_size=new, padding=padding), v.inputs)})
     params = dict(graph.params)
-    params[name] = {**params[name], "kernel": jnp.asarray(kernel)}
+    params[name] = {**params[name], "kernel": jax.device_put(kernel)}
     return Graph(new_spec, params, dict(graph.state))

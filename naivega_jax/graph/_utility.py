@@ -124,7 +124,8 @@ def init_activation_utility(graph: Graph, names: Iterable[str] | None = None) ->
     for name in names:
         entry = dict(state.get(name, {}))
         if UTILITY not in entry:
-            entry[UTILITY] = jnp.full((spec.nout(name),), EPS, jnp.float32)
+            # device_put: jnp.full would compile a kernel per new size (~0.1 s each on CPU).
+            entry[UTILITY] = jax.device_put(np.full((spec.nout(name),), EPS, np.float32))
         state[name] = entry
     return graph.replace(state=state)
 
