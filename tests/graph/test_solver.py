@@ -241,3 +241,27 @@ def test_solver_request_targets_of_one_group_must_agree(key):
     assert ng.delta_nout(tied, {"a": 1, "b": 1}).nout("s") == 5
     assert structure.groups[structure.group_of["c"]].defs
     assert SizeRequest().touch == ()
+
+
+def test_two_concatenations_of_one_group_insert_where_both_have_a_gap(key):
+    # add(cat(a:2, b:3), cat(c:3, d:2)): growing a puts a new neuron at position 2 of the group, which is inside c.
+    inp = ng.input_vertex("in", shape=(3,))
+    left = ng.concat("left", lin("a", 2, inp), lin("b", 3, inp))
+    right = ng.concat("right", lin("c", 3, inp), lin("d", 2, inp))
+    graph = ng.build_graph(key, inputs=inp, outputs=lin("head", 2, ng.add("s", left, right)))
+    ones = lambda g, name: np.ones(g.nout(name))
+    sel = ng.neuron_selection(graph, {"a": 1, "b": 0, "d": 0}, utility=ones)
+    assert sel["a"].tolist() == [0, 1, -1]
+    assert sel["c"].tolist() == [0, 1, -1, 2]
+    assert sel["s"].tolist() == [0, 1, -1, 2, 3, 4]
+    g = valid(ng.delta_nout(graph, {"a": 1, "b": 0, "d": 0}, utility=ones))
+    np.testing.assert_allclose(g(jnp.ones((2, 3))), graph(jnp.ones((2, 3))), atol=1e-5)
+    with pytest.raises(ng.SizeChangeError):
+        ng.delta_nout(graph, {"a": 1, "b": 0, "c": 0, "d": 0})
+
+
+def test_relaxed_targets_of_tied_vertices_are_a_compromise(key):
+    inp = ng.input_vertex("in", shape=(3,))
+    graph = ng.build_graph(key, inputs=inp, outputs=lin("h", 2, ng.add("s", lin("a", 4, inp), lin("b", 4, inp))))
+    g = ng.delta_nout(graph, {"a": 2, "b": 4}, relaxed=True)
+    assert 6 <= g.nout("s") <= 8 and g.nout("a") == g.nout("b") == g.nout("s")
