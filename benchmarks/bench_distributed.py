@@ -8,7 +8,8 @@ epochs) then ``AccuracyFitness`` on the 360 test images. Measured:
 * 1st generation: the first evaluation (every spec compiles; for Ray also starting workers and importing JAX);
 * 2nd: the second evaluation of the same population with a new key (a spec compiled by one Ray worker is still
   cold in another);
-* warm: the median of the last 3 of ``--repeats`` further evaluations (compiled steps cached wherever they run);
+* warm: after three more evaluations, the median of ``--repeats`` rounds in which the executors take turns with an
+  in-process evaluation (load from other processes falls on both alike);
 * overhead per member: a fitness that does no work (``Echo``: returns the candidate with fitness 1) sent through
   each executor, so the time is serialising the member there and back, scheduling and gathering; and the pickle
   sizes and pickle+unpickle seconds of one ``(key, candidate)`` item and of the fitness;
@@ -67,30 +68,35 @@ def timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def cold_warm(executor, fit, pop, repeats: int) -> dict:
-    """Seconds of the first evaluation, of the second, and the median of the last three of ``repeats`` more;
-    checks that every member was scored."""
+def warm_up(executor, fit, pop) -> dict:
+    """Seconds of the first and the second evaluation; three more follow so that every worker is warm."""
     scored = []
     seconds = [
-        timed(lambda r=r: scored.append(ng.evaluate(jax.random.key(r), fit, pop, executor=executor)))
-        for r in range(1 + repeats)
+        timed(lambda r=r: scored.append(ng.evaluate(jax.random.key(r), fit, pop, executor=executor))) for r in range(5)
     ]
     failures = [c.info["failure"] for p in scored for c in p if "failure" in c.info]
     if failures:
         raise RuntimeError(f"bench_distributed: evaluations failed: {failures[:3]}")
+    return {"cold_s": seconds[0], "second_s": seconds[1], "fitness": list(scored[0].fitnesses)}
+
+
+def interleaved(executors: dict, fit, pop, rounds: int) -> dict:
+    """Median seconds of a warm evaluation (real fitness) and of a no-op one (``Echo``) per executor, the executors
+    taking turns within each round so that load from other processes falls on all of them alike."""
+    warm = {name: [] for name in executors}
+    echo = {name: [] for name in executors}
+    for r in range(rounds):
+        for name, executor in executors.items():
+            warm[name].append(timed(lambda e=executor, r=r: ng.evaluate(jax.random.key(100 + r), fit, pop, executor=e)))
+            echo[name].append(timed(lambda e=executor: ng.evaluate(jax.random.key(0), Echo(), pop, executor=e)))
     return {
-        "cold_s": seconds[0],
-        "second_s": seconds[1],
-        "warm_s": statistics.median(seconds[-3:]),
-        "all_s": seconds,
-        "fitness": list(scored[0].fitnesses),
+        name: {
+            "warm_s": statistics.median(warm[name]),
+            "warm_all_s": warm[name],
+            "echo_per_member_ms": 1e3 * statistics.median(echo[name]) / len(pop),
+        }
+        for name in executors
     }
-
-
-def echo_per_member(executor, pop, repeats: int) -> float:
-    ng.evaluate(jax.random.key(0), Echo(), pop, executor=executor)  # workers started, code imported
-    runs = [timed(lambda: ng.evaluate(jax.random.key(0), Echo(), pop, executor=executor)) for _ in range(repeats)]
-    return statistics.median(runs) / len(pop)
 
 
 def pickling(fit, pop) -> dict:
@@ -117,21 +123,19 @@ def ray_part(args) -> dict:
     import ray
 
     fit, pop = fitness(args.epochs), population(args.population)
-    out = {"local": cold_warm(ng.LocalExecutor(), fit, pop, args.repeats)}
-    out["local"]["echo_per_member_ms"] = 1e3 * echo_per_member(ng.LocalExecutor(), pop, args.repeats)
-    out["pickle"] = pickling(fit, pop)
+    local = ng.LocalExecutor()
+    out = {"local": warm_up(local, fit, pop), "pickle": pickling(fit, pop)}
     t0 = time.perf_counter()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     out["ray_start_s"] = time.perf_counter() - t0
-    try:
-        for name, executor in (
-            ("ray_tasks", ng.RayExecutor(actors=False)),
-            ("ray_actors", ng.RayExecutor(actors=True)),
-        ):
-            out[name] = cold_warm(executor, fit, pop, args.repeats)
-            out[name]["echo_per_member_ms"] = 1e3 * echo_per_member(executor, pop, args.repeats)
+    try:  # one Ray executor at a time: actors hold the cluster's 2 CPUs while they live
+        for name, executor in (("ray_tasks", ng.RayExecutor(actors=False)), ("ray_actors", ng.RayExecutor())):
+            out[name] = warm_up(executor, fit, pop)
             if out[name]["fitness"] != out["local"]["fitness"]:
                 raise RuntimeError(f"bench_distributed: {name} scored differently from in-process")
+            turns = interleaved({"local": local, name: executor}, fit, pop, args.repeats)
+            out[name].update(turns[name])
+            out[name]["local"] = turns["local"]
             executor.close()
     finally:
         ray.shutdown()
@@ -140,15 +144,13 @@ def ray_part(args) -> dict:
 
 def devices_part(args) -> dict:
     fit, pop = fitness(args.epochs), population(args.population)
+    executors = {"local": ng.LocalExecutor(), "devices4": ng.DeviceExecutor(4), "devices2": ng.DeviceExecutor(2)}
     out = {"devices": len(jax.devices())}
-    for name, executor in (
-        ("local", ng.LocalExecutor()),
-        ("devices4", ng.DeviceExecutor(4)),
-        ("devices2", ng.DeviceExecutor(2)),
-    ):
+    for name, executor in executors.items():
         ng.clear_compile_cache()  # every executor starts cold
-        out[name] = cold_warm(executor, fit, pop, args.repeats)
-        out[name]["echo_per_member_ms"] = 1e3 * echo_per_member(executor, pop, args.repeats)
+        out[name] = warm_up(executor, fit, pop)
+    for name, turns in interleaved(executors, fit, pop, args.repeats).items():
+        out[name].update(turns)
     return out
 
 
@@ -156,28 +158,32 @@ def markdown(res: dict, args) -> str:
     n = args.population
     r, d = res["ray"], res["devices"]
     rows = [
-        "| executor | 1st generation (s) | 2nd (s) | warm (s) | warm members/s | no-op round trip per member (ms) |",
-        "|---|---|---|---|---|---|",
+        "| executor | 1st generation (s) | 2nd (s) | warm (s) | in-process warm, same rounds (s) | speed-up | "
+        "no-op round trip per member (ms) |",
+        "|---|---|---|---|---|---|---|",
     ]
 
-    def row(label, m):
+    def row(label, m, local):
         rows.append(
-            f"| {label} | {m['cold_s']:.2f} | {m['second_s']:.2f} | {m['warm_s']:.3f} | {n / m['warm_s']:.0f} | "
-            f"{m['echo_per_member_ms']:.2f} |"
+            f"| {label} | {m['cold_s']:.2f} | {m['second_s']:.2f} | {m['warm_s']:.3f} | {local['warm_s']:.3f} | "
+            f"{local['warm_s'] / m['warm_s']:.2f}x | {m['echo_per_member_ms']:.2f} |"
         )
 
-    row("in-process (LocalExecutor)", r["local"])
-    row("Ray tasks, 2 CPUs", r["ray_tasks"])
-    row("Ray actors, 2 CPUs", r["ray_actors"])
-    row("in-process, 4 fake CPU devices", d["local"])
-    row("DeviceExecutor, 4 fake CPU devices", d["devices4"])
-    row("DeviceExecutor, 2 fake CPU devices", d["devices2"])
+    local = {**r["local"], **r["ray_tasks"]["local"]}
+    row("in-process (LocalExecutor)", local, local)
+    row("Ray tasks, 2 CPUs", r["ray_tasks"], r["ray_tasks"]["local"])
+    row("Ray actors, 2 CPUs", r["ray_actors"], r["ray_actors"]["local"])
+    row("in-process, 4 fake CPU devices", d["local"], d["local"])
+    row("DeviceExecutor, 4 fake CPU devices", d["devices4"], d["local"])
+    row("DeviceExecutor, 2 fake CPU devices", d["devices2"], d["local"])
     p = r["pickle"]
     rows.append("")
     rows.append(
-        f"Ray start (`ray.init(num_cpus=2)`): {r['ray_start_s']:.1f} s. One member pickled: {p['item_bytes']} B "
-        f"out, {p['result_bytes']} B back, {p['item_and_result_roundtrip_ms']:.2f} ms to pickle and unpickle both; "
-        f"the fitness with its data: {p['fitness_bytes'] / 1e6:.2f} MB, put in the object store once per generation."
+        f"Population {n}, {args.epochs} epochs per member. "
+        f"Ray start (`ray.init(num_cpus=2)`): {r['ray_start_s']:.1f} s. "
+        f"One member pickled: {p['item_bytes']} B out, {p['result_bytes']} B back, "
+        f"{p['item_and_result_roundtrip_ms']:.2f} ms to pickle and unpickle both; the fitness with its data: "
+        f"{p['fitness_bytes'] / 1e6:.2f} MB, put in the object store once per generation."
     )
     return "\n".join(rows)
 
@@ -186,7 +192,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--population", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved warm rounds")
     parser.add_argument("--part", choices=("all", "ray", "devices"), default="all")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

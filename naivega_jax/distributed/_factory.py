@@ -43,6 +43,8 @@ def make_executor(
         raise ValueError(f"make_executor: num_workers must be a positive int, got {num_workers!r}")
     if ray_address is not None and kind != "ray":
         raise ValueError(f"make_executor: ray_address is only for kind='ray', got kind={kind!r}")
+    if kind != "ray" and num_gpus_per_task:
+        raise ValueError(f"make_executor: num_gpus_per_task is only for kind='ray', got kind={kind!r}")
     if kind == "local":
         return LocalExecutor()
     if kind == "devices":

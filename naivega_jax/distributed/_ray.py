@@ -88,7 +88,8 @@ class RayExecutor:
     2 CPUs they needed 3-4 generations before every worker had compiled every spec (benchmarks/RESULTS.md), and
     Ray never reuses a worker after a GPU task, so every GPU task starts JAX and compiles anew. With a fractional
     ``num_gpus_per_task``, workers get ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` so that several JAX processes share
-    a GPU.
+    a GPU; with none, ``JAX_PLATFORMS=cpu`` (Ray leaves the node's GPUs visible to workers that hold none, and JAX
+    would claim them all). ``env_vars`` overrides both.
 
     Args:
         address: a running cluster (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``); None connects to a Ray
@@ -149,7 +150,9 @@ class RayExecutor:
     def _options(self) -> dict:
         options: dict[str, Any] = {"num_cpus": self.num_cpus_per_task, "num_gpus": self.num_gpus_per_task}
         env = dict(self.env_vars or {})
-        if 0 < self.num_gpus_per_task < 1:
+        if self.num_gpus_per_task == 0:  # Ray leaves every GPU visible to a worker that holds none
+            env.setdefault("JAX_PLATFORMS", "cpu")
+        elif self.num_gpus_per_task < 1:
             env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         if env:
             options["runtime_env"] = {"env_vars": env}

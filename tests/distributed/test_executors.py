@@ -41,6 +41,8 @@ def test_make_executor_errors():
         ng.make_executor("threads")
     with pytest.raises(ValueError, match="only for kind='ray'"):
         ng.make_executor("devices", ray_address="auto")
+    with pytest.raises(ValueError, match="num_gpus_per_task is only for kind='ray'"):
+        ng.make_executor("devices", num_gpus_per_task=1)
     with pytest.raises(ValueError, match="num_workers"):
         ng.make_executor("ray", num_workers=0)
     with pytest.raises(TypeError, match="num_workers"):
@@ -59,8 +61,12 @@ def test_ray_executor_argument_checks():
     assert ng.RayExecutor()(len, []) == []  # nothing to do starts no cluster
 
 
-def test_gpu_sharing_turns_off_preallocation():
-    assert "runtime_env" not in ng.RayExecutor()._options()
+def test_workers_without_gpus_use_the_cpu_and_gpu_sharing_turns_off_preallocation():
+    assert ng.RayExecutor()._options()["runtime_env"] == {"env_vars": {"JAX_PLATFORMS": "cpu"}}
+    assert "runtime_env" not in ng.RayExecutor(num_gpus_per_task=1)._options()
+    assert ng.RayExecutor(env_vars={"JAX_PLATFORMS": "cuda,cpu"})._options()["runtime_env"]["env_vars"] == {
+        "JAX_PLATFORMS": "cuda,cpu"
+    }
     shared = ng.RayExecutor(num_gpus_per_task=0.25, env_vars={"A": "1"})._options()
     assert shared["num_gpus"] == 0.25
     assert shared["runtime_env"] == {"env_vars": {"A": "1", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}}

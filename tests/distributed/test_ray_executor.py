@@ -1,14 +1,17 @@
 """One local Ray cluster (2 CPUs) for the whole module; workers are separate processes."""
 
 import os
+import time
 
 import distributed_scenario as scenario
 import jax
+import numpy as np
 import pytest
 
 import naivega_jax as ng
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")  # ray.init starts its processes
 
 GENERATIONS = 3
 
@@ -86,3 +89,23 @@ def test_a_member_that_kills_every_worker_gets_the_invalid_fitness(cluster, fit,
 def test_a_generic_function_whose_worker_dies_raises(cluster):
     with pytest.raises(RuntimeError, match="member 0"):
         ng.RayExecutor(actors=False, max_retries=0)(scenario.kill_self, [0])
+
+
+@pytest.mark.slow
+def test_the_command_line_on_ray_finds_the_in_process_population(cluster, tmp_path):
+    from naivega_jax.cli import main
+
+    x, y, xt, yt = ng.datasets.load("digits")
+    npz = tmp_path / "tiny.npz"
+    np.savez(npz, x_train=x[:150], y_train=y[:150], x_test=xt[:50], y_test=yt[:50])
+    common = ["fit", "--dataset", str(npz), "--generations", "2", "--population", "3", "--quiet"]
+    assert main([*common, "--out", str(tmp_path / "local")]) == 0
+    assert main([*common, "--out", str(tmp_path / "ray"), "--executor", "ray", "--workers", "2"]) == 0
+    local, remote = ng.load_population(tmp_path / "local"), ng.load_population(tmp_path / "ray")
+    assert remote.generation == local.generation == 2
+    assert [c.graph.spec for c in remote] == [c.graph.spec for c in local]
+    assert remote.fitnesses == local.fitnesses
+    deadline = time.monotonic() + 30
+    while ray.available_resources().get("CPU") != 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ray.available_resources().get("CPU") == 2  # the command closed its executor: the actors let go
