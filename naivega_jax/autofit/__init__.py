@@ -1,6 +1,7 @@
 """The application: AutoFlux's default search spaces and strategy, and ``fit``."""
 
 from ._fit import RunDirectoryError, fit, initial_population, prepare_data
+from ._progress import ProgressHandler, RunProgress, format_duration
 from ._spaces import (
     conv_layer_space,
     default_space,
@@ -15,9 +16,12 @@ from ._strategy import (
     default_evolution,
     graph_mutation,
 )
+from ._summary import format_summary
 
 __all__ = [
+    "ProgressHandler",
     "RunDirectoryError",
+    "RunProgress",
     "SizeGuard",
     "candidate_crossover",
     "candidate_mutation",
@@ -26,6 +30,8 @@ __all__ = [
     "default_space",
     "downsample_space",
     "fit",
+    "format_duration",
+    "format_summary",
     "graph_mutation",
     "initial_population",
     "mlp_space",

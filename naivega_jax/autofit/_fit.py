@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,13 +34,14 @@ from ..io import (
 )
 from ..plot import plot_graph
 from ..search import sample_graph
-from ..train import SGD, AdaGrad, Adam, Momentum, NAdam, Nesterov
+from ..train import SGD, AdaGrad, Adam, Momentum, NAdam, Nesterov, engine_stats
+from ._progress import RunProgress, format_duration, run_log
 from ._spaces import default_space
 from ._strategy import default_evolution
-
-logger = logging.getLogger("naivega_jax")
+from ._summary import TOTAL_KEYS, add_totals, format_summary, run_summary
 
 RUN_FORMAT = "naivega_jax.run/1"
+_RUN_TMP = ".run.json.tmp"
 #: upstream's six optimiser types for new candidates, each with a log-uniform learning-rate range that suits it
 INITIAL_OPTIMISERS = (
     (SGD, (-2.0, -0.5)),
@@ -63,12 +64,6 @@ class RunDirectoryError(NaiveGAError):
     """
 
 
-def _say(message: str, progress: bool) -> None:
-    logger.info(message)
-    if progress:
-        print(message, file=sys.stderr, flush=True)
-
-
 def prepare_data(x: Any, y: Any, validation_split: float):
     """Checks and shapes the data: ``(x_train, y_train, x_val, y_val, in_shape, classes)``.
 
@@ -85,13 +80,18 @@ def prepare_data(x: Any, y: Any, validation_split: float):
         raise ValueError("fit: x is empty (0 examples)")
     x = x.astype(np.float32)
     if not np.isfinite(x).all():
-        bad = int(np.size(x) - np.isfinite(x).sum())
-        raise ValueError(f"fit: x holds {bad} NaN or Inf values; clean the data first")
+        bad = ~np.isfinite(x)
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"fit: x holds {int(bad.sum())} NaN or Inf values (the first, {x[first]}, at index {first}); "
+            "clean the data first"
+        )
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] != x.shape[0]:
         raise ValueError(f"fit: y must be a vector of {x.shape[0]} labels (one per row of x), got shape {y.shape}")
     if np.issubdtype(y.dtype, np.floating) and not np.all(np.mod(y, 1) == 0):
-        raise ValueError("fit: y must hold integer class labels, got non-integer values")
+        i = int(np.argmax(np.mod(y, 1) != 0))
+        raise ValueError(f"fit: y must hold integer class labels, got {y[i]!r} at index {i}")
     classes = np.unique(y)
     if classes.size < 2:
         raise ValueError(f"fit: y must hold at least 2 classes, got {classes.tolist()}")
@@ -130,19 +130,32 @@ def initial_population(key: jax.Array, space: Any, in_shape: tuple[int, ...], si
     return Population(tuple(members), generation=1)
 
 
+def _check_space(key: jax.Array, space: Any, in_shape: tuple[int, ...], nclasses: int) -> None:
+    """The default fitness needs one output of ``nclasses`` logits: checked on the first member's graph."""
+    graph = sample_graph(
+        jax.random.fold_in(jax.random.fold_in(key, 0), 0), space, input_vertex("in", shape=in_shape), name="model1"
+    )
+    shapes = [graph.shape(o) for o in graph.output_names]
+    if shapes != [(nclasses,)]:
+        raise ValueError(
+            f"fit: the graphs of space have output shapes {shapes}, but y has {nclasses} classes; end the space "
+            f"with {nclasses} outputs (e.g. ng.VertexSpace(ng.DenseSpace({nclasses}, 'identity'), shielded=True))"
+        )
+
+
 def _check_run_dir(out_dir: Path, settings: dict[str, Any]) -> bool:
     """True if ``out_dir`` holds a run with these settings to resume; raises if it holds anything else."""
     run_file = out_dir / "run.json"
     if run_file.is_file():
         stored = json.loads(run_file.read_text())
-        for name in ("format", "in_shape", "classes", "n_train", "n_val"):
+        for name in ("format", "in_shape", "classes", "n_train", "n_val", "population_size", "key"):
             if stored.get(name) != settings[name]:
                 raise RunDirectoryError(
                     f"fit: out_dir {str(out_dir)!r} holds a run with {name}={stored.get(name)!r}, but this call has "
-                    f"{name}={settings[name]!r}; use another out_dir or the same data"
+                    f"{name}={settings[name]!r}; use another out_dir, or the same data, key and population_size"
                 )
         return bool(run_checkpoints(out_dir))
-    if out_dir.exists() and any(out_dir.iterdir()):
+    if out_dir.exists() and any(p.name != _RUN_TMP for p in out_dir.iterdir()):
         raise RunDirectoryError(
             f"fit: out_dir {str(out_dir)!r} is not empty and holds no naivega_jax run (no run.json); "
             "choose an empty or new directory"
@@ -154,13 +167,15 @@ class _BudgetedExecutor:
     """Evaluates the members not yet ``done``, in chunks, until the deadline; later members come back unscored.
 
     With no inner executor members run here one at a time; with one, ``chunk`` members at a time go to it (all at
-    once when ``chunk`` is None), and the deadline is checked between chunks.
+    once when ``chunk`` is None), and the deadline is checked between chunks. ``new`` lists the members evaluated
+    by this call (``evaluated`` also those already ``done``).
     """
 
-    def __init__(self, deadline, done, progress, inner=None, chunk=None):
-        self.deadline, self.done, self.progress = deadline, done, progress
+    def __init__(self, deadline, done, progress: RunProgress, report, inner=None, chunk=None):
+        self.deadline, self.done, self.progress, self.report = deadline, done, progress, report
         self.inner, self.chunk = inner, (1 if inner is None else chunk)
         self.evaluated: list[int] = []
+        self.new: list[int] = []
         self.stopped = False
 
     def __call__(self, fn, items):
@@ -174,11 +189,14 @@ class _BudgetedExecutor:
                 break
             batch = todo[pos : pos + (self.chunk or len(todo))]
             chunk_items = [items[i] for i in batch]
+            self.progress.started(batch)
             out = self.inner(fn, chunk_items) if self.inner is not None else [fn(item) for item in chunk_items]
+            self.progress.finished(len(batch))
             for i, result in zip(batch, out, strict=True):
                 results[i] = result
                 self.evaluated.append(i)
-                self.progress(i, result)
+                self.new.append(i)
+                self.report(i, result)
             pos += len(batch)
         for i in todo[pos:]:
             results[i] = items[i][1]
@@ -186,17 +204,27 @@ class _BudgetedExecutor:
         return results
 
 
-def _report(gen: int, size: int, progress: bool, i: int, c: Candidate) -> None:
+def _valid(c: Candidate) -> bool:
+    return c.fitness is not None and "failure" not in c.info
+
+
+def _report(progress: RunProgress, gen: int, size: int, i: int, c: Candidate) -> None:
+    if _valid(c):
+        progress.scored(c.fitness)
     note = f" ({c.info['failure']})" if "failure" in c.info else ""
-    _say(
-        f"  gen {gen} candidate {i + 1}/{size}: fitness {c.fitness:.4f}, "
-        f"{len(c.graph.vertex_names)} vertices, {nparams(c.graph)} params{note}",
-        progress,
+    seconds = ""
+    if "compile_seconds" in c.info:
+        seconds = f", compile {c.info['compile_seconds']:.1f} s + train {c.info.get('train_seconds', 0.0):.1f} s"
+    best = "-" if progress.best is None else f"{progress.best:.4f}"
+    progress.say(
+        f"  gen {gen} candidate {i + 1}/{size}: fitness {c.fitness:.4f}, {len(c.graph.vertex_names)} vertices, "
+        f"{nparams(c.graph)} params{seconds}{note} [best {best}, ETA {format_duration(progress.eta())}]",
+        logging.WARNING if note else logging.INFO,
     )
 
 
 def _write_best(out_dir: Path, population: Population) -> Candidate | None:
-    scored = [c for c in population if c.fitness is not None and "failure" not in c.info]
+    scored = [c for c in population if _valid(c)]
     if not scored:
         return None
     best = max(scored, key=lambda c: c.fitness)
@@ -204,6 +232,26 @@ def _write_best(out_dir: Path, population: Population) -> Candidate | None:
     save_lineage(out_dir / "best" / "lineage.json", best)
     plot_graph(best.graph, out_dir / "best" / "graph.png", title=f"fitness {best.fitness:.4f}")
     return best
+
+
+def _prepare_test(test_data: Any, classes: np.ndarray, in_shape: tuple[int, ...]):
+    """The test data shaped like the training data, labels encoded like it; None stays None."""
+    if test_data is None:
+        return None
+    if not (isinstance(test_data, (tuple, list)) and len(test_data) == 2):
+        raise TypeError(f"fit: test_data must be None or a pair (x_test, y_test), got {type(test_data).__name__}")
+    x, y = np.asarray(test_data[0], np.float32), np.asarray(test_data[1])
+    if x.ndim == 2 and len(in_shape) == 2 and in_shape[1] == 1:
+        x = x[..., None]
+    if tuple(x.shape[1:]) != in_shape or y.shape != (x.shape[0],):
+        raise ValueError(
+            f"fit: test_data must be x of shape (n, {', '.join(map(str, in_shape))}) like the training data and n "
+            f"labels; got x {x.shape}, y {y.shape}"
+        )
+    unknown = np.setdiff1d(np.unique(y), classes)
+    if unknown.size:
+        raise ValueError(f"fit: test_data has labels {unknown.tolist()} that the training data does not have")
+    return x, np.searchsorted(classes, y)
 
 
 def fit(
@@ -225,6 +273,7 @@ def fit(
     executor_chunk: int | None = None,
     progress: bool = True,
     run_info: dict[str, Any] | None = None,
+    test_data: tuple[Any, Any] | None = None,
 ) -> Population:
     """Searches for a classifier of ``x`` (images ``(n, H, W, C)``, sequences ``(n, L, C)`` or vectors ``(n, F)``).
 
@@ -279,7 +328,10 @@ def fit(
             raise TypeError(f"fit: callbacks[{i}] must be callable as cb(population), got {cb!r}")
     key_bits(key)
     x_tr, y_tr, x_val, y_val, in_shape, classes = prepare_data(x, y, validation_split)
+    test = _prepare_test(test_data, classes, in_shape)
     nclasses = int(classes.size)
+    if space is not None and fitness is None:
+        _check_space(key, space, in_shape, nclasses)
     out_dir = Path(out_dir)
     settings = {
         "format": RUN_FORMAT,
@@ -294,7 +346,9 @@ def fit(
     resume = _check_run_dir(out_dir, settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     if not (out_dir / "run.json").is_file():
-        (out_dir / "run.json").write_text(json.dumps(settings, indent=1))
+        tmp = out_dir / _RUN_TMP  # write then rename: a run killed here must not leave a half-written run.json
+        tmp.write_text(json.dumps(settings, indent=1))
+        tmp.replace(out_dir / "run.json")
 
     space = default_space(in_shape, nclasses) if space is None else space
     fitness = fitness or TrainThenFitness(
@@ -304,78 +358,153 @@ def fit(
         epochs=epochs_per_generation,
     )
     evolution = evolution or default_evolution(population_size, in_shape)
-    deadline = None if time_budget is None else time.monotonic() + float(time_budget)
-
-    done: dict[int, Candidate] = {}
-    if resume:
-        population, stored_key, extra, _ = load_run_checkpoint(out_dir)
-        if stored_key is not None:
-            key = stored_key
-        if extra.get("complete", True):
-            _say(
-                f"resuming {out_dir}: generation {population.generation} was scored; evolving it",
-                progress,
-            )
-            if population.generation >= max_generations:
-                _say(
-                    f"generation {population.generation} reached max_generations={max_generations}",
-                    progress,
-                )
-                return _sorted(population)
-            evo_key = jax.random.split(jax.random.fold_in(key, population.generation))[1]
-            population = Population(tuple(evolution(evo_key, list(population))), population.generation + 1)
-        else:
-            done = {i: population[i] for i in extra.get("evaluated", [])}
-            _say(
-                f"resuming {out_dir}: generation {population.generation}, {len(done)} of {len(population)} scored",
-                progress,
-            )
-    else:
-        population = initial_population(jax.random.fold_in(key, 0), space, in_shape, population_size)
-
-    while True:
-        gen = population.generation
-        fit_key, evo_key = jax.random.split(jax.random.fold_in(key, gen))
-        _say(f"Begin generation {gen}", progress)
-        t0 = time.perf_counter()
-
-        report = functools.partial(_report, gen, len(population), progress)
-        runner = _BudgetedExecutor(deadline, done, report, executor, executor_chunk)
-        scored = evaluate(fit_key, fitness, population, executor=runner)
-        complete = not runner.stopped
-        write_run_checkpoint(
+    start = time.monotonic()
+    deadline = None if time_budget is None else start + float(time_budget)
+    engine_before = engine_stats()
+    with run_log(out_dir) as log_handler:
+        display = RunProgress(
+            population_size=population_size,
+            max_generations=max_generations,
+            deadline=deadline,
+            enabled=progress,
+            log_handler=log_handler,
+        )
+        run = _Run(
             out_dir,
-            scored,
-            key=key,
-            extra={"complete": complete, "evaluated": sorted(runner.evaluated)},
+            key,
+            max_generations,
+            time_budget,
+            deadline,
+            callbacks,
+            fitness,
+            evolution,
+            executor,
+            executor_chunk,
+            display,
+            start,
         )
+        try:
+            population, stopped = run.search(resume, space, in_shape, population_size)
+            engine = {k: v - engine_before.get(k, 0) for k, v in engine_stats().items()}
+            session = run.session()
+            summary = run_summary(
+                out_dir,
+                population,
+                stopped=stopped,
+                session=session,
+                totals=add_totals(run.previous, session),
+                engine=engine,
+                val_data=(x_val, y_val),
+                test_data=test,
+            )
+            display.say(format_summary(summary))
+        finally:
+            display.close()
+    return _sorted(population)
+
+
+@dataclasses.dataclass
+class _Run:
+    """The loop of ``fit``: what the generations share (keys, deadline, time tallies, progress)."""
+
+    out_dir: Path
+    key: jax.Array
+    max_generations: int
+    time_budget: float | None
+    deadline: float | None
+    callbacks: Sequence[Callable[[Population], Any]]
+    fitness: Callable
+    evolution: Callable
+    executor: Callable | None
+    executor_chunk: int | None
+    progress: RunProgress
+    start: float
+    previous: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
+    tally: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
+
+    def session(self) -> dict[str, float]:
+        return {**self.tally, "wall_seconds": time.monotonic() - self.start}
+
+    def totals(self) -> dict[str, float]:
+        return add_totals(self.previous, self.session())
+
+    def _resume(self) -> tuple[Population, dict[int, Candidate], str | None]:
+        population, stored_key, extra, _ = load_run_checkpoint(self.out_dir)
+        if stored_key is not None:
+            self.key = stored_key
+        self.previous = add_totals(self.previous, extra.get("totals", {}))
+        self.progress.scored(max((c.fitness for c in population if _valid(c)), default=None))
+        if not extra.get("complete", True):
+            done = {i: population[i] for i in extra.get("evaluated", [])}
+            self.progress.say(
+                f"resuming {self.out_dir}: generation {population.generation}, {len(done)} of {len(population)} scored"
+            )
+            return population, done, None
+        self.progress.say(f"resuming {self.out_dir}: generation {population.generation} was scored; evolving it")
+        if population.generation >= self.max_generations:
+            self.progress.say(
+                f"generation {population.generation} reached max_generations={self.max_generations}; nothing to do"
+            )
+            return population, {}, "max_generations"
+        evo_key = jax.random.split(jax.random.fold_in(self.key, population.generation))[1]
+        return Population(tuple(self.evolution(evo_key, list(population))), population.generation + 1), {}, None
+
+    def search(self, resume: bool, space: Any, in_shape: tuple[int, ...], size: int) -> tuple[Population, str]:
+        """Runs generations until ``max_generations`` or the deadline; returns the last population and why it
+        stopped (``"max_generations"`` or ``"time_budget"``)."""
+        done: dict[int, Candidate] = {}
+        if resume:
+            population, done, stopped = self._resume()
+            if stopped:
+                return population, stopped
+        else:
+            population = initial_population(jax.random.fold_in(self.key, 0), space, in_shape, size)
+        while True:
+            gen = population.generation
+            scored, complete = self._generation(population, done)
+            if not complete:
+                return scored, "time_budget"
+            if gen >= self.max_generations:
+                return scored, "max_generations"
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                self.progress.say(f"time budget of {self.time_budget} s reached after generation {gen}")
+                return scored, "time_budget"
+            evo_key = jax.random.split(jax.random.fold_in(self.key, gen))[1]
+            population = Population(tuple(self.evolution(evo_key, list(scored))), gen + 1)
+            done = {}
+
+    def _generation(self, population: Population, done: dict[int, Candidate]) -> tuple[Population, bool]:
+        gen = population.generation
+        fit_key = jax.random.split(jax.random.fold_in(self.key, gen))[0]
+        self.progress.begin_generation(gen, len(population), len(done))
+        t0 = time.perf_counter()
+        report = functools.partial(_report, self.progress, gen, len(population))
+        runner = _BudgetedExecutor(self.deadline, done, self.progress, report, self.executor, self.executor_chunk)
+        scored = evaluate(fit_key, self.fitness, population, executor=runner)
+        for i in runner.new:
+            info = scored[i].info
+            self.tally["compile_seconds"] += float(info.get("compile_seconds", 0.0))
+            self.tally["train_seconds"] += float(info.get("train_seconds", 0.0))
+            self.tally["evaluations"] += 1
+        complete = not runner.stopped
+        extra = {"complete": complete, "evaluated": sorted(runner.evaluated), "totals": self.totals()}
+        write_run_checkpoint(self.out_dir, scored, key=self.key, extra=extra)
         if not complete:
-            _say(
-                f"time budget of {time_budget} s reached in generation {gen} after {len(runner.evaluated)} of "
-                f"{len(population)} candidates; checkpoint written, resume with the same out_dir",
-                progress,
+            self.progress.say(
+                f"time budget of {self.time_budget} s reached in generation {gen} after {len(runner.evaluated)} of "
+                f"{len(population)} candidates; checkpoint written, resume with the same out_dir"
             )
-            return _sorted(scored)
-        best = _write_best(out_dir, scored)
-        for cb in callbacks:
+            return scored, False
+        best = _write_best(self.out_dir, scored)
+        for cb in self.callbacks:
             cb(scored)
-        values = [c.fitness for c in scored if c.fitness is not None and "failure" not in c.info]
+        values = [c.fitness for c in scored if _valid(c)]
         mean = sum(values) / len(values) if values else math.nan
-        _say(
+        self.progress.say(
             f"generation {gen}: best {best.fitness if best else math.nan:.4f}, mean {mean:.4f}, "
-            f"{time.perf_counter() - t0:.1f} s",
-            progress,
+            f"{time.perf_counter() - t0:.1f} s"
         )
-        if gen >= max_generations:
-            return _sorted(scored)
-        if deadline is not None and time.monotonic() >= deadline:
-            _say(
-                f"time budget of {time_budget} s reached after generation {gen}; checkpoint written",
-                progress,
-            )
-            return _sorted(scored)
-        population = Population(tuple(evolution(evo_key, list(scored))), gen + 1)
-        done = {}
+        return scored, True
 
 
 def _sorted(population: Population) -> Population:

@@ -1,0 +1,146 @@
+"""The closing summary of a run: the best candidate, its accuracies, where the time went, where the files are."""
+
+from __future__ import annotations
+
+import json
+import math
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..evolution import Population
+from ..graph import nparams
+from ..io import run_checkpoints
+from ..train import evaluate_accuracy
+from ._progress import LOG_FILE, describe, format_duration
+
+SUMMARY_FILE = "summary.json"
+TOTAL_KEYS = ("wall_seconds", "compile_seconds", "train_seconds", "evaluations")
+
+
+def add_totals(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+    """Sums two time tallies key by key (missing keys count 0)."""
+    return {k: a.get(k, 0) + b.get(k, 0) for k in TOTAL_KEYS}
+
+
+def run_summary(
+    out_dir: Path,
+    population: Population,
+    *,
+    stopped: str,
+    session: dict[str, float],
+    totals: dict[str, float],
+    engine: dict[str, float],
+    val_data: tuple[np.ndarray, np.ndarray],
+    test_data: tuple[np.ndarray, np.ndarray] | None,
+) -> dict[str, Any]:
+    """The summary of a run as a JSON-friendly dict (what ``summary.json`` holds).
+
+    ``session`` and ``totals`` tally this call and the whole run (``TOTAL_KEYS``); ``engine`` is the change of
+    ``ng.engine_stats()`` over this call; ``val_data`` / ``test_data`` are encoded and shaped like the training data.
+    """
+    scored = [c for c in population if c.fitness is not None and "failure" not in c.info]
+    summary: dict[str, Any] = {
+        "out_dir": str(out_dir),
+        "generation": population.generation,
+        "stopped": stopped,
+        "session": session,
+        "totals": totals,
+        "engine": {k: engine.get(k, 0) for k in ("compiles", "cache_hits", "compile_seconds")},
+        "best": None,
+        "files": {
+            "checkpoint": str(run_checkpoints(out_dir)[0]) if run_checkpoints(out_dir) else None,
+            "log": str(out_dir / LOG_FILE),
+            "summary": str(out_dir / SUMMARY_FILE),
+        },
+    }
+    if scored:
+        best = max(scored, key=lambda c: c.fitness)
+        summary["best"] = {
+            "fitness": best.fitness,
+            "validation_accuracy": evaluate_accuracy(best.graph, *val_data),
+            "test_accuracy": None if test_data is None else evaluate_accuracy(best.graph, *test_data),
+            "test_examples": None if test_data is None else int(test_data[1].shape[0]),
+            "nparams": nparams(best.graph),
+            "vertices": len(best.graph.vertex_names),
+            "optimiser": describe(best.optimiser),
+            "batch_size": best.batch_size,
+        }
+        best_dir = out_dir / "best"
+        summary["files"].update(
+            graph=str(best_dir / "graph"), lineage=str(best_dir / "lineage.json"), picture=str(best_dir / "graph.png")
+        )
+    (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def _time_line(t: dict[str, float], engine: dict[str, float] | None) -> str:
+    wall = t["wall_seconds"]
+    compile_s = t["compile_seconds"] if engine is None else max(t["compile_seconds"], engine["compile_seconds"])
+    other = max(0.0, wall - compile_s - t["train_seconds"])
+    per = wall / t["evaluations"] if t["evaluations"] else math.nan
+    counts = "" if engine is None else f" ({engine['compiles']} compiles, {engine['cache_hits']} cache hits)"
+    long = f" ({format_duration(wall)})" if wall >= 60 else ""
+    return (
+        f"wall {wall:.0f} s{long} = compile {compile_s:.0f} s{counts} + train "
+        f"{t['train_seconds']:.0f} s + other {other:.0f} s; {t['evaluations']} candidate evaluations, "
+        f"{'?' if math.isnan(per) else f'{per:.1f}'} s each"
+    )
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The summary as the lines ``fit`` prints at its end.
+
+    Example:
+        >>> from naivega_jax.autofit import format_summary
+        >>> t = {"wall_seconds": 10.0, "compile_seconds": 4.0, "train_seconds": 5.0, "evaluations": 4}
+        >>> s = {"out_dir": "runs/x", "generation": 1, "stopped": "max_generations", "session": t, "totals": t,
+        ...      "engine": {"compiles": 4, "cache_hits": 0, "compile_seconds": 4.5}, "best": None,
+        ...      "files": {"checkpoint": None, "log": "runs/x/run.log", "summary": "runs/x/summary.json"}}
+        >>> print(format_summary(s))  # doctest: +NORMALIZE_WHITESPACE
+        Summary of runs/x
+          generations  1 (stopped: max_generations)
+          best         no candidate was scored
+          time         wall 10 s = compile 4 s (4 compiles, 0 cache hits) + train 5 s + other 0 s; 4 candidate
+                       evaluations, 2.5 s each
+          files        log runs/x/run.log, summary runs/x/summary.json
+    """
+    lines = [f"Summary of {summary['out_dir']}"]
+    lines.append(_entry("generations", f"{summary['generation']} (stopped: {summary['stopped']})"))
+    best = summary["best"]
+    if best is None:
+        lines.append(_entry("best", "no candidate was scored"))
+    else:
+        text = f"validation fitness {best['fitness']:.4f} (accuracy {best['validation_accuracy']:.4f})"
+        if best["test_accuracy"] is not None:
+            text += f", test accuracy {best['test_accuracy']:.4f} on {best['test_examples']} examples"
+        text += (
+            f"; {best['nparams']:,} parameters, {best['vertices']} vertices, {best['optimiser']}, "
+            f"batch size {best['batch_size']}"
+        )
+        lines.append(_entry("best", text))
+    lines.append(_entry("time", _time_line(summary["session"], summary["engine"])))
+    if summary["totals"]["wall_seconds"] > summary["session"]["wall_seconds"]:
+        lines.append(_entry("whole run", _time_line(summary["totals"], None)))
+    files = summary["files"]
+    text = f"log {files['log']}, summary {files['summary']}"
+    if best is not None:
+        text = (
+            f"best model {files['graph']} (ng.load_graph), lineage {files['lineage']}, picture {files['picture']}, "
+            f"checkpoint {files['checkpoint']}, " + text
+        )
+    lines.append(_entry("files", text))
+    return "\n".join(lines)
+
+
+def _entry(label: str, text: str) -> str:
+    return textwrap.fill(
+        text,
+        width=110,
+        initial_indent=f"  {label:<13}",
+        subsequent_indent=" " * 15,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
