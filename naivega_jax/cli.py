@@ -1,7 +1,7 @@
 """The ``naivega`` command: fit, resume, plot, export and evaluate searches from the shell.
 
 naivega fit [--dataset mnist1d|digits|fashion-mnist|mnist|cifar10|FILE.npz] [--data-path DIR] [--out DIR]
-            [--generations N] [--population N] [--time-budget 10m] [--seed S] [--epochs N] [--quiet]
+            [--generations N] [--population N] [--time-budget 10m] [--seed S] [--epochs N] [--subset N] [--quiet]
 naivega resume DIR [--generations N] [--time-budget 10m]
 naivega plot DIR
 naivega export DIR --out PATH
@@ -37,6 +37,22 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 
+#: training examples each candidate sees per generation when ``--epochs`` is not given. Upstream AutoFlux trains
+#: 400 batches of 1024 (409,600 examples) per generation; this is scaled down so a generation fits a small CPU machine.
+SAMPLES_PER_GENERATION = 18_000
+
+
+def default_epochs(n_examples: int, validation_split: float = 0.1) -> int:
+    """Epochs per generation (1 to 10) so that each candidate trains on about ``SAMPLES_PER_GENERATION`` examples.
+
+    Example:
+        >>> from naivega_jax.cli import default_epochs
+        >>> default_epochs(4000), default_epochs(5000), default_epochs(60000), default_epochs(500)
+        (5, 4, 1, 10)
+    """
+    return max(1, min(10, round(SAMPLES_PER_GENERATION / (n_examples * (1 - validation_split)))))
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -70,7 +86,6 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
     from .autofit import fit
     from .plot import PlotFitness, ScatterBatchSize, ScatterOpt, ScatterPop
 
-    x_tr, y_tr, _, _ = _load(args.dataset, args.data_path)
     out = Path(args.out or _default_out(args.dataset))
     if resume_info is None:
         cli = {
@@ -79,12 +94,24 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
             "population": args.population,
             "seed": args.seed,
             "epochs": args.epochs,
+            "subset": args.subset,
         }
     else:
         cli = resume_info
+    x_tr, y_tr, x_te, y_te = _load(cli["dataset"], cli["data_path"])
+    subset = cli.get("subset")
+    if subset is not None:
+        if subset > x_tr.shape[0]:
+            raise SystemExit(
+                f"naivega: --subset {subset} exceeds the {x_tr.shape[0]} training examples of the data set"
+            )
+        x_tr, y_tr = x_tr[:subset], y_tr[:subset]
+    if cli["epochs"] is None:
+        cli = {**cli, "epochs": default_epochs(x_tr.shape[0])}
     print(
         f"naivega: {'resuming' if resume_info else 'searching'} {cli['dataset']} ({x_tr.shape[0]} training examples "
-        f"of shape {x_tr.shape[1:]}), population {cli['population']}, up to {args.generations} generations"
+        f"of shape {x_tr.shape[1:]}), population {cli['population']}, up to {args.generations} generations of "
+        f"{cli['epochs']} epochs"
         + (f", time budget {args.time_budget:.0f} s" if args.time_budget else "")
         + f"; run directory {out}",
         file=sys.stderr,
@@ -95,8 +122,13 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
     if args.executor != "local":
         from .distributed import make_executor
 
-        executor = make_executor(args.executor, ray_address=args.ray_address, num_workers=args.workers)
-    pop = fit(
+        executor = make_executor(
+            args.executor,
+            ray_address=args.ray_address,
+            num_workers=args.workers,
+            num_gpus_per_task=args.ray_gpus_per_task,
+        )
+    fit(
         x_tr,
         y_tr,
         key=jax.random.key(cli["seed"]),
@@ -110,13 +142,19 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
         run_info={"cli": cli},
         executor=executor,
         executor_chunk=args.workers,
+        test_data=(x_te, y_te),
     )
-    best = pop[0]
-    print(
-        f"best: fitness {best.fitness:.4f}, {len(best.graph.vertex_names)} vertices, optimiser {best.optimiser}, "
-        f"batch size {best.batch_size}; saved in {out / 'best'}",
-        flush=True,
-    )
+    if hasattr(executor, "close"):
+        executor.close()  # Ray actors hold their CPUs and GPUs until closed
+    best = json.loads((out / "summary.json").read_text())["best"]
+    if best is None:
+        print(f"no candidate was scored yet; resume with `naivega resume {out}`", flush=True)
+    else:
+        print(
+            f"best: validation fitness {best['fitness']:.4f}, test accuracy {best['test_accuracy']:.4f}, "
+            f"{best['nparams']} parameters; saved in {out / 'best'}",
+            flush=True,
+        )
     return 0
 
 
@@ -125,11 +163,7 @@ def _resume(args: argparse.Namespace) -> int:
     info = _run_info(run).get("cli")
     if not info:
         raise SystemExit(f"naivega: the run in {str(run)!r} was not started by `naivega fit`; resume it from Python")
-    args.dataset, args.data_path, args.out = (
-        info["dataset"],
-        info["data_path"],
-        str(run),
-    )
+    args.dataset, args.out = info["dataset"], str(run)
     return _fit(args, resume_info=info)
 
 
@@ -213,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
             help="Ray cluster to join (e.g. auto); default: a local Ray",
         )
         p.add_argument(
+            "--ray-gpus-per-task",
+            type=float,
+            default=0.0,
+            help="GPUs each Ray worker holds (1, or 0.5 to share one); workers holding none compute on CPU",
+        )
+        p.add_argument(
             "--workers",
             type=_positive_int,
             default=None,
@@ -241,8 +281,14 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--epochs",
                 type=_positive_int,
-                default=1,
-                help="training epochs per generation (1)",
+                default=None,
+                help=f"training epochs per generation (default: about {SAMPLES_PER_GENERATION} examples, 1-10 epochs)",
+            )
+            p.add_argument(
+                "--subset",
+                type=_positive_int,
+                default=None,
+                help="use only the first N training examples (deterministic)",
             )
 
     p = sub.add_parser("fit", help="start (or continue) a search")
@@ -270,8 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``naivega`` command."""
+    from .autofit import ProgressHandler
+
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handler = ProgressHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     return args.func(args)
 
 

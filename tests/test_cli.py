@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import naivega_jax as ng
-from naivega_jax.cli import build_parser, main, parse_duration
+from naivega_jax.cli import build_parser, default_epochs, main, parse_duration
 
 
 def test_parse_duration():
@@ -21,19 +21,23 @@ def test_parse_duration():
 def test_fit_defaults_match_the_design():
     args = build_parser().parse_args(["fit"])
     assert (args.dataset, args.out, args.executor, args.time_budget) == ("mnist1d", None, "local", None)
+    assert (args.epochs, args.subset) == (None, None)
+    assert default_epochs(4000) == 5  # MNIST-1D: 3600 training examples, 5 epochs = 18,000 examples per generation
     with pytest.raises(SystemExit):
         build_parser().parse_args(["fit", "--population", "0"])
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """One small real run through the command line: a tiny npz of 8x8 digits, 3 candidates, 1 generation."""
+    """One small real run through the command line: a tiny npz of 8x8 digits (the first 140 of 150 used), 3
+    candidates, 1 generation."""
     root = tmp_path_factory.mktemp("cli")
     x, y, xt, yt = ng.datasets.load("digits")
     npz = root / "tiny.npz"
     np.savez(npz, x_train=x[:150], y_train=y[:150], x_test=xt[:50], y_test=yt[:50])
     out = root / "run"
     args = ["fit", "--dataset", str(npz), "--out", str(out), "--generations", "1", "--population", "3", "--quiet"]
+    args += ["--subset", "140", "--epochs", "3"]
     assert main(args) == 0
     return root, out
 
@@ -41,7 +45,11 @@ def run(tmp_path_factory):
 def test_fit_writes_a_run_directory(run, capsys):
     _, out = run
     info = json.loads((out / "run.json").read_text())
-    assert info["cli"]["population"] == 3 and info["n_train"] == 135 and info["n_val"] == 15
+    assert info["cli"]["population"] == 3 and info["cli"]["subset"] == 140 and info["cli"]["epochs"] == 3
+    assert info["n_train"] == 126 and info["n_val"] == 14
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["generation"] == 1 and summary["best"]["test_examples"] == 50
+    assert (out / "run.log").read_text().count("Begin generation") == 1
     assert ng.load_population(out).generation == 1
     for name in ("PlotFitness/fitness.png", "ScatterPop/scatterpop.png", "ScatterOpt/scatteropt.png"):
         assert (out / "plots" / name).stat().st_size > 1000
@@ -49,9 +57,15 @@ def test_fit_writes_a_run_directory(run, capsys):
 
 def test_resume_continues_the_run(run, capsys):
     _, out = run
-    assert main(["resume", str(out), "--generations", "2", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["resume", str(out), "--generations", "2"]) == 0  # the subset and epochs come from run.json
     assert ng.load_population(out).generation == 2
-    assert "best: fitness" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    line = next(ln for ln in captured.out.splitlines() if ln.startswith("best: "))
+    test_accuracy = float(line.split("test accuracy ")[1].split(",")[0])
+    assert test_accuracy == json.loads((out / "summary.json").read_text())["best"]["test_accuracy"]
+    assert "up to 2 generations of 3 epochs" in captured.err and "gen 2 candidate 3/3: fitness" in captured.err
+    assert "Summary of" in captured.err and "test accuracy" in captured.err
 
 
 def test_plot_export_and_evaluate(run, capsys, tmp_path):
@@ -66,6 +80,12 @@ def test_plot_export_and_evaluate(run, capsys, tmp_path):
     assert len(lines) == 2
     accuracy = float(lines[0].split("test accuracy")[1].split()[0])
     assert 0.0 <= accuracy <= 1.0
+
+
+def test_subset_larger_than_the_data_is_refused(run, tmp_path):
+    root, _ = run
+    with pytest.raises(SystemExit, match="--subset 151 exceeds the 150 training examples"):
+        main(["fit", "--dataset", str(root / "tiny.npz"), "--out", str(tmp_path / "r"), "--subset", "151"])
 
 
 def test_resume_of_a_directory_that_is_not_a_run(tmp_path):
