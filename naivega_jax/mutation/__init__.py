@@ -2,6 +2,7 @@
 
 from ._base import Mutation, mutation_leaves, record_events
 from ._batchsize import BatchSizeCrossover, TrainBatchSizeMutation
+from ._crossover import CrossoverSwap, VertexCrossover
 from ._generic import (
     HighUtilityMutationProbability,
     LogMutation,
@@ -22,6 +23,7 @@ from ._optimiser import (
     OptimiserCrossover,
     OptimiserMutation,
 )
+from ._segments import DefaultPairGen, default_pairgen, separable_from
 from ._shield import AllVertices, FilterMutationAllowed, allow_mutation
 from ._structure import AddEdgeMutation, AddVertexMutation, MergeFun, RemoveEdgeMutation, RemoveVertexMutation
 from ._vertex import VertexMutation
@@ -33,6 +35,8 @@ __all__ = [
     "AddVertexMutation",
     "AllVertices",
     "BatchSizeCrossover",
+    "CrossoverSwap",
+    "DefaultPairGen",
     "FilterMutationAllowed",
     "HighUtilityMutationProbability",
     "KernelSizeMutation",
@@ -53,9 +57,12 @@ __all__ = [
     "RemoveEdgeMutation",
     "RemoveVertexMutation",
     "TrainBatchSizeMutation",
+    "VertexCrossover",
     "VertexMutation",
     "WeightedMutationProbability",
     "allow_mutation",
+    "default_pairgen",
     "mutation_leaves",
     "record_events",
+    "separable_from",
 ]

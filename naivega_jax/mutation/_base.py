@@ -82,11 +82,12 @@ def probability(p: Any, where: str) -> float:
     """Normalises a probability as upstream: an int is a percentage (30 -> 0.3), except that 1 means 1.0."""
     if isinstance(p, bool) or not isinstance(p, numbers.Real):
         raise TypeError(f"{where}: probability must be a number in [0, 1] (or an int percentage), got {p!r}")
+    given = p
     if isinstance(p, numbers.Integral) and p != 1:
         p = p / 100.0
     p = float(p)
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"{where}: probability must be in [0, 1] (or an int percentage 0..100), got {p!r}")
+        raise ValueError(f"{where}: probability must be in [0, 1] (or an int percentage 0..100), got {given!r}")
     return p
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import re
 from typing import Any
 
 import jax
@@ -30,11 +31,19 @@ def output_shapes(graph: Graph) -> tuple:
 
 
 def unique_name(spec: Any, base: str, taken: Any = ()) -> str:
-    """``base`` if free in ``spec`` (and not in ``taken``), else ``base_2``, ``base_3``, ..."""
-    name, i = base, 1
+    """``base`` if free in ``spec`` (and not in ``taken``), else ``base_2``, ``base_3``, ...
+
+    A name that already ends in ``_<n>`` counts on from ``n`` (``d1_2`` -> ``d1_3``), so names do not grow
+    with every collision.
+    """
+    if base not in spec and base not in taken:
+        return base
+    match = re.fullmatch(r"(.*)_(\d+)", base)
+    root, i = (match.group(1), int(match.group(2))) if match else (base, 1)
+    name = base
     while name in spec or name in taken:
         i += 1
-        name = f"{base}_{i}"
+        name = f"{root}_{i}"
     return name
 
 

@@ -2,7 +2,9 @@
 
 Each processes its vertices one after the other on the changing graph. A change that cannot be made (a size cycle,
 sizes that cannot be aligned, a result that no longer validates or would change the graph's output shapes) is
-skipped with a logged warning, so the mutation always returns a valid graph with the same output shapes.
+skipped, so the mutation always returns a valid graph with the same output shapes. Size problems (a size cycle,
+sizes that cannot be aligned) are logged as warnings as upstream does; changes that simply do not apply to a
+vertex (a consumer that cannot take the spliced inputs, a result of another shape) are logged at debug level.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 import jax
 
-from .._errors import GraphError, SizeChangeError
+from .._errors import GraphError, ShapeError, SizeChangeError
 from ..graph import (
     Add,
     Concat,
@@ -61,7 +63,8 @@ class AddVertexMutation(VertexLevel):
     (``ng.ArchSpace(ng.DenseSpace(...))``, a fork, a residual block...). With the default
     ``weight_init="identity"`` the new vertices start as the identity, so the graph computes the same.
     ``outselect(consumers)`` picks which of ``v``'s consumers read the new part (default: all, and the graph
-    output if ``v`` is one). New vertices are named ``<v>_1`` (and as the space names its parts).
+    output if ``v`` is one). New vertices are named ``<v>_1`` (and as the space names its parts). Vertices where
+    the space cannot make a layer (a dense space on a feature map, a conv space on a vector) are skipped.
 
     Example:
         >>> import jax, jax.numpy as jnp, naivega_jax as ng
@@ -96,11 +99,15 @@ class AddVertexMutation(VertexLevel):
         inp = input_vertex(name, graph.shape(name))
         base = unique_name(graph.spec, f"{name}_1")
         for _ in range(20):
-            out = self.space(key, base, inp, outsize=graph.nout(name), weight_init=self.weight_init)
+            try:
+                out = self.space(key, base, inp, outsize=graph.nout(name), weight_init=self.weight_init)
+            except ShapeError as e:
+                logger.debug("%sAddVertexMutation: nothing to add after %s: %s", log_prefix(), name, e)
+                return None, []
             new = _new_vertices(out, inp)
             if not any(v.name in graph.spec for v in new):
                 return out, new
-            base = unique_name(graph.spec, base + "_1")
+            base = unique_name(graph.spec, base, taken={base})
         return None, []
 
     def _insert(self, key: Any, graph: Graph, name: str) -> Graph | None:
@@ -131,11 +138,11 @@ class AddVertexMutation(VertexLevel):
             if _has_utility_state(graph):
                 result = init_activation_utility(result, [v.name for v in new])
         except GraphError as e:
-            logger.warning("%sCould not insert a vertex after %s: %s", log_prefix(), name, e)
+            logger.debug("%sCould not insert a vertex after %s: %s", log_prefix(), name, e)
             return None
         checked = _checked(graph, result)
         if checked is None:
-            logger.warning("%sCould not insert a vertex after %s: the graph would change shape", log_prefix(), name)
+            logger.debug("%sCould not insert a vertex after %s: the graph would change shape", log_prefix(), name)
             return None
         report("AddVertexMutation", after=name, added=[v.name for v in new])
         return checked
@@ -190,11 +197,11 @@ class RemoveVertexMutation(VertexLevel):
                 logger.warning("%sCan not remove vertex %s! %s", log_prefix(), name, why)
                 continue
             except GraphError as e:
-                logger.warning("%sCan not remove vertex %s! %s", log_prefix(), name, e)
+                logger.debug("%sCan not remove vertex %s! %s", log_prefix(), name, e)
                 continue
             checked = _checked(graph, new)
             if checked is None:
-                logger.warning("%sCan not remove vertex %s! The graph would change shape", log_prefix(), name)
+                logger.debug("%sCan not remove vertex %s! The graph would change shape", log_prefix(), name)
                 continue
             report("RemoveVertexMutation", removed=name)
             graph = checked
@@ -286,7 +293,7 @@ class AddEdgeMutation(VertexLevel):
                 try:
                     work = insert_vertex(graph, after=voi, op=op, name=target, outputs=[vo], key=key)
                 except GraphError as e:
-                    logger.warning("%sCould not add a merge vertex before %s: %s", log_prefix(), vo, e)
+                    logger.debug("%sCould not add a merge vertex before %s: %s", log_prefix(), vo, e)
                     return graph
                 work = work.replace(spec=work.spec.replace_entries(shields={target: ()}))
             else:
@@ -301,7 +308,7 @@ class AddEdgeMutation(VertexLevel):
             return graph
         checked = _checked(graph, new)
         if checked is None:
-            logger.warning("%sCould not add an edge %s -> %s: the graph would change shape", log_prefix(), vi, target)
+            logger.debug("%sCould not add an edge %s -> %s: the graph would change shape", log_prefix(), vi, target)
             return graph
         report("AddEdgeMutation", src=vi, dst=target, merge=target if target not in spec else None)
         return checked
