@@ -3,8 +3,9 @@
 Training goes through the compile-aware engine (``ng.train_graph``): one pass (``epochs``) over the generation's
 data with the candidate's optimiser (state created fresh every call, as upstream) and batch size. A NaN/Inf loss
 stops training; the candidate then keeps its untrained graph, gets ``invalid_fitness``, and ``info["failure"]``
-says why. Compile and train
-seconds, steps and cache counters go to ``candidate.info``.
+says why. Training that runs out of device memory (XLA ``RESOURCE_EXHAUSTED``) is retried once with half the batch
+size; if that fails too the candidate gets ``invalid_fitness`` and the reason. Compile and train seconds, steps and
+cache counters go to ``candidate.info``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -49,32 +50,115 @@ def _check_config(self: Any, where: str) -> None:
         raise ValueError(f"{where}: driver must be one of {DRIVERS}, got {self.driver!r}")
     if not isinstance(self.invalid_fitness, (int, float)) or isinstance(self.invalid_fitness, bool):
         raise TypeError(f"{where}: invalid_fitness must be a number, got {self.invalid_fitness!r}")
+    if not callable(data):
+        _check_data(data[0], data[1], self.loss, where)
 
 
-def _train(self: Any, key: jax.Array, candidate: Candidate, where: str) -> tuple[Candidate, TrainResult]:
-    """Trains the candidate's graph; returns the candidate with the trained graph and the measurements in info."""
+def _check_data(x: Any, y: Any, loss: Callable, where: str) -> None:
+    """What can be checked without a graph, before any training: examples present, as many labels as examples,
+    no NaN/Inf inputs, and (for the default loss) integer labels >= 0."""
+    leaves = list(x.values()) if isinstance(x, Mapping) else list(x) if isinstance(x, (tuple, list)) else [x]
+    y = np.asarray(y)
+    n = y.shape[0] if y.ndim else 0
+    for i, leaf in enumerate(leaves):
+        a = np.asarray(leaf)
+        name = "x" if len(leaves) == 1 else f"x[{i}]"
+        if a.ndim == 0 or a.shape[0] == 0:
+            raise ValueError(f"{where}: train_data {name} is empty (shape {a.shape}); give at least one example")
+        if a.shape[0] != n:
+            raise ValueError(f"{where}: train_data {name} has {a.shape[0]} examples but y has shape {y.shape}")
+        if np.issubdtype(a.dtype, np.inexact):
+            bad = ~np.isfinite(a)
+            if bad.any():
+                first = tuple(int(j) for j in np.argwhere(bad)[0])
+                raise ValueError(
+                    f"{where}: train_data {name} holds {int(bad.sum())} NaN or Inf values (the first, {a[first]}, "
+                    f"at index {first}); clean the data first"
+                )
+    if loss is _CE:
+        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(
+                f"{where}: the default loss takes integer class labels, one per example; got y of dtype {y.dtype} "
+                f"and shape {y.shape}"
+            )
+        if y.min() < 0:
+            j = int(np.argmin(y))
+            raise ValueError(f"{where}: class labels must be >= 0, got {int(y[j])} at index {j}")
+
+
+def _check_label_range(graph: Any, y: Any, loss: Callable, where: str) -> None:
+    """For the default loss: every label indexes one of the graph's outputs (optax would give NaN or garbage)."""
+    if loss is not _CE or len(graph.output_names) != 1:
+        return
+    shape = graph.shape(graph.output_names[0])
+    y = np.asarray(y)
+    if len(shape) != 1 or y.ndim != 1 or y.size == 0 or not np.issubdtype(y.dtype, np.integer):
+        return
+    j = int(np.argmax(y)) if y.max() >= shape[0] else int(np.argmin(y))
+    if not 0 <= y[j] < shape[0]:
+        raise ValueError(
+            f"{where}: class label {int(y[j])} (at index {j}) is out of range for a graph with {shape[0]} outputs; "
+            f"labels must lie in 0..{shape[0] - 1}"
+        )
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    """``MemoryError``, or an XLA runtime error saying ``RESOURCE_EXHAUSTED`` or out of memory."""
+    if isinstance(error, MemoryError):
+        return True
+    text = str(error)
+    return isinstance(error, RuntimeError) and ("RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower())
+
+
+def _brief(error: BaseException, limit: int = 300) -> str:
+    text = " ".join(f"{type(error).__name__}: {error}".split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _train(self: Any, key: jax.Array, candidate: Candidate, where: str) -> tuple[Candidate, TrainResult | None]:
+    """Trains the candidate's graph; returns the candidate with the trained graph and the measurements in info.
+
+    Out of device memory: one retry at half the batch size (the candidate keeps that batch size, and
+    ``info["out_of_memory"]`` says so); a second one gives ``(candidate with info["failure"], None)``.
+    """
     if not isinstance(candidate, Candidate):
         raise TypeError(f"{where}: expected an ng.Candidate, got {type(candidate).__name__}")
     data = self.train_data(candidate.generation) if callable(self.train_data) else self.train_data
     if not (isinstance(data, (tuple, list)) and len(data) == 2):
         raise TypeError(f"{where}: train_data(generation) must return a pair (x, y), got {type(data).__name__}")
+    _check_label_range(candidate.graph, data[1], self.loss, where)
     optimiser = self.default_optimiser if candidate.optimiser is None else candidate.optimiser
-    result = train_graph(
-        key,
-        candidate.graph,
-        data[0],
-        data[1],
-        optimiser=optimiser,
-        loss=self.loss,
-        batch_size=candidate.batch_size,
-        epochs=self.epochs,
-        shuffle=self.shuffle,
-        driver=self.driver,
-        activation_utility=self.activation_utility,
-    )
+    batch_size, oom = candidate.batch_size, None
+    while True:
+        try:
+            result = train_graph(
+                key,
+                candidate.graph,
+                data[0],
+                data[1],
+                optimiser=optimiser,
+                loss=self.loss,
+                batch_size=batch_size,
+                epochs=self.epochs,
+                shuffle=self.shuffle,
+                driver=self.driver,
+                activation_utility=self.activation_utility,
+            )
+            break
+        except Exception as e:
+            if not _is_out_of_memory(e):
+                raise
+            note = f"out of memory at batch size {batch_size} ({_brief(e)})"
+            if oom is not None or batch_size == 1:
+                failure = f"{oom}; {note}" if oom else note
+                logger.warning("%s: %s", where, failure)
+                return candidate.replace(info={**candidate.info, "failure": failure}), None
+            oom, batch_size = note, batch_size // 2
+            logger.warning("%s: %s; retrying at batch size %d", where, note, batch_size)
     finite = result.losses[np.isfinite(result.losses)]
     info = {
         **candidate.info,
+        **({"out_of_memory": f"{oom}; trained at batch size {batch_size}"} if oom else {}),
         "compile_seconds": result.compile_seconds,
         "train_seconds": result.train_seconds,
         "train_steps": result.steps,
@@ -86,7 +170,7 @@ def _train(self: Any, key: jax.Array, candidate: Candidate, where: str) -> tuple
     if result.nonfinite:
         logger.warning("%s", result.failure)
         info["failure"] = result.failure
-    return candidate.replace(graph=result.graph, info=info), result
+    return candidate.replace(graph=result.graph, batch_size=batch_size, info=info), result
 
 
 def _invalid(self: Any, candidate: Candidate) -> Candidate:
@@ -103,7 +187,8 @@ class TrainThenFitness:
         fitness: scores the trained candidate: ``fitness(key, candidate) -> candidate`` (e.g. ``AccuracyFitness``).
         loss: ``loss(outputs, y) -> per-example values``.
         invalid_fitness: the fitness when a loss is NaN or Inf (training stops; ``info["failure"]`` gets
-            ``"NaN loss detected when training!"``, as upstream's warning).
+            ``"NaN loss detected when training!"``, as upstream's warning), or when training runs out of device
+            memory at the candidate's batch size and again at half of it (``info["failure"]`` names both).
         epochs: passes over the data per call.
         default_optimiser: used when ``candidate.optimiser`` is None. The optimiser state is new every call.
         driver: the engine's epoch driver (``"auto"``, ``"loop"``, ``"scan"``).
@@ -111,9 +196,10 @@ class TrainThenFitness:
         activation_utility: give every mutable vertex a stored activation-contribution utility before training
             (utilities a graph already stores are always updated by training; the size solver prefers them).
 
-    The candidate's ``batch_size`` is the training batch size. ``info`` gains ``compile_seconds``,
-    ``train_seconds``, ``train_steps``, ``compiles``, ``cache_hits``, ``driver`` and ``train_loss`` (the last finite
-    step loss).
+    The candidate's ``batch_size`` is the training batch size; after an out-of-memory retry the candidate keeps the
+    halved batch size that trained, and ``info["out_of_memory"]`` records the first error. ``info`` gains
+    ``compile_seconds``, ``train_seconds``, ``train_steps``, ``compiles``, ``cache_hits``, ``driver`` and
+    ``train_loss`` (the last finite step loss).
 
     Example:
         >>> import jax, numpy as np, naivega_jax as ng
@@ -149,7 +235,7 @@ class TrainThenFitness:
     def __call__(self, key: jax.Array, candidate: Candidate) -> Candidate:
         train_key, fitness_key = jax.random.split(key)
         trained, result = _train(self, train_key, candidate, "TrainThenFitness")
-        if result.nonfinite:
+        if result is None or result.nonfinite:
             return _invalid(self, trained)
         scored = self.fitness(fitness_key, trained)
         if not isinstance(scored, Candidate):
@@ -203,7 +289,7 @@ class TrainAccuracyFitness:
 
     def __call__(self, key: jax.Array, candidate: Candidate) -> Candidate:
         trained, result = _train(self, key, candidate, "TrainAccuracyFitness")
-        if result.nonfinite:
+        if result is None or result.nonfinite:
             return _invalid(self, trained)
         if result.correct is None:
             raise ValueError(

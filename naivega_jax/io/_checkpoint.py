@@ -239,6 +239,8 @@ def write_run_checkpoint(
     os.replace(tmp, root / LATEST)
     for old in sorted(p for p in root.glob("gen_*") if p.is_dir())[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
+    for stale in [*root.glob(".gen_*.tmp-*"), *root.glob(".gen_*.old-*")]:
+        shutil.rmtree(stale, ignore_errors=True)  # half-written directories of a run killed while writing
     return path
 
 
