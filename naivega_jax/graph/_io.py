@@ -128,7 +128,7 @@ def atomic_directory(path: str | os.PathLike, write) -> Path:
 def save_arrays(path: Path, tree: Any) -> None:
     import orbax.checkpoint as ocp
 
-    ocp.PyTreeCheckpointer().save(path, tree)
+    ocp.PyTreeCheckpointer().save(Path(path).absolute(), tree)  # orbax refuses relative paths
 
 
 def load_arrays(path: Path) -> Any:
@@ -136,7 +136,7 @@ def load_arrays(path: Path) -> Any:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return ocp.PyTreeCheckpointer().restore(path)
+        return ocp.PyTreeCheckpointer().restore(Path(path).absolute())
 
 
 def save_graph(path: str | os.PathLike, graph: Graph) -> Path:
