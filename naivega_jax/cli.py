@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import re
 import sys
 from pathlib import Path
@@ -35,22 +36,6 @@ def parse_duration(text: str) -> float:
             f"time budget must be a positive number of seconds or a duration like 90s, 10m, 1.5h; got {text!r}"
         )
     return float(match.group(1)) * _UNITS[match.group(2) or "s"]
-
-
-#: training examples each candidate sees per generation when ``--epochs`` is not given. Upstream AutoFlux trains
-#: 400 batches of 1024 (409,600 examples) per generation; this is scaled down so a generation fits a small CPU machine.
-SAMPLES_PER_GENERATION = 18_000
-
-
-def default_epochs(n_examples: int, validation_split: float = 0.1) -> int:
-    """Epochs per generation (1 to 10) so that each candidate trains on about ``SAMPLES_PER_GENERATION`` examples.
-
-    Example:
-        >>> from naivega_jax.cli import default_epochs
-        >>> default_epochs(4000), default_epochs(5000), default_epochs(60000), default_epochs(500)
-        (5, 4, 1, 10)
-    """
-    return max(1, min(10, round(SAMPLES_PER_GENERATION / (n_examples * (1 - validation_split)))))
 
 
 def _positive_int(text: str) -> int:
@@ -83,7 +68,8 @@ def _run_info(run_dir: Path) -> dict[str, Any]:
 def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) -> int:
     import jax
 
-    from .autofit import fit
+    from .autofit import default_epochs, fit
+    from .autofit._fit import VALIDATION_SPLIT
     from .plot import PlotFitness, ScatterBatchSize, ScatterOpt, ScatterPop
 
     out = Path(args.out or _default_out(args.dataset))
@@ -107,13 +93,11 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
             )
         x_tr, y_tr = x_tr[:subset], y_tr[:subset]
     if cli["epochs"] is None:
-        cli = {**cli, "epochs": default_epochs(x_tr.shape[0])}
+        cli = {**cli, "epochs": default_epochs(x_tr.shape[0] - math.ceil(VALIDATION_SPLIT * x_tr.shape[0]))}
     print(
-        f"naivega: {'resuming' if resume_info else 'searching'} {cli['dataset']} ({x_tr.shape[0]} training examples "
-        f"of shape {x_tr.shape[1:]}), population {cli['population']}, up to {args.generations} generations of "
-        f"{cli['epochs']} epochs"
-        + (f", time budget {args.time_budget:.0f} s" if args.time_budget else "")
-        + f"; run directory {out}",
+        f"naivega fit: {cli['dataset']}, {x_tr.shape[0]} examples"
+        + (f" (the first {subset})" if subset is not None else "")
+        + f" and {x_te.shape[0]} test examples",
         file=sys.stderr,
         flush=True,
     )
@@ -225,8 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--generations",
             type=_positive_int,
-            default=10,
-            help="stop after this generation (10)",
+            default=6,
+            help="stop after this generation (6)",
         )
         p.add_argument(
             "--time-budget",
@@ -274,15 +258,15 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--population",
                 type=_positive_int,
-                default=12,
-                help="population size (12)",
+                default=8,
+                help="population size (8)",
             )
             p.add_argument("--seed", type=int, default=0, help="random seed (0)")
             p.add_argument(
                 "--epochs",
                 type=_positive_int,
                 default=None,
-                help=f"training epochs per generation (default: about {SAMPLES_PER_GENERATION} examples, 1-10 epochs)",
+                help="training epochs per generation (default: about 18,000 examples, 1 to 10 epochs)",
             )
             p.add_argument(
                 "--subset",

@@ -1,11 +1,12 @@
 import argparse
+import inspect
 import json
 
 import numpy as np
 import pytest
 
 import naivega_jax as ng
-from naivega_jax.cli import build_parser, default_epochs, main, parse_duration
+from naivega_jax.cli import build_parser, main, parse_duration
 
 
 def test_parse_duration():
@@ -22,7 +23,9 @@ def test_fit_defaults_match_the_design():
     args = build_parser().parse_args(["fit"])
     assert (args.dataset, args.out, args.executor, args.time_budget) == ("mnist1d", None, "local", None)
     assert (args.epochs, args.subset) == (None, None)
-    assert default_epochs(4000) == 5  # MNIST-1D: 3600 training examples, 5 epochs = 18,000 examples per generation
+    defaults = inspect.signature(ng.autofit.fit).parameters
+    assert args.population == defaults["population_size"].default == 8
+    assert args.generations == defaults["max_generations"].default == 6
     with pytest.raises(SystemExit):
         build_parser().parse_args(["fit", "--population", "0"])
 

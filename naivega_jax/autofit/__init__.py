@@ -1,6 +1,12 @@
 """The application: AutoFlux's default search spaces and strategy, and ``fit``."""
 
-from ._fit import RunDirectoryError, fit, initial_population, prepare_data
+from ._fit import (
+    RunDirectoryError,
+    default_epochs,
+    fit,
+    initial_population,
+    prepare_data,
+)
 from ._progress import ProgressHandler, RunProgress, format_duration
 from ._spaces import (
     conv_layer_space,
@@ -26,6 +32,7 @@ __all__ = [
     "candidate_crossover",
     "candidate_mutation",
     "conv_layer_space",
+    "default_epochs",
     "default_evolution",
     "default_space",
     "downsample_space",

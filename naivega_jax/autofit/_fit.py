@@ -387,6 +387,7 @@ def fit(
         invalid_fitness=0.0,
         epochs=epochs_per_generation or default_epochs(x_tr.shape[0]),
     )
+    epochs = getattr(fitness, "epochs", None)
     evolution = evolution or default_evolution(population_size, in_shape)
     start = time.monotonic()
     deadline = None if time_budget is None else start + float(time_budget)
@@ -414,6 +415,13 @@ def fit(
             start,
         )
         try:
+            display.say(
+                f"{'resuming' if resume else 'starting'} a run in {out_dir}: {x_tr.shape[0]} training and "
+                f"{x_val.shape[0]} validation examples of shape {in_shape}, {nclasses} classes; population "
+                f"{population_size}, up to {max_generations} generations"
+                + (f" of {epochs} epochs" if epochs else "")
+                + (f", time budget {time_budget:.0f} s" if time_budget else "")
+            )
             population, stopped = run.search(resume, space, in_shape, population_size)
             engine = {k: v - engine_before.get(k, 0) for k, v in engine_stats().items()}
             session = run.session()

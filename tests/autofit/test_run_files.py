@@ -90,7 +90,8 @@ def test_a_tiny_fit_writes_every_file_valid(run):
         assert cb.generations == [1, 2]
     # the log: every progress line, the warnings, the summary
     log = (out / "run.log").read_text()
-    for text in ("Begin generation 1", "gen 1 candidate 4/4", "generation 2: best", "Summary of"):
+    start = "starting a run in " + str(out) + ": 270 training and 30 validation examples of shape (8, 8, 1), 10 classes"
+    for text in (start, "Begin generation 1", "gen 1 candidate 4/4", "generation 2: best", "Summary of"):
         assert text in log
     assert "WARNING naivega_jax.mutation: test warning after generation 2" in log
     summary = json.loads((out / "summary.json").read_text())
@@ -111,7 +112,7 @@ def test_resume_adds_a_generation_and_the_plots_span_three(run, tmp_path):
     assert [r["generation"] for r in fitness] == [1, 2, 3]
     log = (resumed_dir / "run.log").read_text()
     assert log.startswith((out / "run.log").read_text())  # appended, not replaced
-    assert "generation 2 was scored; evolving it" in log and "Begin generation 3" in log
+    assert "resuming a run in" in log and "generation 2 was scored; evolving it" in log and "Begin generation 3" in log
     summary = json.loads((resumed_dir / "summary.json").read_text())
     assert summary["session"]["evaluations"] == 4 and summary["totals"]["evaluations"] == 12
     assert summary["totals"]["wall_seconds"] > summary["session"]["wall_seconds"]
@@ -119,11 +120,13 @@ def test_resume_adds_a_generation_and_the_plots_span_three(run, tmp_path):
     assert [e["generation"] for e in lineage["lineage"] if e["event"] == "fitness"][-1] == 3
 
 
-def test_the_default_space_runs_and_reports(tmp_path, capsys):
-    """The AutoFlux default space end to end: progress lines on stderr, the summary with the test accuracy."""
+def test_the_default_space_runs_and_reports(tmp_path, capsys, monkeypatch):
+    """The AutoFlux default space end to end, in a relative out_dir (as the CLI's default runs/<dataset>): progress
+    lines on stderr, the summary with the test accuracy."""
     x, y, test = _digits()
+    monkeypatch.chdir(tmp_path)
     pop = ng.autofit.fit(
-        x, y, key=jax.random.key(0), out_dir=tmp_path / "run", population_size=3, max_generations=1, test_data=test
+        x, y, key=jax.random.key(0), out_dir="run", population_size=3, max_generations=1, test_data=test
     )
     assert len(pop) == 3 and all(c.fitness is not None for c in pop)
     assert any(isinstance(c.graph.op(v), ng.Conv) for c in pop for v in c.graph.vertex_names)
