@@ -22,6 +22,8 @@ from ..mutation import (
     AddEdgeMutation,
     AddVertexMutation,
     BatchSizeCrossover,
+    CrossoverSwap,
+    DefaultPairGen,
     HighUtilityMutationProbability,
     KernelSizeMutation,
     LearningRateCrossover,
@@ -37,6 +39,7 @@ from ..mutation import (
     RemoveEdgeMutation,
     RemoveVertexMutation,
     TrainBatchSizeMutation,
+    VertexCrossover,
     VertexMutation,
 )
 from ..search import ConditionalArchSpace, DenseSpace, VertexSpace, vertex_shape
@@ -202,23 +205,32 @@ def candidate_mutation(in_shape: tuple[int, ...], *, pmutate: float = 0.8) -> Ma
     return MapCandidate(MutationProbability(graph_mutation(in_shape), pmutate), optimiser, batch)
 
 
-def candidate_crossover(*, pcrossover: float = 0.3) -> MapCandidate:
-    """``MapCandidate`` of the optimiser crossovers (learning rates swapped per member with probability 0.4, rules
-    with 0.3) and the batch-size crossover (0.2).
+def candidate_crossover(*, pcrossover: float = 0.3, pswap: float = 0.05) -> MapCandidate:
+    """``MapCandidate`` of upstream's candidate crossover: the graph crossover with probability ``pcrossover``, the
+    optimiser crossovers (learning rates swapped per member with probability 0.4, rules with 0.3) and the
+    batch-size crossover (0.2).
 
-    The graph crossover (upstream ``VertexCrossover(CrossoverSwap)`` with probability ``pcrossover``) is not in it
-    yet: it joins when the mutation package provides it; ``pcrossover`` is accepted for that.
+    The graph crossover is upstream's ``VertexCrossover(MutationProbability(CrossoverSwap(0.05), 0.05), 0.05)``:
+    vertices of the two graphs are paired by relative position (noise 0.05) and each pair swaps the segments ending
+    there with probability ``pswap``, weights and all.
 
     Example:
         >>> from naivega_jax.autofit import candidate_crossover
-        >>> type(candidate_crossover()).__name__
-        'MapCandidate'
+        >>> [m.target for m in candidate_crossover().mutations]
+        ['graph', 'optimiser', 'batch_size']
     """
+    graph = MutationProbability(
+        VertexCrossover(
+            MutationProbability(CrossoverSwap.with_deviation(0.05), pswap),
+            pairgen=DefaultPairGen(0.05),
+        ),
+        pcrossover,
+    )
     optimiser = MutationChain(
         LearningRateCrossover(MutationProbability(LearningRateCrossover(), 0.4)),
         OptimiserCrossover(MutationProbability(OptimiserCrossover(), 0.3)),
     )
-    return MapCandidate(optimiser, MutationProbability(BatchSizeCrossover(), 0.2))
+    return MapCandidate(graph, optimiser, MutationProbability(BatchSizeCrossover(), 0.2))
 
 
 def default_evolution(
@@ -228,9 +240,11 @@ def default_evolution(
     nelites: int = 2,
     pcrossover: float = 0.3,
     pmutate: float = 0.8,
+    pswap: float = 0.05,
 ):
     """Upstream's ``EliteAndTournamentSelection``: ``nelites`` elites plus tournament (k=2, p=1) winners that are
-    crossed over in pairs (probability ``pcrossover``) then mutated (probability ``pmutate``).
+    crossed over in pairs (probability ``pcrossover``; ``pswap`` per paired vertex, see ``candidate_crossover``)
+    then mutated (probability ``pmutate``).
 
     Example:
         >>> from naivega_jax.autofit import default_evolution
@@ -240,7 +254,7 @@ def default_evolution(
     if population_size <= nelites:
         raise ValueError(f"default_evolution: population_size ({population_size}) must exceed nelites ({nelites})")
     crossmutate = EvolutionChain(
-        PairCandidates(EvolveCandidates(candidate_crossover(pcrossover=pcrossover))),
+        PairCandidates(EvolveCandidates(candidate_crossover(pcrossover=pcrossover, pswap=pswap))),
         EvolveCandidates(candidate_mutation(in_shape, pmutate=pmutate)),
     )
     return CombinedEvolution(

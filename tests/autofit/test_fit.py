@@ -156,3 +156,26 @@ def test_out_dir_of_something_else_is_refused(tmp_path):
     with pytest.raises(RunDirectoryError, match=r"in_shape=\[4\]"):
         ng.autofit.fit(x, y, key=jax.random.key(0), out_dir=tmp_path / "other", progress=False)
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_graph_crossover_swaps_trained_segments_in_a_fit_run(tmp_path):
+    """Upstream's VertexCrossover(CrossoverSwap) in the default evolution (here always applied): children carry
+    vertices of both parents, and the swap in their lineage."""
+    conv = ng.VertexSpace(ng.ConvSpace(outsizes=[4, 6], kernel_sizes=[3], activations=["relu", "elu"]))
+    head = ng.VertexSpace(ng.DenseSpace(10, "identity"), shielded=("ActivationFunctionMutation",))
+    space = ng.ArchSpaceChain(ng.RepeatArchSpace(conv, [2, 3]), ng.GlobalPoolSpace(), head)
+    evolution = ng.autofit.default_evolution(4, (8, 8, 1), nelites=1, pcrossover=1.0, pmutate=0.0, pswap=1.0)
+    out = tmp_path / "run"
+    first = _fit(out, population_size=4, max_generations=1, space=space, epochs_per_generation=1)
+    trained = {n: c.graph.params[n] for c in first for n in c.graph.vertex_names if c.graph.params.get(n)}
+    pop = _fit(out, population_size=4, max_generations=2, space=space, evolution=evolution, epochs_per_generation=1)
+    mixed = [c for c in pop if len({n.split(".")[0] for n in c.graph.vertex_names if n != "in"}) > 1]
+    assert mixed, [c.graph.vertex_names for c in pop]
+    for c in mixed:
+        event = next(e for e in c.lineage if e["event"] == "crossover")
+        assert any(e["mutation"] == "CrossoverSwap" and all(e["success"]) for e in event["events"])
+        assert event["changes"]["graph"]["added"]
+        assert {n.split(".")[0] for n in event["changes"]["graph"]["added"]} != {c.graph.output_names[0].split(".")[0]}
+    # the swapped-in vertices are trained vertices of generation 1's other members, not new ones
+    added = [n for c in mixed for e in c.lineage if e["event"] == "crossover" for n in e["changes"]["graph"]["added"]]
+    assert added and all(n in trained for n in added)
