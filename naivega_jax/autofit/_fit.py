@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -238,8 +237,7 @@ def _report(progress: RunProgress, gen: int, size: int, i: int, c: Candidate) ->
     best = "-" if progress.best is None else f"{progress.best:.4f}"
     progress.say(
         f"  gen {gen} candidate {i + 1}/{size}: fitness {c.fitness:.4f}, {len(c.graph.vertex_names)} vertices, "
-        f"{nparams(c.graph)} params{seconds}{note} [best {best}, ETA {format_duration(progress.eta())}]",
-        logging.WARNING if note else logging.INFO,
+        f"{nparams(c.graph)} params{seconds}{note} [best {best}, ETA {format_duration(progress.eta())}]"
     )
 
 

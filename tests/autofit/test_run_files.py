@@ -164,7 +164,8 @@ def test_failures_are_logged_and_the_run_goes_on(tmp_path):
     )
     assert sorted(c.fitness for c in pop) == [0.0, 0.5, 0.5]
     log = (tmp_path / "run" / "run.log").read_text()
-    assert "simulated out of memory" in log and "WARNING naivega_jax.autofit:   gen 1 candidate 2/3" in log
+    assert "WARNING naivega_jax: fitness failed, scored 0.0: RuntimeError: simulated out of memory" in log
+    assert "INFO naivega_jax.autofit:   gen 1 candidate 2/3: fitness 0.0000" in log
 
 
 def test_test_data_is_checked_before_any_work(tmp_path):
