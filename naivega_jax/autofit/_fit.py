@@ -433,6 +433,7 @@ def fit(
                 val_data=(x_val, y_val),
                 test_data=test,
             )
+            display.close()
             display.say(format_summary(summary))
         finally:
             display.close()
@@ -506,6 +507,7 @@ class _Run:
                 self.progress.say(f"time budget of {self.time_budget} s reached after generation {gen}")
                 return scored, "time_budget"
             evo_key = jax.random.split(jax.random.fold_in(self.key, gen))[1]
+            self.progress.set_activity("selection, crossover and mutation")
             population = Population(tuple(self.evolution(evo_key, list(scored))), gen + 1)
             done = {}
 
@@ -523,6 +525,7 @@ class _Run:
             self.tally["train_seconds"] += float(info.get("train_seconds", 0.0))
             self.tally["evaluations"] += 1
         complete = not runner.stopped
+        self.progress.set_activity("writing the checkpoint" + (", the best model and the plots" if complete else ""))
         extra = {"complete": complete, "evaluated": sorted(runner.evaluated), "totals": self.totals()}
         write_run_checkpoint(self.out_dir, scored, key=self.key, extra=extra)
         if not complete:

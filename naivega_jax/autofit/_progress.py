@@ -80,6 +80,7 @@ class RunProgress:
         self.start = time.monotonic()
         self.generation, self.size, self.current, self.done = 0, 0, 0, 0
         self.best: float | None = None
+        self.activity: str | None = None
         self.eval_seconds, self.evaluations = 0.0, 0
         self._shown = False
         self._lock = threading.RLock()
@@ -95,7 +96,14 @@ class RunProgress:
         """A generation of ``size`` members starts, ``done`` of them already scored (a resumed generation)."""
         with self._lock:
             self.generation, self.size, self.done, self.current = generation, size, done, done
+            self.activity = None
         self.say(f"Begin generation {generation}" + (f" ({done} of {size} already scored)" if done else ""))
+
+    def set_activity(self, text: str | None) -> None:
+        """What the run does between candidate evaluations (shown instead of the candidate), or None."""
+        with self._lock:
+            self.activity = text
+        self._draw()
 
     def started(self, indices: list[int]) -> None:
         """Members ``indices`` (0-based) start their evaluation."""
@@ -136,9 +144,10 @@ class RunProgress:
         with self._lock:
             best = "-" if self.best is None else f"{self.best:.4f}"
             per = self.seconds_per_candidate
+            doing = self.activity or f"candidate {min(self.current + 1, self.size)}/{self.size}"
             return (
-                f"gen {self.generation}/{self.max_generations} | candidate {min(self.current + 1, self.size)}/"
-                f"{self.size} | best {best} | {'?' if math.isnan(per) else f'{per:.1f}'} s/candidate | "
+                f"gen {self.generation}/{self.max_generations} | {doing} | best {best} | "
+                f"{'?' if math.isnan(per) else f'{per:.1f}'} s/candidate | "
                 f"elapsed {format_duration(time.monotonic() - self.start)} | ETA {format_duration(self.eta())}"
             )
 
@@ -180,11 +189,12 @@ class RunProgress:
             self._draw()
 
     def close(self) -> None:
-        """Stops the refresh thread and removes the status line."""
+        """Stops the refresh thread and removes the status line; later lines are plain."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
         with self._lock:
+            self.live = False
             if self._shown:
                 self.stream.write(_CLEAR)
                 self.stream.flush()

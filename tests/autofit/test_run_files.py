@@ -196,8 +196,12 @@ def test_progress_status_line_and_eta(monkeypatch):
     p.say("a line")
     text = out.getvalue()
     assert "\r\x1b[Kgen 1/3 | candidate 2/4" in text and "\r\x1b[Ka line\n" in text
+    p.set_activity("writing the checkpoint")
+    assert p.status().startswith("gen 1/3 | writing the checkpoint | best 0.5000 |")
     p.close()
     assert out.getvalue().endswith("\r\x1b[K")
+    p.say("after the end")  # plain: no status line drawn again
+    assert out.getvalue().endswith("\r\x1b[Kafter the end\n")
     # a time budget caps the ETA
     p = RunProgress(population_size=4, max_generations=3, stream=io.StringIO(), deadline=clock[0] + 30.0)
     p.begin_generation(1, 4)
