@@ -231,6 +231,10 @@ def write_run_checkpoint(
         raise ValueError(f"write_run_checkpoint: keep must be >= 1, got {keep!r}")
     path = save_population(checkpoint_dir(run_dir, population.generation), population, key=key, extra=extra)
     root = path.parent
+    # half-written directories of a run killed while writing; cleared before LATEST moves, so that a run whose
+    # LATEST names its last generation has none left
+    for stale in [*root.glob(".gen_*.tmp-*"), *root.glob(".gen_*.old-*")]:
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = root / f".{LATEST}.tmp"
     with open(tmp, "w") as f:
         f.write(path.name)
@@ -239,8 +243,6 @@ def write_run_checkpoint(
     os.replace(tmp, root / LATEST)
     for old in sorted(p for p in root.glob("gen_*") if p.is_dir())[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
-    for stale in [*root.glob(".gen_*.tmp-*"), *root.glob(".gen_*.old-*")]:
-        shutil.rmtree(stale, ignore_errors=True)  # half-written directories of a run killed while writing
     return path
 
 
