@@ -1,6 +1,7 @@
 import argparse
 import inspect
 import json
+import os
 
 import numpy as np
 import pytest
@@ -32,17 +33,21 @@ def test_fit_defaults_match_the_design():
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """One small real run through the command line: a tiny npz of 8x8 digits (the first 140 of 150 used), 3
-    candidates, 1 generation."""
+    """One small real run through the command line with AutoFlux's default search space: a tiny npz of 8x8 digits
+    (the first 140 of 150 used), 3 candidates, 1 generation, in the default run directory runs/tiny (relative)."""
     root = tmp_path_factory.mktemp("cli")
     x, y, xt, yt = ng.datasets.load("digits")
     npz = root / "tiny.npz"
     np.savez(npz, x_train=x[:150], y_train=y[:150], x_test=xt[:50], y_test=yt[:50])
-    out = root / "run"
-    args = ["fit", "--dataset", str(npz), "--out", str(out), "--generations", "1", "--population", "3", "--quiet"]
+    args = ["fit", "--dataset", str(npz), "--generations", "1", "--population", "3", "--quiet"]
     args += ["--subset", "140", "--epochs", "3"]
-    assert main(args) == 0
-    return root, out
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        assert main(args) == 0
+    finally:
+        os.chdir(cwd)
+    return root, root / "runs" / "tiny"
 
 
 def test_fit_writes_a_run_directory(run, capsys):
