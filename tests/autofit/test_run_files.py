@@ -3,6 +3,7 @@
 import json
 import logging
 import shutil
+import time
 
 import jax
 import matplotlib.image
@@ -222,3 +223,30 @@ def test_progress_status_line_and_eta(monkeypatch):
     assert p.eta() == 20.0
     p.close()
     assert format_duration(59.6) == "1m00s" and format_duration(7200) == "2h00m"
+
+
+def test_time_budget_stops_mid_generation_and_resume_completes_it(tmp_path):
+    """No candidate starts after the deadline (each takes 1 s here, the budget is 1.5 s), the partial generation is
+    checkpointed, the summary and the log say why the run stopped, and a resumed run scores the rest."""
+    x, y, _ = _digits(150)
+    calls = []
+
+    def slow_fitness(key, candidate):
+        calls.append(candidate)
+        time.sleep(1.0)
+        return candidate.replace(fitness=0.5)
+
+    settings = dict(key=jax.random.key(0), population_size=3, max_generations=1, space=_space(), progress=False)
+    pop = ng.autofit.fit(x, y, out_dir=tmp_path / "run", fitness=slow_fitness, time_budget=1.5, **settings)
+    assert len(calls) < 3 and sum(c.fitness is not None for c in pop) == len(calls)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["stopped"] == "time_budget" and summary["session"]["evaluations"] == len(calls)
+    _, _, extra, _ = ng.load_run_checkpoint(tmp_path / "run")
+    assert extra["complete"] is False and len(extra["evaluated"]) == len(calls)
+    assert "time budget of 1.5 s reached in generation 1" in (tmp_path / "run" / "run.log").read_text()
+    done = len(calls)
+    pop = ng.autofit.fit(x, y, out_dir=tmp_path / "run", fitness=slow_fitness, **settings)
+    assert len(calls) == 3 and [c.fitness for c in pop] == [0.5, 0.5, 0.5]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["stopped"] == "max_generations" and summary["totals"]["evaluations"] == 3
+    assert summary["session"]["evaluations"] == 3 - done
