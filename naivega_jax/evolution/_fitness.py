@@ -20,6 +20,7 @@ import numpy as np
 
 from .._errors import ShapeError
 from ..graph import Graph, nparams
+from ..train import cached_executable
 from ._candidate import Candidate
 
 logger = logging.getLogger("naivega_jax")
@@ -138,7 +139,10 @@ class AccuracyFitness:
             raise ValueError(f"AccuracyFitness needs a graph with one output, got outputs {list(graph.output_names)}")
         if not self._total:
             return 0.0
-        correct = sum(_count_correct(graph, xs, labels) for xs, labels in self._batches)
+        # the training engine's compile cache: its compile options, and elites keep their executable across the
+        # periodic clears of JAX's caches
+        count = cached_executable(_count_correct, graph, *self._batches[0])
+        correct = sum(count(graph, xs, labels) for xs, labels in self._batches)
         return int(correct) / self._total
 
     def __call__(self, key: jax.Array, candidate: Candidate) -> Candidate:

@@ -1,7 +1,7 @@
 """Optimiser specs (optax underneath) and the compile-aware training engine."""
 
 from ._cache import clear_compile_cache, engine_stats
-from ._engine import TrainResult, choose_driver, evaluate_accuracy, step_memory, train_graph
+from ._engine import TrainResult, cached_executable, choose_driver, evaluate_accuracy, step_memory, train_graph
 from ._optimisers import (
     SGD,
     AdaGrad,
@@ -19,6 +19,7 @@ from ._optimisers import (
     merge_optimisers,
     optimiser_from_dict,
 )
+from ._xla_cache import compilation_cache_dir, default_compilation_cache_dir, set_compilation_cache
 
 __all__ = [
     "SGD",
@@ -34,13 +35,17 @@ __all__ = [
     "ShieldedOpt",
     "TrainResult",
     "WeightDecay",
+    "cached_executable",
     "choose_driver",
     "clear_compile_cache",
+    "compilation_cache_dir",
+    "default_compilation_cache_dir",
     "engine_stats",
     "evaluate_accuracy",
     "map_optimisers",
     "merge_optimisers",
     "optimiser_from_dict",
+    "set_compilation_cache",
     "step_memory",
     "train_graph",
 ]

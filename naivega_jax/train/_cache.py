@@ -19,6 +19,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from ._xla_cache import ensure_default_compilation_cache
+
 
 @dataclasses.dataclass
 class CacheStats:
@@ -27,6 +29,7 @@ class CacheStats:
     compiles: int = 0
     cache_hits: int = 0
     compile_seconds: float = 0.0
+    disk_hits: int = 0
     evictions: int = 0
     jax_cache_clears: int = 0
 
@@ -48,6 +51,49 @@ def _aval_key(leaf: Any) -> tuple:
     if dtype is None:
         dtype = np.asarray(leaf).dtype
     return (tuple(np.shape(leaf)), str(dtype), bool(getattr(leaf, "weak_type", False)))
+
+
+#: XLA options for the engine's compiles, per platform (a switch for benchmarks and tests). On XLA:CPU the newer
+#: "fusion emitters" generate each fused loop through its own MLIR pipeline; the older emitters compile the
+#: search's train steps 25-40% faster for the same step time (benchmarks/RESULTS.md).
+COMPILER_OPTIONS: dict[str, dict[str, Any]] = {"cpu": {"xla_cpu_use_fusion_emitters": False}}
+_REJECTED: set[str] = set()
+
+
+_DISK = threading.local()
+
+
+def _on_event(event: str, **_: Any) -> None:
+    if event == "/jax/compilation_cache/cache_hits":
+        _DISK.hits = getattr(_DISK, "hits", 0) + 1
+
+
+jax.monitoring.register_event_listener(_on_event)
+
+
+def _platform(leaves: list) -> str:
+    for leaf in leaves:
+        if isinstance(leaf, jax.Array):
+            return next(iter(leaf.devices())).platform
+    device = jax.config.jax_default_device
+    if device is not None and not isinstance(device, str):
+        return device.platform
+    return jax.default_backend()
+
+
+def _compile(jitted: Callable, static: dict, args: tuple, platform: str) -> Any:
+    """``jitted.lower(...).compile(...)`` with this platform's ``COMPILER_OPTIONS``; options an XLA build does
+    not know are dropped (once, for the rest of the process)."""
+    lowered = jitted.lower(*args, **static)
+    options = COMPILER_OPTIONS.get(platform)
+    if options and platform not in _REJECTED:
+        try:
+            return lowered.compile(compiler_options=dict(options))
+        except Exception as error:  # jax raises JaxRuntimeError (INVALID_ARGUMENT) for an unknown option
+            if "option" not in str(error).lower():
+                raise
+            _REJECTED.add(platform)
+    return lowered.compile()
 
 
 def _placement(leaves: list) -> tuple:
@@ -80,12 +126,14 @@ class CompileCache:
     def get(self, name: str, jitted: Callable, static: dict[str, Hashable], args: tuple) -> Lookup:
         """The executable of ``jitted(*args, **static)``, compiled ahead of time on a miss."""
         leaves, treedef = jax.tree_util.tree_flatten(args)
+        platform = _platform(leaves)
         key = (
             name,
             tuple(sorted(static.items())),
             treedef,
             tuple(_aval_key(leaf) for leaf in leaves),
             _placement(leaves),
+            tuple(sorted(COMPILER_OPTIONS.get(platform, {}).items())),
         )
         with self._lock:
             compiled = self._entries.get(key)
@@ -93,13 +141,16 @@ class CompileCache:
                 self._entries.move_to_end(key)
                 self.stats.cache_hits += 1
                 return Lookup(compiled, True, 0.0)
+        ensure_default_compilation_cache()
+        disk_before = getattr(_DISK, "hits", 0)
         t0 = time.perf_counter()
-        compiled = jitted.lower(*args, **static).compile()
+        compiled = _compile(jitted, static, args, platform)
         seconds = time.perf_counter() - t0
         with self._lock:
             self._entries[key] = compiled
             self.stats.compiles += 1
             self.stats.compile_seconds += seconds
+            self.stats.disk_hits += getattr(_DISK, "hits", 0) > disk_before
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
                 self.stats.evictions += 1
@@ -121,13 +172,14 @@ CACHE = CompileCache()
 
 
 def engine_stats() -> dict[str, float]:
-    """The training engine's counters since the process started: compiles, cache hits, total compile seconds,
+    """The training engine's counters since the process started: compiles (executables the engine did not hold;
+    ``disk_hits`` of them came from the persistent compilation cache), cache hits, total compile seconds,
     evictions, clears of JAX's caches, and the number of executables held now.
 
     Example:
         >>> import naivega_jax as ng
         >>> sorted(ng.engine_stats())
-        ['cache_hits', 'compile_seconds', 'compiles', 'entries', 'evictions', 'jax_cache_clears']
+        ['cache_hits', 'compile_seconds', 'compiles', 'disk_hits', 'entries', 'evictions', 'jax_cache_clears']
     """
     return {**CACHE.stats.snapshot(), "entries": len(CACHE)}
 

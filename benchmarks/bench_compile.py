@@ -1,0 +1,110 @@
+"""Compile cost vs step speed of the engine's options, on graphs sampled from the search's own space.
+
+For each graph (AutoFlux's default space for MNIST-1D, (40, 1) inputs, 10 classes) and each engine configuration,
+``ng.train_graph`` trains one epoch of 3600 random MNIST-1D-shaped examples at the given batch size with a cold
+compile cache (compile seconds: the engine's ``compile_seconds``, wall; CPU: process CPU seconds of that first call
+minus those of a steady call), then steady epochs of all configurations are interleaved (median wall ms).
+
+Configurations (``naivega_jax.train._engine.FLAT_PARAMS`` and ``naivega_jax.train._cache.COMPILER_OPTIONS``):
+``tree`` (the engine before this change), ``tree+opts`` (XLA:CPU's older fusion emitters), ``flat`` (one flat
+parameter vector), ``flat+opts`` (both: the default). The persistent compilation cache is off.
+
+Run: ``.venv/bin/python benchmarks/bench_compile.py [--graphs 6] [--batch 32]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+import jax
+import numpy as np
+
+import naivega_jax as ng
+from naivega_jax.train import _cache, _engine
+
+OPTIONS = dict(_cache.COMPILER_OPTIONS)
+CONFIGS = {
+    "tree": (False, {}),
+    "tree+opts": (False, OPTIONS),
+    "flat": (True, {}),
+    "flat+opts": (True, OPTIONS),
+}
+
+
+def configure(name: str) -> None:
+    flat, options = CONFIGS[name]
+    _engine.FLAT_PARAMS = flat
+    _cache.COMPILER_OPTIONS = dict(options)
+
+
+def train(graph, x, y, batch, key=0):
+    return ng.train_graph(jax.random.key(key), graph, x, y, optimiser=ng.Adam(1e-3), batch_size=batch, shuffle=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--graphs", type=int, default=6)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=500)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    ng.set_compilation_cache(None)
+    print(json.dumps({"jax": jax.__version__, "load": os.getloadavg(), "args": vars(args)}), flush=True)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3600, 40, 1)).astype(np.float32)
+    y = rng.integers(0, 10, 3600).astype(np.int32)
+    space = ng.autofit.default_space((40, 1), 10)
+    rows = []
+    for g in range(args.graphs):
+        graph = ng.sample_graph(jax.random.key(args.seed + g), space, ng.input_vertex("in", shape=(40, 1)))
+        row = {"graph": g, "vertices": len(graph.vertex_names), "nparams": ng.nparams(graph)}
+        epochs = {name: [] for name in CONFIGS}
+        for name in CONFIGS:
+            configure(name)
+            jax.clear_caches()  # no traces from the previous configuration; the engine keeps its executables
+            c0 = time.process_time()
+            first = train(graph, x, y, args.batch)
+            first_cpu = time.process_time() - c0
+            c0 = time.process_time()
+            train(graph, x, y, args.batch)
+            steady_cpu = time.process_time() - c0
+            row[f"{name}_compile_s"] = round(first.compile_seconds, 2)
+            row[f"{name}_compile_cpu_s"] = round(first_cpu - steady_cpu, 2)
+            row[f"{name}_loss"] = float(first.losses[-1])
+        # steady epochs, configurations interleaved (each keeps its executable: the cache holds all four)
+        for rep in range(args.reps):
+            for name in CONFIGS:
+                configure(name)
+                t0 = time.perf_counter()
+                r = train(graph, x, y, args.batch, key=rep + 1)
+                epochs[name].append(time.perf_counter() - t0)
+                assert r.compiles == 0, (name, r.compiles)
+        for name in CONFIGS:
+            row[f"{name}_epoch_ms"] = round(1e3 * statistics.median(epochs[name]), 1)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    summary = {}
+    for name in CONFIGS:
+        summary[name] = {
+            "compile_s": statistics.median(r[f"{name}_compile_s"] for r in rows),
+            "compile_cpu_s": statistics.median(r[f"{name}_compile_cpu_s"] for r in rows),
+            "epoch_ms": statistics.median(r[f"{name}_epoch_ms"] for r in rows),
+            "compile_cpu_ratio": round(
+                statistics.median(r[f"{name}_compile_cpu_s"] / r["tree_compile_cpu_s"] for r in rows), 3
+            ),
+            "epoch_ratio": round(statistics.median(r[f"{name}_epoch_ms"] / r["tree_epoch_ms"] for r in rows), 3),
+        }
+    summary["load_after"] = os.getloadavg()
+    print(json.dumps(summary), flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"rows": rows, "summary": summary}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

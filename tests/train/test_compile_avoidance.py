@@ -1,0 +1,121 @@
+"""Compile avoidance: the flat parameter vector, XLA compile options, the persistent compilation cache."""
+
+import jax
+import numpy as np
+import pytest
+
+import naivega_jax as ng
+from naivega_jax.train import _cache, _engine
+
+
+def conv_graph(prefix: str) -> ng.Graph:
+    inp = ng.input_vertex("in", shape=(12, 2))
+    c = ng.vertex(f"{prefix}c", ng.Conv(4, 3, activation="relu"), inp)
+    bn = ng.vertex(f"{prefix}bn", ng.BatchNorm("elu"), c)
+    g = ng.vertex(f"{prefix}g", ng.GlobalPool("mean"), bn)
+    out = ng.vertex(f"{prefix}out", ng.Dense(3), g)
+    return ng.build_graph(jax.random.key(0), inputs=inp, outputs=out)
+
+
+def data(n=40):
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((n, 12, 2)).astype(np.float32), rng.integers(0, 3, n).astype(np.int32)
+
+
+@pytest.mark.parametrize("driver", ["loop", "scan"])
+def test_flat_parameters_train_exactly_like_the_tree(monkeypatch, driver):
+    g = conv_graph(f"flat_{driver}_")
+    x, y = data()
+    results = {}
+    for flat in (False, True):
+        monkeypatch.setattr(_engine, "FLAT_PARAMS", flat)
+        results[flat] = ng.train_graph(
+            jax.random.key(3), g, x, y, optimiser=ng.Adam(0.01), batch_size=16, epochs=2, driver=driver
+        )
+    tree, flat = results[False], results[True]
+    np.testing.assert_allclose(flat.losses, tree.losses, rtol=1e-5, atol=1e-6)
+    assert jax.tree_util.tree_structure(flat.graph.params) == jax.tree_util.tree_structure(tree.graph.params)
+    for a, b in zip(jax.tree_util.tree_leaves(flat.graph), jax.tree_util.tree_leaves(tree.graph)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # the optimiser state comes back over the parameter tree, as optax would build it
+    assert jax.tree_util.tree_structure(flat.opt_state) == jax.tree_util.tree_structure(tree.opt_state)
+    for a, b in zip(jax.tree_util.tree_leaves(flat.opt_state), jax.tree_util.tree_leaves(tree.opt_state)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert int(jax.tree_util.tree_leaves(flat.opt_state)[0]) == flat.steps == 6
+
+
+def test_flat_layout_is_only_used_for_one_float_dtype():
+    f32, f16 = np.zeros((2, 3), np.float32), np.zeros((3,), np.float16)
+    layout = _engine._layout({"b": {"k": f32, "bias": f32[0]}, "a": {"k": f32}})
+    assert [e[:2] for e in layout.entries] == [("a", "k"), ("b", "bias"), ("b", "k")]
+    assert layout.offsets == (0, 6, 9, 15) and layout.size == 15
+    tree = {"a": {"k": np.arange(6.0).reshape(2, 3)}, "b": {"bias": np.ones(3), "k": np.full((2, 3), 2.0)}}
+    flat = layout.ravel_host(tree)
+    back = layout.unravel_host(flat)
+    for v, n, _ in layout.entries:
+        np.testing.assert_array_equal(back[v][n], tree[v][n])
+    assert _engine._layout({}) is None
+    assert _engine._layout({"a": {"k": f32}, "b": {"k": f16}}) is None
+    assert _engine._layout({"a": {"k": np.zeros(3, np.int32)}}) is None
+
+
+def test_an_unknown_compiler_option_is_dropped_once(monkeypatch):
+    monkeypatch.setattr(_cache, "COMPILER_OPTIONS", {"cpu": {"xla_no_such_option_anywhere": True}})
+    monkeypatch.setattr(_cache, "_REJECTED", set())
+    x, y = data()
+    r = ng.train_graph(jax.random.key(0), conv_graph("badopt_"), x, y, batch_size=16)
+    assert r.compiles >= 1 and np.isfinite(r.losses).all()
+    assert "cpu" in _cache._REJECTED and len(_cache._REJECTED) == 1
+
+
+def test_a_recompile_after_eviction_is_read_from_the_persistent_cache(tmp_path):
+    before = ng.compilation_cache_dir()
+    try:
+        assert ng.set_compilation_cache(tmp_path, min_compile_seconds=0.0) == str(tmp_path)
+        x, y = data()
+        g = conv_graph("disk_")
+        first = ng.train_graph(jax.random.key(0), g, x, y, batch_size=16)
+        assert first.compiles >= 1 and any(p.name.startswith("jit__train_step") for p in tmp_path.iterdir())
+        ng.clear_compile_cache()  # the engine and JAX forget the executable; the directory keeps it
+        hits = ng.engine_stats()["disk_hits"]
+        second = ng.train_graph(jax.random.key(0), g, x, y, batch_size=16)
+        assert second.compiles >= 1 and ng.engine_stats()["disk_hits"] >= hits + 1
+        np.testing.assert_array_equal(second.losses, first.losses)
+    finally:
+        ng.set_compilation_cache(before)
+
+
+def test_set_compilation_cache_checks_its_arguments():
+    with pytest.raises(ValueError, match="min_compile_seconds"):
+        ng.set_compilation_cache("/tmp/x", min_compile_seconds=-1)
+    with pytest.raises(ValueError, match="max_bytes"):
+        ng.set_compilation_cache("/tmp/x", max_bytes=0)
+    with pytest.raises(TypeError, match="path"):
+        ng.set_compilation_cache(3)
+
+
+def test_the_cache_is_on_by_default_in_the_user_cache_dir_and_the_environment_turns_it_off(tmp_path, monkeypatch):
+    from naivega_jax.train import _xla_cache
+
+    before = ng.compilation_cache_dir()
+    x, y = data()
+
+    def first_compile(env, own=None):
+        """A fresh process's first engine compile, with this environment and the program's own setting."""
+        monkeypatch.delenv("NAIVEGA_JAX_XLA_CACHE", raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        jax.config.update("jax_compilation_cache_dir", own)
+        monkeypatch.setattr(_xla_cache, "_decided", False)
+        ng.clear_compile_cache()
+        ng.train_graph(jax.random.key(0), conv_graph("env_"), x, y, batch_size=16)
+        return ng.compilation_cache_dir()
+
+    try:
+        assert first_compile({"NAIVEGA_JAX_CACHE": str(tmp_path)}) == str(tmp_path / "xla")
+        assert any((tmp_path / "xla").iterdir())
+        assert first_compile({"NAIVEGA_JAX_CACHE": str(tmp_path), "NAIVEGA_JAX_XLA_CACHE": "off"}) is None
+        assert first_compile({"NAIVEGA_JAX_XLA_CACHE": str(tmp_path / "mine")}) == str(tmp_path / "mine")
+        assert first_compile({"NAIVEGA_JAX_CACHE": str(tmp_path)}, own=str(tmp_path / "own")) == str(tmp_path / "own")
+    finally:
+        ng.set_compilation_cache(before)
