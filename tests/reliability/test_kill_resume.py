@@ -104,13 +104,17 @@ def _latest(out: Path) -> str | None:
 
 
 def _kill_after_next_checkpoint(proc: subprocess.Popen, out: Path, delay: float, timeout: float) -> str | None:
-    """SIGKILLs ``proc`` ``delay`` seconds after it completes a checkpoint (in the next generation's training)."""
+    """SIGKILLs ``proc`` ``delay`` seconds after it completes a checkpoint (in the next generation's training), or
+    at once if that was the last generation's (the run is then writing its best model and summary)."""
     start, end = _latest(out), time.monotonic() + timeout
     while _latest(out) == start and proc.poll() is None and time.monotonic() < end:
-        time.sleep(0.01)
-    if proc.poll() is not None or _latest(out) == start:
+        time.sleep(0.005)
+    completed = _latest(out)
+    if proc.poll() is not None or completed == start:
         return None
-    return _latest(out) if _kill_after(proc, delay) else None
+    if completed == f"gen_{GENERATIONS:06d}":
+        delay = 0.0
+    return f"{delay:.1f} s after {completed} was complete" if _kill_after(proc, delay) else None
 
 
 def _kill_after(proc: subprocess.Popen, delay: float) -> bool:
@@ -156,30 +160,31 @@ def test_sigkill_at_random_moments_and_inside_a_checkpoint_write_resumes_exactly
     assert proc.wait(timeout=600) == 0, log.read_text()
     duration = time.monotonic() - t0
 
-    out = tmp_path / "killed"
     rng = np.random.default_rng(20240611)
-    kills: list[str] = []
-    for mode in ("random", "checkpoint", "after-checkpoint"):
-        proc = _start(digits_npz, out, log)
-        if mode == "checkpoint":
-            caught = _kill_during_checkpoint_write(proc, out, timeout=600)
-            if caught is not None:
-                kills.append(f"inside the write of {caught}")
-        elif mode == "after-checkpoint":
-            delay = float(rng.uniform(0.0, 0.2) * duration)
-            completed = _kill_after_next_checkpoint(proc, out, delay, timeout=600)
-            if completed is not None:
-                kills.append(f"{delay:.1f} s after {completed} was complete")
-        else:
-            delay = float(rng.uniform(0.3, 0.7) * duration)
-            if _kill_after(proc, delay):
-                kills.append(f"after {delay:.1f} s")
-        if proc.returncode == 0:
-            break  # the run completed before this kill
-        assert proc.returncode == -signal.SIGKILL, log.read_text()
-        # whatever the moment, the run directory holds a usable checkpoint or none yet
-        if (out / "checkpoints" / "LATEST").is_file():
-            ng.load_run_checkpoint(out)
+    for attempt in range(2):  # a second, fresh run only if a random kill came after the run had finished
+        out, kills = tmp_path / f"killed{attempt}", []
+        for mode in ("random", "checkpoint", "after-checkpoint"):
+            proc = _start(digits_npz, out, log)
+            if mode == "checkpoint":
+                caught = _kill_during_checkpoint_write(proc, out, timeout=600)
+                if caught is not None:
+                    kills.append(f"inside the write of {caught}")
+            elif mode == "after-checkpoint":
+                landed = _kill_after_next_checkpoint(proc, out, float(rng.uniform(0.0, 0.15) * duration), timeout=600)
+                if landed is not None:
+                    kills.append(landed)
+            else:
+                delay = float(rng.uniform(0.2, 0.6) * duration)
+                if _kill_after(proc, delay):
+                    kills.append(f"after {delay:.1f} s")
+            if proc.returncode == 0:
+                break  # the run completed before this kill
+            assert proc.returncode == -signal.SIGKILL, log.read_text()
+            # whatever the moment, the run directory holds a usable checkpoint or none yet
+            if (out / "checkpoints" / "LATEST").is_file():
+                ng.load_run_checkpoint(out)
+        if len(kills) == 3:
+            break
     print("killed:", "; ".join(kills), f"(uninterrupted run: {duration:.1f} s)")
     assert sum(k.startswith("inside") for k in kills) >= 1, kills
     assert sum("was complete" in k for k in kills) >= 1, kills  # a resume from a written checkpoint
