@@ -13,7 +13,7 @@ from ._fitness import (
     fitness_message,
     sizevs,
 )
-from ._map_candidate import MapCandidate, candidate_diff, graph_diff
+from ._map_candidate import MapCandidate, candidate_diff, describe_mutation, graph_diff
 from ._population import Population, evaluate, evolve
 from ._strategies import (
     AfterEvolution,
@@ -54,6 +54,7 @@ __all__ = [
     "TrainAccuracyFitness",
     "TrainThenFitness",
     "candidate_diff",
+    "describe_mutation",
     "evaluate",
     "evolve",
     "fitness_message",

@@ -9,7 +9,7 @@ from typing import Any
 import jax
 
 from ..graph import Graph, GraphSpec
-from ..mutation import record_events
+from ..mutation import mutation_leaves, record_events
 from ._candidate import Candidate
 
 TARGETS = ("graph", "optimiser", "batch_size")
@@ -90,6 +90,26 @@ def candidate_diff(old: Candidate, new: Candidate) -> dict[str, Any]:
     return diff
 
 
+def describe_mutation(m: Any, limit: int = 200) -> str:
+    """A short, process-independent description of a mutation for the lineage.
+
+    Its repr when that is short and holds no memory address; otherwise its type and its leaf mutations' types
+    (the full repr of a default AutoFlux mutation is several kilobytes and names functions by address).
+
+    Example:
+        >>> import naivega_jax as ng
+        >>> ng.describe_mutation(ng.LearningRateMutation())
+        'LearningRateMutation()'
+        >>> ng.describe_mutation(ng.MutationChain(ng.OptimiserCrossover(), ng.LearningRateCrossover()))
+        'MutationChain(leaves: OptimiserCrossover, LearningRateCrossover)'
+    """
+    text = repr(m)
+    if len(text) <= limit and " at 0x" not in text:
+        return text
+    leaves = dict.fromkeys(type(leaf).__name__ for leaf in mutation_leaves(m))
+    return f"{type(m).__name__}(leaves: {', '.join(leaves)})"
+
+
 def _offspring(parent: Candidate, fields: dict[str, Any], event: str, what: list[str], events: tuple) -> Candidate:
     info = {} if parent.previous_fitness is None else {"parent_fitness": parent.previous_fitness}
     child = parent.replace(**fields, fitness=None, info=info)
@@ -111,7 +131,7 @@ class MapCandidate:
     Called with a candidate (mutations) it returns one new candidate; called with a pair ``(c1, c2)``
     (crossovers) it returns a pair. Untargeted fields are kept. A new candidate has ``fitness=None``, keeps its
     parent's last fitness in ``info["parent_fitness"]`` (for ``ng.EwmaFitness``) and its parent's generation, and
-    its lineage gains one event: ``{"event": "mutation" | "crossover", "what": [repr of each element],
+    its lineage gains one event: ``{"event": "mutation" | "crossover", "what": [ng.describe_mutation(element)],
     "changes": ng.candidate_diff(parent, child), "events": [...]}``, where ``events`` (present when not empty) are
     what the leaf mutations reported (``ng.record_events``; a crossover's events go to both children).
 
@@ -174,7 +194,7 @@ class MapCandidate:
 
     def _mutate(self, key: jax.Array, candidate: Candidate) -> Candidate:
         fields, events = record_events(self._mutated_fields, key, candidate)
-        return _offspring(candidate, fields, "mutation", [repr(m) for m in self.mutations], events)
+        return _offspring(candidate, fields, "mutation", [describe_mutation(m) for m in self.mutations], events)
 
     def _mutated_fields(self, key: jax.Array, candidate: Candidate) -> dict[str, Any]:
         fields = {}
@@ -185,7 +205,7 @@ class MapCandidate:
     def _cross(self, key: jax.Array, pair: Sequence[Candidate]) -> tuple[Candidate, Candidate]:
         a, b = pair
         (fields_a, fields_b), events = record_events(self._crossed_fields, key, a, b)
-        what = [repr(c) for c in self.mutations]
+        what = [describe_mutation(c) for c in self.mutations]
         return _offspring(a, fields_a, "crossover", what, events), _offspring(b, fields_b, "crossover", what, events)
 
     def _crossed_fields(self, key: jax.Array, a: Candidate, b: Candidate) -> tuple[dict, dict]:
