@@ -4,12 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all lint bench clean
+.PHONY: demo test test-slow test-all lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,ray]'
 	touch $(STAMP)
 
 # The main job: `naivega fit` = a search on MNIST-1D (offline generator), 6 generations of 8 candidates, 5 epochs
@@ -21,6 +21,11 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check naivega_jax tests benchmarks examples
 	$(VENV)/bin/ruff format --check naivega_jax tests benchmarks examples
 	$(PY) -m pytest -q -n 2 -m "not slow" --doctest-modules naivega_jax tests
+
+# The long end-to-end checks CI runs after `make test`: kill -9 and resume of `naivega fit` (bitwise the same
+# population as an uninterrupted run) and a Fashion-MNIST search (needs the Debian package dataset-fashion-mnist).
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow tests/reliability/test_kill_resume.py tests/test_fashion_mnist.py
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -n 2 --doctest-modules naivega_jax tests
