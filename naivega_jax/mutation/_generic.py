@@ -11,7 +11,7 @@ import contextvars
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -146,8 +146,28 @@ def utility_probabilities(
     return out
 
 
+class _UtilityProbability(_Decorating):
+    """Shared behaviour of the high- and low-utility probabilities; ``favour_high`` picks the direction."""
+
+    favour_high: ClassVar[bool] = True
+
+    def __post_init__(self):
+        _check_utility_args(self, type(self).__name__)
+
+    def probabilities(self, graph: Any, names: Sequence[str]) -> np.ndarray:
+        """The mutation probability of each named vertex."""
+        return utility_probabilities(graph, names, self.pbase, self.spread, self.favour_high, self.utility)
+
+    def _keep_names(self, key, graph, names):
+        return _draw.uniform(key, len(names)) < self.probabilities(graph, names)
+
+    def __call__(self, key, graph, names=None):
+        _need_names(self, names)
+        return super().__call__(key, graph, names)
+
+
 @dataclasses.dataclass(frozen=True)
-class HighUtilityMutationProbability(_Decorating):
+class HighUtilityMutationProbability(_UtilityProbability):
     """Vertex-level: applies ``m`` with probability about ``pbase``, higher for vertices of high neuron utility.
 
     ``spread`` sets how much the probabilities differ; ``utility(graph, name)`` gives a vertex's per-neuron
@@ -169,23 +189,9 @@ class HighUtilityMutationProbability(_Decorating):
     spread: float = 0.5
     utility: Callable | None = None
 
-    def __post_init__(self):
-        _check_utility_args(self, "HighUtilityMutationProbability")
-
-    def probabilities(self, graph: Any, names: Sequence[str]) -> np.ndarray:
-        """The mutation probability of each named vertex."""
-        return utility_probabilities(graph, names, self.pbase, self.spread, True, self.utility)
-
-    def _keep_names(self, key, graph, names):
-        return _draw.uniform(key, len(names)) < self.probabilities(graph, names)
-
-    def __call__(self, key, graph, names=None):
-        _need_names(self, names)
-        return super().__call__(key, graph, names)
-
 
 @dataclasses.dataclass(frozen=True)
-class LowUtilityMutationProbability(_Decorating):
+class LowUtilityMutationProbability(_UtilityProbability):
     """Vertex-level: applies ``m`` with probability about ``pbase``, higher for vertices of low neuron utility.
 
     Arguments as ``HighUtilityMutationProbability`` (default ``spread=2``).
@@ -205,20 +211,7 @@ class LowUtilityMutationProbability(_Decorating):
     pbase: float
     spread: float = 2.0
     utility: Callable | None = None
-
-    def __post_init__(self):
-        _check_utility_args(self, "LowUtilityMutationProbability")
-
-    def probabilities(self, graph: Any, names: Sequence[str]) -> np.ndarray:
-        """The mutation probability of each named vertex."""
-        return utility_probabilities(graph, names, self.pbase, self.spread, False, self.utility)
-
-    def _keep_names(self, key, graph, names):
-        return _draw.uniform(key, len(names)) < self.probabilities(graph, names)
-
-    def __call__(self, key, graph, names=None):
-        _need_names(self, names)
-        return super().__call__(key, graph, names)
+    favour_high: ClassVar[bool] = False
 
 
 def _check_utility_args(w, where: str) -> None:

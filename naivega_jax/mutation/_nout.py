@@ -10,11 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 from .._errors import SizeChangeError
-from ..graph import ABSORB, IMMUTABLE, Graph, GraphSpec, delta_nout, is_size_fixed, tied_vertices
+from ..graph import Graph, GraphSpec, delta_nout, is_size_fixed, tied_vertices
 from . import _draw
 from ._base import report
 from ._generic import log_prefix
 from ._graph_ops import VertexLevel
+from ._segments import terminating
 
 logger = logging.getLogger("naivega_jax.mutation")
 
@@ -25,18 +26,7 @@ def terminating_inputs(spec: GraphSpec, name: str) -> tuple[str, ...]:
     An absorbing or immutable vertex is its own; a size-transparent one (add, concat, batch-norm, pool) has
     those of its inputs.
     """
-    out: dict[str, None] = {}
-    stack, seen = [name], set()
-    while stack:
-        v = stack.pop()
-        if v in seen:
-            continue
-        seen.add(v)
-        if spec[v].op.trait in (ABSORB, IMMUTABLE):
-            out[v] = None
-        else:
-            stack.extend(reversed(spec[v].inputs))
-    return tuple(out)
+    return terminating(spec, name, forward=False)
 
 
 @dataclasses.dataclass(frozen=True, init=False)

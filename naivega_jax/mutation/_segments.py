@@ -102,9 +102,12 @@ def act_rank(graph: Any, name: str) -> int:
     return len(spec[v.inputs[0]].shape)
 
 
-def terminating_outputs(graph: Any, name: str) -> tuple[str, ...]:
-    """The absorbing or immutable vertices ``name``'s size reaches forwards (itself if it is one)."""
-    spec = _spec(graph)
+def terminating(spec: GraphSpec, name: str, *, forward: bool) -> tuple[str, ...]:
+    """The absorbing or immutable vertices ``name``'s size is tied to (NaiveNASlib ``findterminating``).
+
+    Walks through size-transparent vertices (add, concat, batch-norm, pool) to their consumers (``forward``) or
+    their inputs; an absorbing or immutable vertex is its own.
+    """
     out: dict[str, None] = {}
     stack, seen = [name], set()
     while stack:
@@ -115,8 +118,13 @@ def terminating_outputs(graph: Any, name: str) -> tuple[str, ...]:
         if spec[v].op.trait in (ABSORB, IMMUTABLE):
             out[v] = None
         else:
-            stack.extend(spec.consumers(v))
+            stack.extend(spec.consumers(v) if forward else reversed(spec[v].inputs))
     return tuple(out)
+
+
+def terminating_outputs(graph: Any, name: str) -> tuple[str, ...]:
+    """The absorbing or immutable vertices ``name``'s size reaches forwards (itself if it is one)."""
+    return terminating(_spec(graph), name, forward=True)
 
 
 def same_act_dims(graph1: Any, name1: str, graph2: Any, name2: str) -> bool:
