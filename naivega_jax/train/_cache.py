@@ -54,8 +54,9 @@ def _aval_key(leaf: Any) -> tuple:
 
 
 #: XLA options for the engine's compiles, per platform (a switch for benchmarks and tests). On XLA:CPU the newer
-#: "fusion emitters" generate each fused loop through its own MLIR pipeline; the older emitters compile the
-#: search's train steps 25-40% faster for the same step time (benchmarks/RESULTS.md).
+#: "fusion emitters" generate each fused loop through its own MLIR pipeline; the older emitters take ~25% less
+#: compile CPU for the search's train steps, which then run 4-9% slower (benchmarks/RESULTS.md): a net gain while
+#: compiling dominates a search.
 COMPILER_OPTIONS: dict[str, dict[str, Any]] = {"cpu": {"xla_cpu_use_fusion_emitters": False}}
 _REJECTED: set[str] = set()
 

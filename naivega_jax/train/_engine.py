@@ -9,6 +9,11 @@ Designed around reference/performance.md:
 * a NaN/Inf loss is detected on device (a flag in the carry): the loop driver stops at its next check, the scan
   driver after the epoch, and the result says so and returns the input graph;
 * compile seconds and train seconds are measured separately on every call;
+* compiles are made cheaper: XLA:CPU compiles with its older fusion emitters (``_cache.COMPILER_OPTIONS``: ~25%
+  less compile CPU, steps ~6% slower), and the persistent compilation cache is on by default
+  (``ng.set_compilation_cache``), so a rerun, a resumed run or a worker reads executables from disk instead of
+  compiling them; one flat parameter vector in the step (``_Layout``) compiles faster still but runs slower on
+  CPU, and is off (``FLAT_PARAMS``);
 * two epoch drivers: a Python loop over the jitted step, and a whole epoch as one compiled ``lax.scan``. XLA:CPU runs
   convolutions inside a scan 5-34x slower than the loop, so ``choose_driver`` picks the loop on CPU for graphs with
   spatial ops and the scan everywhere else (28x faster than the loop for an MLP on an H200).
@@ -104,8 +109,9 @@ def choose_driver(graph: Graph, backend: str | None = None) -> str:
 
 # ---- one flat parameter vector ------------------------------------------------------------------------------------
 
-#: Train with all parameters in one flat vector (see ``_Layout``). A switch for benchmarks and tests.
-FLAT_PARAMS = True
+#: Train with all parameters in one flat vector (see ``_Layout``). Off: on XLA:CPU it saves 15-30% of the compile
+#: time but slows the steps of the search's graphs by 15-45% (benchmarks/RESULTS.md); a switch for other backends.
+FLAT_PARAMS = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,9 +120,10 @@ class _Layout:
 
     With the parameters (and so the gradients and every optimiser moment) in one vector, the optimiser update is a
     handful of fused loops instead of ~3 per parameter array. XLA:CPU compiles every fused loop as its own kernel,
-    so a train step of the search's graphs has 15-30% fewer kernels and compiles 15-30% faster (measured in
-    benchmarks/RESULTS.md); the step runs as fast. Only the traced step sees the vector: graphs and optimiser states
-    going in and out of ``train_graph`` keep their per-vertex trees.
+    so a train step of the search's graphs has 15-30% fewer kernels and compiles 15-30% faster; but slicing the
+    vector and concatenating the gradients every step made the steps of 20-25-vertex graphs at batch 16 15-45%
+    slower on XLA:CPU (benchmarks/RESULTS.md), so ``FLAT_PARAMS`` is off. Only the traced step sees the vector:
+    graphs and optimiser states going in and out of ``train_graph`` keep their per-vertex trees.
     """
 
     entries: tuple[tuple[str, str, tuple[int, ...]], ...]

@@ -1,4 +1,5 @@
-"""Compile avoidance: the flat parameter vector, XLA compile options, the persistent compilation cache."""
+"""Compile avoidance: XLA compile options, the persistent compilation cache, the flat parameter vector (off by
+default, switched on here)."""
 
 import jax
 import numpy as np
@@ -44,7 +45,8 @@ def test_flat_parameters_train_exactly_like_the_tree(monkeypatch, driver):
     assert int(jax.tree_util.tree_leaves(flat.opt_state)[0]) == flat.steps == 6
 
 
-def test_flat_layout_is_only_used_for_one_float_dtype():
+def test_flat_layout_is_only_used_for_one_float_dtype(monkeypatch):
+    monkeypatch.setattr(_engine, "FLAT_PARAMS", True)
     f32, f16 = np.zeros((2, 3), np.float32), np.zeros((3,), np.float16)
     layout = _engine._layout({"b": {"k": f32, "bias": f32[0]}, "a": {"k": f32}})
     assert [e[:2] for e in layout.entries] == [("a", "k"), ("b", "bias"), ("b", "k")]
