@@ -1,7 +1,8 @@
 """Where the time of a real search goes: compilation, training, evaluation, evolution; and the engine vs Flax.
 
-Runs ``ng.autofit.fit`` on MNIST-1D (``ng.datasets.load("mnist1d")``) with its default space and evolution
-(population 16, 10 generations by default; ``--quick`` for a short smoke run) and reports:
+Runs ``ng.autofit.fit`` on MNIST-1D (``ng.datasets.load("mnist1d")``) with its default space, evolution and epochs
+per generation (``default_epochs``: 5 for MNIST-1D's 3600 training examples; ``--epochs`` to change it), population
+16 and 10 generations by default (``--quick`` for a short smoke run), and reports:
 
 * total wall time of the search, and per generation;
 * compile time: every second JAX spent tracing, lowering and compiling anywhere in the process (JAX's own
@@ -116,7 +117,8 @@ def run_search(args, x, y, x_test, y_test) -> dict:
 
     x_tr, y_tr, x_val, y_val, in_shape, _ = prepare_data(x, y, 0.1)
     validation = TimedFitness(ng.AccuracyVsSize((x_val, y_val)))
-    fitness = ng.TrainThenFitness(train_data=(x_tr, y_tr), fitness=validation, invalid_fitness=0.0, epochs=1)
+    epochs = args.epochs or ng.autofit.default_epochs(x_tr.shape[0])
+    fitness = ng.TrainThenFitness(train_data=(x_tr, y_tr), fitness=validation, invalid_fitness=0.0, epochs=epochs)
     evolution = TimedEvolution(ng.autofit.default_evolution(args.population, in_shape))
 
     generations: list[dict] = []
@@ -316,6 +318,9 @@ def main() -> None:
     parser.add_argument("--population", type=int, default=16)
     parser.add_argument("--generations", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="epochs per generation (default: the application's, default_epochs)"
+    )
     parser.add_argument("--quick", action="store_true", help="population 6, 2 generations, 1200 examples")
     parser.add_argument("--xla-cache", default="fresh", help='"fresh" (a new temporary dir), "off", or a directory')
     parser.add_argument("--flax-models", type=int, default=6, help="architectures compared with Flax (0: none)")

@@ -27,6 +27,7 @@ class CacheStats:
     """Counters of the compile cache since the process started (or since ``reset``)."""
 
     compiles: int = 0
+    fast_compiles: int = 0
     cache_hits: int = 0
     compile_seconds: float = 0.0
     disk_hits: int = 0
@@ -58,6 +59,47 @@ def _aval_key(leaf: Any) -> tuple:
 #: compile CPU for the search's train steps, which then run 4-9% slower (benchmarks/RESULTS.md): a net gain while
 #: compiling dominates a search.
 COMPILER_OPTIONS: dict[str, dict[str, Any]] = {"cpu": {"xla_cpu_use_fusion_emitters": False}}
+
+#: Compile tiers: ``"full"`` compiles with ``COMPILER_OPTIONS``; ``"fast"`` adds these options on top. On XLA:CPU the
+#: backend's optimisation level 0 compiles the search's train steps ~3x faster (~4x less CPU) and runs them ~2-3x
+#: slower (benchmarks/bench_tiers.py): the engine picks it for calls too short to earn back a full compile, and for
+#: inference (``ng.evaluate_accuracy``). Platforms without an entry compile both tiers alike (one executable).
+FAST_COMPILER_OPTIONS: dict[str, dict[str, Any]] = {"cpu": {"xla_backend_optimization_level": 0}}
+TIERS = ("fast", "full")
+
+#: The cost model behind ``compile_tier="auto"``, per platform: (seconds the fast tier adds to a step per byte the
+#: step accesses, seconds the fast tier saves on a compile per line of the lowered program), the medians over 6
+#: graphs of the search's space x batch sizes 16-128 in benchmarks/bench_tiers.py (XLA:CPU, 2 cores; the per-graph
+#: values ranged 0.03-0.12 ns/byte and 0.2-0.9 ms/line).
+TIER_MODEL: dict[str, tuple[float, float]] = {"cpu": (0.085e-9, 0.38e-3)}
+
+
+def choose_tier(cost: dict[str, float], steps: int, platform: str) -> str:
+    """``"fast"`` when ``steps`` runs of a program of this ``cost`` finish sooner compiled fast, else ``"full"``.
+
+    Example:
+        >>> from naivega_jax.train._cache import choose_tier
+        >>> cost = {"bytes": 5e7, "lines": 2500.0, "flops": 1e8}
+        >>> choose_tier(cost, 56, "cpu"), choose_tier(cost, 560, "cpu"), choose_tier(cost, 56, "gpu")
+        ('fast', 'full', 'full')
+    """
+    model = TIER_MODEL.get(platform)
+    if model is None or not FAST_COMPILER_OPTIONS.get(platform):
+        return "full"
+    per_byte, per_line = model
+    return "fast" if steps * per_byte * cost["bytes"] < per_line * cost["lines"] else "full"
+
+
+def tier_options(platform: str, tier: str) -> dict[str, Any]:
+    """The XLA compile options of ``tier`` (``"fast"`` or ``"full"``) on ``platform``."""
+    if tier not in TIERS:
+        raise ValueError(f"compile tier must be one of {TIERS}, got {tier!r}")
+    options = dict(COMPILER_OPTIONS.get(platform, {}))
+    if tier == "fast":
+        options.update(FAST_COMPILER_OPTIONS.get(platform, {}))
+    return options
+
+
 _REJECTED: set[str] = set()
 
 
@@ -82,11 +124,9 @@ def _platform(leaves: list) -> str:
     return jax.default_backend()
 
 
-def _compile(jitted: Callable, static: dict, args: tuple, platform: str) -> Any:
-    """``jitted.lower(...).compile(...)`` with this platform's ``COMPILER_OPTIONS``; options an XLA build does
-    not know are dropped (once, for the rest of the process)."""
-    lowered = jitted.lower(*args, **static)
-    options = COMPILER_OPTIONS.get(platform)
+def _compile(lowered: Any, platform: str, options: dict[str, Any]) -> Any:
+    """``lowered.compile(...)`` with ``options``; options an XLA build does not know are dropped (once, for the
+    rest of the process)."""
     if options and platform not in _REJECTED:
         try:
             return lowered.compile(compiler_options=dict(options))
@@ -95,6 +135,21 @@ def _compile(jitted: Callable, static: dict, args: tuple, platform: str) -> Any:
                 raise
             _REJECTED.add(platform)
     return lowered.compile()
+
+
+def _cost(lowered: Any) -> dict[str, float]:
+    """What the tier choice looks at: XLA's cost analysis of the unoptimised program and its size in HLO lines."""
+    try:
+        analysis = lowered.cost_analysis() or {}
+    except Exception:  # a backend without cost analysis: the size alone
+        analysis = {}
+    if isinstance(analysis, (list, tuple)):
+        analysis = analysis[0] if analysis else {}
+    return {
+        "flops": float(analysis.get("flops", 0.0)),
+        "bytes": float(analysis.get("bytes accessed", 0.0)),
+        "lines": float(lowered.as_text().count("\n")),
+    }
 
 
 def _placement(leaves: list) -> tuple:
@@ -119,37 +174,72 @@ class CompileCache:
         self._since_clear = 0
         self.stats = CacheStats()
         self._entries: collections.OrderedDict[Hashable, Any] = collections.OrderedDict()
+        self._costs: collections.OrderedDict[Hashable, dict[str, float]] = collections.OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, name: str, jitted: Callable, static: dict[str, Hashable], args: tuple) -> Lookup:
-        """The executable of ``jitted(*args, **static)``, compiled ahead of time on a miss."""
+    def get(
+        self,
+        name: str,
+        jitted: Callable,
+        static: dict[str, Hashable],
+        args: tuple,
+        tier: str | Callable[[dict[str, float], str], str] = "full",
+    ) -> Lookup:
+        """The executable of ``jitted(*args, **static)`` compiled at ``tier``, compiled ahead of time on a miss.
+
+        ``tier`` is ``"fast"``, ``"full"``, or a function of the lowered program's cost (``flops``, ``bytes`` from
+        XLA's cost analysis, ``lines`` of HLO text) and the platform that returns one of them; the cost is computed
+        once per signature and remembered, so the choice is a pure function of the program (same inputs, same tier,
+        same numbers).
+        """
         leaves, treedef = jax.tree_util.tree_flatten(args)
         platform = _platform(leaves)
-        key = (
+        signature = (
             name,
             tuple(sorted(static.items())),
             treedef,
             tuple(_aval_key(leaf) for leaf in leaves),
             _placement(leaves),
-            tuple(sorted(COMPILER_OPTIONS.get(platform, {}).items())),
         )
+        lowered, seconds = None, 0.0
+        if callable(tier):
+            if tier_options(platform, "fast") == tier_options(platform, "full"):
+                tier = "full"
+            else:
+                with self._lock:
+                    cost = self._costs.get(signature)
+                if cost is None:
+                    t0 = time.perf_counter()
+                    lowered = jitted.lower(*args, **static)
+                    cost = _cost(lowered)
+                    seconds += time.perf_counter() - t0
+                    with self._lock:
+                        self._costs[signature] = cost
+                        while len(self._costs) > 4 * self.max_entries:
+                            self._costs.popitem(last=False)
+                tier = tier(cost, platform)
+        options = tier_options(platform, tier)
+        key = (*signature, tuple(sorted(options.items())) if platform not in _REJECTED else ())
         with self._lock:
             compiled = self._entries.get(key)
             if compiled is not None:
                 self._entries.move_to_end(key)
                 self.stats.cache_hits += 1
-                return Lookup(compiled, True, 0.0)
+                self.stats.compile_seconds += seconds
+                return Lookup(compiled, True, seconds)
         ensure_default_compilation_cache()
         disk_before = getattr(_DISK, "hits", 0)
         t0 = time.perf_counter()
-        compiled = _compile(jitted, static, args, platform)
-        seconds = time.perf_counter() - t0
+        compiled = _compile(lowered or jitted.lower(*args, **static), platform, options)
+        seconds += time.perf_counter() - t0
         with self._lock:
             self._entries[key] = compiled
             self.stats.compiles += 1
+            if tier == "fast" and FAST_COMPILER_OPTIONS.get(platform):
+                self.stats.fast_compiles += 1
             self.stats.compile_seconds += seconds
             self.stats.disk_hits += getattr(_DISK, "hits", 0) > disk_before
             while len(self._entries) > self.max_entries:
@@ -174,13 +264,15 @@ CACHE = CompileCache()
 
 def engine_stats() -> dict[str, float]:
     """The training engine's counters since the process started: compiles (executables the engine did not hold;
-    ``disk_hits`` of them came from the persistent compilation cache), cache hits, total compile seconds,
+    ``disk_hits`` of them came from the persistent compilation cache, ``fast_compiles`` of them were compiled at the
+    fast tier: see ``ng.train_graph``'s ``compile_tier``), cache hits, total compile seconds,
     evictions, clears of JAX's caches, and the number of executables held now.
 
     Example:
         >>> import naivega_jax as ng
-        >>> sorted(ng.engine_stats())
-        ['cache_hits', 'compile_seconds', 'compiles', 'disk_hits', 'entries', 'evictions', 'jax_cache_clears']
+        >>> sorted(ng.engine_stats())  # doctest: +NORMALIZE_WHITESPACE
+        ['cache_hits', 'compile_seconds', 'compiles', 'disk_hits', 'entries', 'evictions', 'fast_compiles',
+         'jax_cache_clears']
     """
     return {**CACHE.stats.snapshot(), "entries": len(CACHE)}
 

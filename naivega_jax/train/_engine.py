@@ -40,7 +40,7 @@ from .._random import host_rng
 from ..graph import IMMUTABLE, AvgPool, Conv, Graph, MaxPool, update_activation_utility, utility_probes
 from ..graph._graph import forward
 from ..graph._remap import EPS, UTILITY
-from ._cache import CACHE, Lookup
+from ._cache import CACHE, TIERS, Lookup, choose_tier
 from ._optimisers import Adam, Optimiser, OptimiserChain, ShieldedOpt
 
 DRIVERS = ("auto", "loop", "scan")
@@ -392,8 +392,8 @@ class _Run:
         self.correct: list[Any] = []
         self.masks: list[np.ndarray] = []
 
-    def lookup(self, name: str, jitted: Callable, static: dict, args: tuple) -> Any:
-        found: Lookup = CACHE.get(name, jitted, static, args)
+    def lookup(self, name: str, jitted: Callable, static: dict, args: tuple, tier: Any = "full") -> Any:
+        found: Lookup = CACHE.get(name, jitted, static, args, tier)
         self.compile_seconds += found.seconds
         self.hits += found.hit
         self.compiles += not found.hit
@@ -413,6 +413,19 @@ def _batch_indices(rng: np.random.Generator | None, n: int, batch_size: int) -> 
     idx = np.resize(order, nb * batch_size).astype(np.int32).reshape(nb, batch_size)
     mask = (np.arange(nb * batch_size) < n).astype(np.float32).reshape(nb, batch_size)
     return idx, mask
+
+
+COMPILE_TIERS = ("auto", *TIERS)
+
+
+def _tier(compile_tier: str, steps: int, where: str) -> Any:
+    """The ``tier`` argument of a cache lookup: a fixed tier, or for ``"auto"`` the cost model's choice for a program
+    that runs ``steps`` times."""
+    if compile_tier not in COMPILE_TIERS:
+        raise ValueError(f"{where}: compile_tier must be one of {COMPILE_TIERS}, got {compile_tier!r}")
+    if compile_tier != "auto":
+        return compile_tier
+    return lambda cost, platform: choose_tier(cost, steps, platform)
 
 
 def _with_utility(graph: Graph) -> Graph:
@@ -478,6 +491,7 @@ def train_graph(
     driver: str = "auto",
     check_every: int = 32,
     activation_utility: bool = False,
+    compile_tier: str = "auto",
 ) -> TrainResult:
     """Trains ``graph`` on ``(x, y)`` and returns a ``TrainResult`` with the trained graph and measurements.
 
@@ -521,6 +535,7 @@ def train_graph(
     if driver not in DRIVERS:
         raise ValueError(f"{where}: driver must be one of {DRIVERS}, got {driver!r}")
     driver = choose_driver(graph) if driver == "auto" else driver
+    _tier(compile_tier, 1, where)
 
     t_start = time.perf_counter()
     if activation_utility:
@@ -530,6 +545,7 @@ def train_graph(
     layout = _layout(graph.params)
     static = {"skeleton": optimiser.skeleton(), "loss": loss, "layout": layout}
     carry = _initial_carry(graph, optimiser, layout)
+    tier = _tier(compile_tier, epochs * -(-data.n // batch_size), where)
     step = None
     steps = epochs_done = 0
     for epoch in range(epochs):
@@ -540,13 +556,13 @@ def train_graph(
         batches = (xs, ys, mask, np.arange(idx.shape[0], dtype=np.int32))
         if driver == "scan":
             if step is None:
-                step = run.lookup("epoch", _train_epoch, static, (carry, batches, epoch_key))
+                step = run.lookup("epoch", _train_epoch, static, (carry, batches, epoch_key), tier)
             carry, (losses, correct) = step(carry, batches, epoch_key)
             run.losses.append(losses)
             run.correct.append(correct)
             steps += idx.shape[0]
         else:
-            carry, step, taken = _loop_epoch(run, step, carry, batches, epoch_key, static, check_every)
+            carry, step, taken = _loop_epoch(run, step, carry, batches, epoch_key, static, check_every, tier)
             steps += taken
         epochs_done += 1
         if not bool(carry[2]):
@@ -565,12 +581,12 @@ def _row(batches: Any, i: int) -> Any:
     return jax.tree_util.tree_map(lambda a: a[i], batches)
 
 
-def _loop_epoch(run: _Run, step, carry, batches, epoch_key, static, check_every):
+def _loop_epoch(run: _Run, step, carry, batches, epoch_key, static, check_every, tier):
     nb = batches[3].shape[0]
     for i in range(nb):
         batch = _row(batches, i)
         if step is None:
-            step = run.lookup("step", _train_step, static, (carry, batch, epoch_key))
+            step = run.lookup("step", _train_step, static, (carry, batch, epoch_key), tier)
         carry, (loss, correct) = step(carry, batch, epoch_key)
         run.losses.append(loss)
         run.correct.append(correct)
@@ -633,11 +649,12 @@ def cached_executable(jitted: Any, *args: Any, **static: Any) -> Any:
     return CACHE.get(name, jitted, static, args).compiled
 
 
-def evaluate_accuracy(graph: Graph, x: Any, y: Any, *, batch_size: int = 256) -> float:
+def evaluate_accuracy(graph: Graph, x: Any, y: Any, *, batch_size: int = 256, compile_tier: str = "auto") -> float:
     """The fraction of examples whose arg-max output equals the label (``y``: integer labels or one-hot rows).
 
     Runs in inference mode in batches of ``batch_size`` (the last one padded and masked), so a graph spec compiles
-    once per batch size whatever the data size.
+    once per batch size whatever the data size. ``compile_tier`` as for ``ng.train_graph`` (``"auto"``: a
+    validation set of a few batches gets the fast-compiling tier on XLA:CPU).
 
     Example:
         >>> import jax, jax.numpy as jnp, naivega_jax as ng
@@ -651,6 +668,7 @@ def evaluate_accuracy(graph: Graph, x: Any, y: Any, *, batch_size: int = 256) ->
     if not isinstance(graph, Graph):
         raise TypeError(f"{where}: graph must be an ng.Graph, got {type(graph).__name__}")
     batch_size = _check_positive(batch_size, "batch_size", where)
+    _tier(compile_tier, 1, where)
     data = _Data(graph, x, y, where)
     if not data.classifies:
         labels = data.arrays[1]
@@ -666,7 +684,7 @@ def evaluate_accuracy(graph: Graph, x: Any, y: Any, *, batch_size: int = 256) ->
     for i in range(idx.shape[0]):
         args = (graph, *_row((xs, ys, mask), i))
         if evaluate is None:
-            evaluate = run.lookup("eval", _eval_batch, {}, args)
+            evaluate = run.lookup("eval", _eval_batch, {}, args, _tier(compile_tier, idx.shape[0], where))
         counts.append(evaluate(*args))
     return float(sum(int(c) for c in jax.device_get(counts))) / data.n
 
@@ -679,11 +697,12 @@ def step_memory(
     loss: Callable = optax.softmax_cross_entropy_with_integer_labels,
     y_shape: tuple[int, ...] = (),
     y_dtype: Any = np.int32,
+    compile_tier: str = "full",
 ) -> dict[str, int] | None:
     """XLA's memory estimate of one train step of ``graph`` at ``batch_size`` (``compiled.memory_analysis()``).
 
-    Compiles (or finds in the cache) the loop driver's step, so that training at this batch size afterwards
-    compiles nothing new. Returns bytes: ``argument``, ``output``, ``alias``, ``temp``, ``generated_code`` and
+    Compiles (or finds in the cache) the loop driver's step at ``compile_tier`` (``"fast"`` or ``"full"``), so that
+    training at this batch size with that tier (``ng.train_graph(..., compile_tier=...)``) compiles nothing new. Returns bytes: ``argument``, ``output``, ``alias``, ``temp``, ``generated_code`` and
     ``total`` (argument + output + temp - alias), or None where the backend gives no analysis. Labels default to
     integer class labels; pass ``y_shape``/``y_dtype`` for other targets (e.g. ``(classes,)``, float32).
 
@@ -699,6 +718,8 @@ def step_memory(
     if not isinstance(graph, Graph):
         raise TypeError(f"{where}: graph must be an ng.Graph, got {type(graph).__name__}")
     batch_size = _check_positive(batch_size, "batch_size", where)
+    if compile_tier not in TIERS:
+        raise ValueError(f"{where}: compile_tier must be one of {TIERS}, got {compile_tier!r}")
     optimiser = Adam() if optimiser is None else optimiser
     if not isinstance(optimiser, Optimiser):
         raise TypeError(f"{where}: optimiser must be an optimiser spec (ng.Adam(1e-3), ...), got {optimiser!r}")
@@ -708,7 +729,7 @@ def step_memory(
     layout = _layout(graph.params)
     carry = _initial_carry(graph, optimiser, layout)
     static = {"skeleton": optimiser.skeleton(), "loss": loss, "layout": layout}
-    compiled = CACHE.get("step", _train_step, static, (carry, batch, jax.random.key(0))).compiled
+    compiled = CACHE.get("step", _train_step, static, (carry, batch, jax.random.key(0)), compile_tier).compiled
     try:
         stats = compiled.memory_analysis()
     except (NotImplementedError, AttributeError):

@@ -318,5 +318,7 @@ def test_step_memory_grows_with_batch_and_primes_the_cache():
         pytest.skip("this backend gives no memory analysis")
     assert set(small) == {"argument", "output", "alias", "temp", "generated_code", "total"}
     assert large["argument"] > small["argument"] and large["total"] > small["total"]
-    r = ng.train_graph(jax.random.key(0), g, x, y, batch_size=256, driver="loop")
+    r = ng.train_graph(jax.random.key(0), g, x, y, batch_size=256, driver="loop", compile_tier="full")
     assert r.compiles == 0
+    with pytest.raises(ValueError, match="compile_tier must be one of"):
+        ng.step_memory(g, 4, compile_tier="auto")

@@ -1,0 +1,118 @@
+"""Compile tiers: fast-compiling vs optimised executables, and the cost model that picks one per call."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import naivega_jax as ng
+from naivega_jax.train import _cache
+
+CPU = jax.default_backend() == "cpu"
+
+
+def blobs(n=96, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n).astype(np.int32)
+    x = (rng.normal(size=(n, 6)) + 3.0 * np.eye(3, 6)[y]).astype(np.float32)
+    return x, y
+
+
+def mlp(hidden=17, seed=0):
+    inp = ng.input_vertex("in", shape=(6,))
+    h = ng.vertex("h", ng.Dense(hidden, "relu"), inp)
+    return ng.build_graph(jax.random.key(seed), inputs=inp, outputs=ng.vertex("out", ng.Dense(3), h))
+
+
+def leaves(graph):
+    return np.concatenate([np.ravel(a) for a in jax.tree_util.tree_leaves(jax.device_get(graph.params))])
+
+
+def test_cost_model_picks_the_tier_that_finishes_sooner():
+    cost = {"flops": 1e8, "bytes": 4e7, "lines": 2000.0}
+    per_byte, per_line = _cache.TIER_MODEL["cpu"]
+    even = per_line * cost["lines"] / (per_byte * cost["bytes"])  # break-even steps: 2000*0.38e-3 / (4e7*0.085e-9)
+    assert even == pytest.approx(223.5, rel=1e-3)
+    assert _cache.choose_tier(cost, 223, "cpu") == "fast"
+    assert _cache.choose_tier(cost, 224, "cpu") == "full"
+    # a platform without a fast tier always compiles fully
+    assert _cache.choose_tier(cost, 1, "gpu") == "full"
+    assert _cache.tier_options("cpu", "fast") == {
+        **_cache.COMPILER_OPTIONS["cpu"],
+        **_cache.FAST_COMPILER_OPTIONS["cpu"],
+    }
+    assert _cache.tier_options("gpu", "fast") == _cache.tier_options("gpu", "full") == {}
+    with pytest.raises(ValueError, match="compile tier must be one of"):
+        _cache.tier_options("cpu", "medium")
+
+
+@pytest.mark.skipif(not CPU, reason="only XLA:CPU has a fast tier")
+def test_both_tiers_train_the_same_model_to_rounding():
+    x, y = blobs()
+    g = mlp(hidden=19)
+    kw = dict(optimiser=ng.Adam(1e-2), batch_size=16, epochs=3, driver="loop")
+    before = ng.engine_stats()["fast_compiles"]
+    fast = ng.train_graph(jax.random.key(1), g, x, y, compile_tier="fast", **kw)
+    assert ng.engine_stats()["fast_compiles"] == before + 1
+    full = ng.train_graph(jax.random.key(1), g, x, y, compile_tier="full", **kw)
+    assert ng.engine_stats()["fast_compiles"] == before + 1
+    assert fast.compiles == full.compiles == 1  # two executables: the tier is part of the cache key
+    assert fast.steps == full.steps == 18
+    np.testing.assert_allclose(fast.losses, full.losses, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(leaves(fast.graph), leaves(full.graph), rtol=1e-4, atol=1e-5)
+    assert fast.losses[-1] < 0.5 * fast.losses[0]
+    # each tier is found again in the cache
+    again = ng.train_graph(jax.random.key(1), g, x, y, compile_tier="fast", **kw)
+    assert again.compiles == 0 and again.cache_hits == 1
+    np.testing.assert_array_equal(leaves(again.graph), leaves(fast.graph))
+
+
+@pytest.mark.skipif(not CPU, reason="only XLA:CPU has a fast tier")
+def test_auto_tier_follows_the_step_count_and_is_deterministic():
+    x, y = blobs()
+    inp = ng.input_vertex("in", shape=(6,))
+    h = ng.vertex("h2", ng.Dense(768, "relu"), ng.vertex("h1", ng.Dense(768, "relu"), inp))
+    g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("out", ng.Dense(3), h))
+    kw = dict(optimiser=ng.Adam(1e-3), batch_size=48, driver="loop")
+    fast0 = ng.engine_stats()["fast_compiles"]
+    short = ng.train_graph(jax.random.key(2), g, x, y, epochs=1, **kw)  # 2 steps: a full compile never pays
+    assert ng.engine_stats()["fast_compiles"] == fast0 + 1 and short.compiles == 1
+    # ~600k parameters: Adam alone reads and writes ~10^7 bytes a step, so the break-even is a few dozen steps
+    (cost,) = [c for k, c in _cache.CACHE._costs.items() if k[0] == "step" and ((768, 768), "float32", False) in k[3]]
+    per_byte, per_line = _cache.TIER_MODEL["cpu"]
+    assert 2 < per_line * cost["lines"] / (per_byte * cost["bytes"]) < 300
+    long = ng.train_graph(jax.random.key(2), g, x, y, epochs=150, **kw)  # 300 steps
+    assert long.compiles == 1 and ng.engine_stats()["fast_compiles"] == fast0 + 1
+    # the same short call again: same tier, a cache hit, bitwise the same numbers
+    repeat = ng.train_graph(jax.random.key(2), g, x, y, epochs=1, **kw)
+    assert repeat.compiles == 0
+    np.testing.assert_array_equal(leaves(repeat.graph), leaves(short.graph))
+    np.testing.assert_array_equal(repeat.losses, short.losses)
+
+
+def test_evaluation_tiers_agree_and_bad_tiers_are_refused():
+    x, y = blobs(seed=3)
+    g = ng.train_graph(jax.random.key(0), mlp(hidden=11), x, y, optimiser=ng.Adam(1e-2), epochs=5).graph
+    fast = ng.evaluate_accuracy(g, x, y, batch_size=32, compile_tier="fast")
+    full = ng.evaluate_accuracy(g, x, y, batch_size=32, compile_tier="full")
+    auto = ng.evaluate_accuracy(g, x, y, batch_size=32)
+    assert fast == full == auto > 0.9
+    with pytest.raises(ValueError, match=r"train_graph: compile_tier must be one of .* got 'quick'"):
+        ng.train_graph(jax.random.key(0), g, x, y, compile_tier="quick")
+    with pytest.raises(ValueError, match=r"evaluate_accuracy: compile_tier must be one of .* got 'O0'"):
+        ng.evaluate_accuracy(g, x, y, compile_tier="O0")
+
+
+@pytest.mark.skipif(not CPU, reason="only XLA:CPU has a fast tier")
+def test_a_cost_is_computed_once_per_signature():
+    seen = []
+    tier = lambda cost, platform: seen.append((cost, platform)) or "fast"
+    double_sum = jax.jit(lambda a: (a[0] * 2.0).sum())
+    data = (jnp.ones((4, 7)),)
+    first = _cache.CACHE.get("test-tier-probe", double_sum, {}, (data,), tier)
+    second = _cache.CACHE.get("test-tier-probe", double_sum, {}, (data,), tier)
+    assert not first.hit and second.hit
+    assert len(seen) == 2 and seen[0][0] is seen[1][0]  # the choice is asked each time; the program lowered once
+    cost, platform = seen[0]
+    assert platform == "cpu" and set(cost) == {"flops", "bytes", "lines"} and cost["lines"] > 0
+    assert float(first.compiled(data)) == 56.0
