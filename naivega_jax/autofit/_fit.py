@@ -516,6 +516,7 @@ class _Run:
         fit_key = jax.random.split(jax.random.fold_in(self.key, gen))[0]
         self.progress.begin_generation(gen, len(population), len(done))
         t0 = time.perf_counter()
+        engine0 = engine_stats()
         report = functools.partial(_report, self.progress, gen, len(population))
         runner = _BudgetedExecutor(self.deadline, done, self.progress, report, self.executor, self.executor_chunk)
         scored = evaluate(fit_key, self.fitness, population, executor=runner)
@@ -539,9 +540,12 @@ class _Run:
             cb(scored)
         values = [c.fitness for c in scored if _valid(c)]
         mean = sum(values) / len(values) if values else math.nan
+        engine = {k: v - engine0.get(k, 0) for k, v in engine_stats().items()}
         self.progress.say(
             f"generation {gen}: best {best.fitness if best else math.nan:.4f}, mean {mean:.4f}, "
-            f"{time.perf_counter() - t0:.1f} s"
+            f"{time.perf_counter() - t0:.1f} s; engine: {engine['compiles']} compiles "
+            f"({engine['fast_compiles']} fast-tier, {engine['disk_hits']} from the disk cache) in "
+            f"{engine['compile_seconds']:.1f} s, {engine['cache_hits']} cache hits"
         )
         return scored, True
 

@@ -48,7 +48,9 @@ def run_summary(
         "stopped": stopped,
         "session": session,
         "totals": totals,
-        "engine": {k: engine.get(k, 0) for k in ("compiles", "cache_hits", "compile_seconds", "disk_hits")},
+        "engine": {
+            k: engine.get(k, 0) for k in ("compiles", "fast_compiles", "cache_hits", "compile_seconds", "disk_hits")
+        },
         "best": None,
         "files": {
             "checkpoint": str(run_checkpoints(out_dir)[0]) if run_checkpoints(out_dir) else None,
@@ -82,6 +84,8 @@ def _time_line(t: dict[str, float], engine: dict[str, float] | None) -> str:
     other = max(0.0, wall - compile_s - t["train_seconds"])
     per = wall / t["evaluations"] if t["evaluations"] else math.nan
     counts = "" if engine is None else f" ({engine['compiles']} compiles, {engine['cache_hits']} cache hits)"
+    if engine is not None and engine.get("fast_compiles"):
+        counts = f"{counts[:-1]}; {engine['fast_compiles']} of the compiles fast-tier)"
     if engine is not None and engine.get("disk_hits"):
         counts = f"{counts[:-1]}; {engine['disk_hits']} of the compiles read from the disk cache)"
     long = f" ({format_duration(wall)})" if wall >= 60 else ""
