@@ -5,9 +5,10 @@ For each graph (AutoFlux's default space for MNIST-1D, (40, 1) inputs, 10 classe
 compile cache (compile seconds: the engine's ``compile_seconds``, wall; CPU: process CPU seconds of that first call
 minus those of a steady call), then steady epochs of all configurations are interleaved (median wall ms).
 
-Configurations (``naivega_jax.train._engine.FLAT_PARAMS`` and ``naivega_jax.train._cache.COMPILER_OPTIONS``):
-``tree`` (the engine before this change), ``tree+opts`` (XLA:CPU's older fusion emitters), ``flat`` (one flat
-parameter vector), ``flat+opts`` (both: the default). The persistent compilation cache is off.
+Configurations (``naivega_jax.train._engine.FLAT`` and ``naivega_jax.train._cache.COMPILER_OPTIONS``):
+``tree`` (nothing flat), ``tree+opts`` (XLA:CPU's older fusion emitters), ``flat-optimiser+opts`` (gradients and
+optimiser moments in one vector, parameters a tree, older emitters: the default), ``flat`` (parameters in one
+vector too), ``flat+opts``. Every call compiles at the full tier. The persistent compilation cache is off.
 
 Run: ``.venv/bin/python benchmarks/bench_compile.py [--graphs 6] [--batch 32]``.
 """
@@ -28,21 +29,24 @@ from naivega_jax.train import _cache, _engine
 
 OPTIONS = dict(_cache.COMPILER_OPTIONS)
 CONFIGS = {
-    "tree": (False, {}),
-    "tree+opts": (False, OPTIONS),
-    "flat": (True, {}),
-    "flat+opts": (True, OPTIONS),
+    "tree": (None, {}),
+    "tree+opts": (None, OPTIONS),
+    "flat-optimiser+opts": ("optimiser", OPTIONS),
+    "flat": ("params", {}),
+    "flat+opts": ("params", OPTIONS),
 }
 
 
 def configure(name: str) -> None:
     flat, options = CONFIGS[name]
-    _engine.FLAT_PARAMS = flat
+    _engine.FLAT = flat
     _cache.COMPILER_OPTIONS = dict(options)
 
 
 def train(graph, x, y, batch, key=0):
-    return ng.train_graph(jax.random.key(key), graph, x, y, optimiser=ng.Adam(1e-3), batch_size=batch, shuffle=True)
+    return ng.train_graph(
+        jax.random.key(key), graph, x, y, optimiser=ng.Adam(1e-3), batch_size=batch, shuffle=True, compile_tier="full"
+    )
 
 
 def main() -> None:
@@ -51,8 +55,16 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--seed", type=int, default=500)
+    parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated; ratios are to the first")
+    parser.add_argument(
+        "--no-utility", action="store_true", help="graphs without stored activation utilities (the search has them)"
+    )
     parser.add_argument("--json")
     args = parser.parse_args()
+    names = args.configs.split(",")
+    unknown = sorted(set(names) - set(CONFIGS))
+    if unknown:
+        parser.error(f"--configs: unknown {unknown}; known: {list(CONFIGS)}")
     ng.set_compilation_cache(None)
     print(json.dumps({"jax": jax.__version__, "load": os.getloadavg(), "args": vars(args)}), flush=True)
     rng = np.random.default_rng(0)
@@ -62,9 +74,11 @@ def main() -> None:
     rows = []
     for g in range(args.graphs):
         graph = ng.sample_graph(jax.random.key(args.seed + g), space, ng.input_vertex("in", shape=(40, 1)))
+        if not args.no_utility:
+            graph = ng.init_activation_utility(graph)
         row = {"graph": g, "vertices": len(graph.vertex_names), "nparams": ng.nparams(graph)}
-        epochs = {name: [] for name in CONFIGS}
-        for name in CONFIGS:
+        epochs = {name: [] for name in names}
+        for name in names:
             configure(name)
             jax.clear_caches()  # no traces from the previous configuration; the engine keeps its executables
             c0 = time.process_time()
@@ -78,26 +92,30 @@ def main() -> None:
             row[f"{name}_loss"] = float(first.losses[-1])
         # steady epochs, configurations interleaved (each keeps its executable: the cache holds all four)
         for rep in range(args.reps):
-            for name in CONFIGS:
+            for name in names:
                 configure(name)
                 t0 = time.perf_counter()
                 r = train(graph, x, y, args.batch, key=rep + 1)
                 epochs[name].append(time.perf_counter() - t0)
                 assert r.compiles == 0, (name, r.compiles)
-        for name in CONFIGS:
+        for name in names:
             row[f"{name}_epoch_ms"] = round(1e3 * statistics.median(epochs[name]), 1)
         rows.append(row)
         print(json.dumps(row), flush=True)
     summary = {}
-    for name in CONFIGS:
+    base = names[0]
+    for name in names:
         summary[name] = {
             "compile_s": statistics.median(r[f"{name}_compile_s"] for r in rows),
             "compile_cpu_s": statistics.median(r[f"{name}_compile_cpu_s"] for r in rows),
             "epoch_ms": statistics.median(r[f"{name}_epoch_ms"] for r in rows),
-            "compile_cpu_ratio": round(
-                statistics.median(r[f"{name}_compile_cpu_s"] / r["tree_compile_cpu_s"] for r in rows), 3
+            "compile_s_ratio": round(
+                statistics.median(r[f"{name}_compile_s"] / r[f"{base}_compile_s"] for r in rows), 3
             ),
-            "epoch_ratio": round(statistics.median(r[f"{name}_epoch_ms"] / r["tree_epoch_ms"] for r in rows), 3),
+            "compile_cpu_ratio": round(
+                statistics.median(r[f"{name}_compile_cpu_s"] / r[f"{base}_compile_cpu_s"] for r in rows), 3
+            ),
+            "epoch_ratio": round(statistics.median(r[f"{name}_epoch_ms"] / r[f"{base}_epoch_ms"] for r in rows), 3),
         }
     summary["load_after"] = os.getloadavg()
     print(json.dumps(summary), flush=True)

@@ -12,8 +12,9 @@ Designed around reference/performance.md:
 * compiles are made cheaper: XLA:CPU compiles with its older fusion emitters (``_cache.COMPILER_OPTIONS``: ~25%
   less compile CPU, steps ~6% slower), and the persistent compilation cache is on by default
   (``ng.set_compilation_cache``), so a rerun, a resumed run or a worker reads executables from disk instead of
-  compiling them; one flat parameter vector in the step (``_Layout``) compiles faster still but runs slower on
-  CPU, and is off (``FLAT_PARAMS``);
+  compiling them; the traced step keeps gradients and optimiser moments in one flat vector (``FLAT``, ``_Layout``)
+  and updates all activation utilities at once, ~20% fewer compiled loops; a call too short to earn back an
+  optimised compile gets a fast-compiling one (``compile_tier``);
 * two epoch drivers: a Python loop over the jitted step, and a whole epoch as one compiled ``lax.scan``. XLA:CPU runs
   convolutions inside a scan 5-34x slower than the loop, so ``choose_driver`` picks the loop on CPU for graphs with
   spatial ops and the scan everywhere else (28x faster than the loop for an MLP on an H200).
@@ -37,11 +38,11 @@ import numpy as np
 import optax
 
 from .._random import host_rng
-from ..graph import IMMUTABLE, AvgPool, Conv, Graph, MaxPool, update_activation_utility, utility_probes
+from ..graph import IMMUTABLE, AvgPool, Conv, Graph, MaxPool, utility_ewma, utility_probes
 from ..graph._graph import forward
 from ..graph._remap import EPS, UTILITY
 from ._cache import CACHE, TIERS, Lookup, choose_tier
-from ._optimisers import Adam, Optimiser, OptimiserChain, ShieldedOpt
+from ._optimisers import Adam, AdamW, Optimiser, OptimiserChain, ShieldedOpt, WeightDecay
 
 DRIVERS = ("auto", "loop", "scan")
 _SPATIAL_OPS = (Conv, MaxPool, AvgPool)
@@ -109,9 +110,13 @@ def choose_driver(graph: Graph, backend: str | None = None) -> str:
 
 # ---- one flat parameter vector ------------------------------------------------------------------------------------
 
-#: Train with all parameters in one flat vector (see ``_Layout``). Off: on XLA:CPU it saves 15-30% of the compile
-#: time but slows the steps of the search's graphs by 15-45% (benchmarks/RESULTS.md); a switch for other backends.
-FLAT_PARAMS = False
+#: What the traced step keeps in one flat vector (see ``_Layout``): ``"optimiser"`` (default: gradients and optimiser
+#: moments; the parameters stay a tree), ``"params"`` (the parameters too) or None (nothing). On XLA:CPU ``"params"``
+#: saved 15-30% of the compile time but slowed the steps of the search's graphs by 15-45% (slicing the vector for
+#: every layer); ``"optimiser"`` keeps the layers' arrays and still turns the per-array optimiser loops into a few
+#: (benchmarks/RESULTS.md).
+FLAT: str | None = "optimiser"
+FLAT_MODES = (None, "optimiser", "params")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,13 +126,15 @@ class _Layout:
     With the parameters (and so the gradients and every optimiser moment) in one vector, the optimiser update is a
     handful of fused loops instead of ~3 per parameter array. XLA:CPU compiles every fused loop as its own kernel,
     so a train step of the search's graphs has 15-30% fewer kernels and compiles 15-30% faster; but slicing the
-    vector and concatenating the gradients every step made the steps of 20-25-vertex graphs at batch 16 15-45%
-    slower on XLA:CPU (benchmarks/RESULTS.md), so ``FLAT_PARAMS`` is off. Only the traced step sees the vector:
-    graphs and optimiser states going in and out of ``train_graph`` keep their per-vertex trees.
+    vector for every layer made the steps of 20-25-vertex graphs at batch 16 15-45% slower on XLA:CPU
+    (benchmarks/RESULTS.md), so by default (``FLAT = "optimiser"``) only the gradients and the optimiser moments are
+    flat and the layers read their own arrays. Only the traced step sees the vector: graphs and optimiser states
+    going in and out of ``train_graph`` keep their per-vertex trees.
     """
 
     entries: tuple[tuple[str, str, tuple[int, ...]], ...]
     dtype: str
+    params_flat: bool = False
 
     @functools.cached_property
     def offsets(self) -> tuple[int, ...]:
@@ -143,6 +150,10 @@ class _Layout:
         for (vertex, name, shape), start, stop in zip(self.entries, self.offsets, self.offsets[1:]):
             tree.setdefault(vertex, {})[name] = flat[start:stop].reshape(shape)
         return tree
+
+    def ravel(self, tree: Mapping[str, Mapping[str, jax.Array]]) -> jax.Array:
+        """The flat vector of a (traced) tree of this layout."""
+        return jnp.concatenate([jnp.reshape(tree[v][n], (-1,)) for v, n, _ in self.entries])
 
     def ravel_host(self, params: Mapping[str, Mapping[str, Any]]) -> np.ndarray:
         leaves = jax.device_get([params[v][n] for v, n, _ in self.entries])
@@ -168,17 +179,20 @@ _LAYOUTS_LOCK = threading.Lock()
 
 
 def _layout(params: Any) -> _Layout | None:
-    """The flat layout of ``params`` (a dict of dicts of arrays of one float dtype), or None to train the tree."""
-    if not FLAT_PARAMS or not isinstance(params, Mapping):
+    """The flat layout of ``params`` (a dict of dicts of arrays of one float dtype) for ``FLAT``, or None to train
+    the tree."""
+    if FLAT not in FLAT_MODES:
+        raise ValueError(f"_engine.FLAT must be one of {FLAT_MODES}, got {FLAT!r}")
+    if FLAT is None or not isinstance(params, Mapping):
         return None
     leaves, treedef = jax.tree_util.tree_flatten(params)
-    key = (treedef, tuple((np.shape(a), str(getattr(a, "dtype", np.asarray(a).dtype))) for a in leaves))
+    key = (FLAT, treedef, tuple((np.shape(a), str(getattr(a, "dtype", np.asarray(a).dtype))) for a in leaves))
     with _LAYOUTS_LOCK:
         if key in _LAYOUTS:
             _LAYOUTS.move_to_end(key)
             return _LAYOUTS[key]
     layout = None
-    dtypes = {dtype for _, dtype in key[1]}
+    dtypes = {dtype for _, dtype in key[2]}
     nested = all(
         isinstance(p, Mapping) and all(not isinstance(a, Mapping) for a in p.values()) for p in params.values()
     )
@@ -188,7 +202,7 @@ def _layout(params: Any) -> _Layout | None:
             for vertex in sorted(params)
             for name in sorted(params[vertex])
         )
-        layout = _Layout(entries, next(iter(dtypes)))
+        layout = _Layout(entries, next(iter(dtypes)), params_flat=FLAT == "params")
     with _LAYOUTS_LOCK:
         _LAYOUTS[key] = layout
         while len(_LAYOUTS) > 256:
@@ -230,15 +244,47 @@ def _correct(out: Any, y: jax.Array, batch: int) -> jax.Array:
     return jnp.argmax(out, axis=-1) == labels
 
 
+def _uses_params(optimiser: Optimiser) -> bool:
+    """Whether the optimiser's update reads the parameters (weight decay does; the others only the gradients)."""
+    if isinstance(optimiser, OptimiserChain):
+        return any(_uses_params(o) for o in optimiser.optimisers)
+    if isinstance(optimiser, ShieldedOpt):
+        return _uses_params(optimiser.optimiser)
+    return isinstance(optimiser, (AdamW, WeightDecay))
+
+
+def _update_utilities(graph: Graph, state: dict, probe_grads: Mapping[str, jax.Array], mask: jax.Array) -> dict:
+    """``ng.update_activation_utility`` (default alpha, padded rows masked) for every probed vertex at once: the
+    per-vertex probe gradients side by side in one ``(batch, sum of nout)`` array, so XLA compiles a couple of loops
+    instead of ~3 per vertex (the same arithmetic, element by element)."""
+    names = sorted(probe_grads)
+    spatial = np.concatenate(
+        [np.full((graph.spec.nout(n),), float(math.prod(graph.spec[n].shape[:-1])), np.float32) for n in names]
+    )
+    grads = jnp.concatenate([probe_grads[n] for n in names], axis=1)
+    m = jnp.asarray(mask, jnp.float32).reshape(-1, 1)
+    new = jnp.sum((jnp.abs(grads) / spatial) * m, axis=0) / jnp.maximum(jnp.sum(m), 1.0)
+    old = jnp.concatenate([state[n][UTILITY] for n in names])
+    updated = utility_ewma(old, new)
+    state = dict(state)
+    start = 0
+    for n in names:
+        stop = start + graph.spec.nout(n)
+        state[n] = {**state[n], UTILITY: updated[start:stop].astype(state[n][UTILITY].dtype)}
+        start = stop
+    return state
+
+
 def _step_body(carry, batch, key, skeleton: Optimiser, loss: Callable, layout: _Layout | None = None):
     graph, opt_state, ok = carry
     xs, y, mask, index = batch
     step_key = jax.random.fold_in(key, index)
     # Vertices that store an activation-contribution utility get zero probes; their gradients give the utility.
     probes = utility_probes(graph, mask.shape[0])
+    params_flat = layout is not None and layout.params_flat
 
     def objective(params, probes):
-        tree = params if layout is None else layout.unravel(params)
+        tree = layout.unravel(params) if params_flat else params
         outs, state = forward(graph.replace(params=tree), xs, train=True, key=step_key, probes=probes or None)
         out = outs[0] if len(outs) == 1 else outs
         return _masked_mean(_per_example(loss, out, y), mask), (state, out)
@@ -246,10 +292,15 @@ def _step_body(carry, batch, key, skeleton: Optimiser, loss: Callable, layout: _
     (value, (state, out)), (grads, probe_grads) = jax.value_and_grad(objective, (0, 1), has_aux=True)(
         graph.params, probes
     )
-    updates, new_opt_state = skeleton.to_optax().update(grads, opt_state, graph.params)
-    params = optax.apply_updates(graph.params, updates)
+    if layout is None or params_flat:
+        updates, new_opt_state = skeleton.to_optax().update(grads, opt_state, graph.params)
+        params = optax.apply_updates(graph.params, updates)
+    else:
+        flat_params = layout.ravel(graph.params) if _uses_params(skeleton) else None
+        updates, new_opt_state = skeleton.to_optax().update(layout.ravel(grads), opt_state, flat_params)
+        params = optax.apply_updates(graph.params, layout.unravel(updates))
     if probes:
-        state = update_activation_utility(graph.replace(state=state), probe_grads, mask=mask).state
+        state = _update_utilities(graph, state, probe_grads, mask)
     # Only a flag: selecting the old values on every leaf would add ~30% to the compile time, and a failed
     # candidate gets its untrained graph back anyway (``train_graph``).
     carry = (graph.replace(params=params, state=state), new_opt_state, ok & jnp.isfinite(value))
@@ -448,9 +499,9 @@ def _initial_carry(graph: Graph, optimiser: Optimiser, layout: _Layout | None = 
     """
     skeleton = optimiser.skeleton()
     if layout is not None:
-        flat = layout.ravel_host(graph.params)
-        graph = graph.replace(params=flat)
-        shapes = _state_shapes(skeleton, jax.ShapeDtypeStruct(flat.shape, flat.dtype))
+        if layout.params_flat:
+            graph = graph.replace(params=layout.ravel_host(graph.params))
+        shapes = _state_shapes(skeleton, jax.ShapeDtypeStruct((layout.size,), layout.dtype))
     else:
         shapes = _state_shapes(skeleton, graph.params)
     zeros = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), shapes)
@@ -570,7 +621,7 @@ def train_graph(
     graph_out, opt_state, ok = jax.block_until_ready(carry)
     if not bool(ok):
         graph_out = graph
-    elif layout is not None:
+    elif layout is not None and layout.params_flat:
         graph_out = graph_out.replace(params=jax.device_put(layout.unravel_host(np.asarray(graph_out.params))))
     if layout is not None:
         opt_state = layout.tree_state(opt_state)
@@ -702,9 +753,10 @@ def step_memory(
     """XLA's memory estimate of one train step of ``graph`` at ``batch_size`` (``compiled.memory_analysis()``).
 
     Compiles (or finds in the cache) the loop driver's step at ``compile_tier`` (``"fast"`` or ``"full"``), so that
-    training at this batch size with that tier (``ng.train_graph(..., compile_tier=...)``) compiles nothing new. Returns bytes: ``argument``, ``output``, ``alias``, ``temp``, ``generated_code`` and
-    ``total`` (argument + output + temp - alias), or None where the backend gives no analysis. Labels default to
-    integer class labels; pass ``y_shape``/``y_dtype`` for other targets (e.g. ``(classes,)``, float32).
+    training at this batch size with that tier (``ng.train_graph(..., compile_tier=...)``) compiles nothing new.
+    Returns bytes: ``argument``, ``output``, ``alias``, ``temp``, ``generated_code`` and ``total`` (argument + output
+    + temp - alias), or None where the backend gives no analysis. Labels default to integer class labels; pass
+    ``y_shape``/``y_dtype`` for other targets (e.g. ``(classes,)``, float32).
 
     Example:
         >>> import jax, naivega_jax as ng

@@ -1,5 +1,5 @@
-"""Compile avoidance: XLA compile options, the persistent compilation cache, the flat parameter vector (off by
-default, switched on here)."""
+"""Compile avoidance: XLA compile options, the persistent compilation cache, the flat vectors of the traced step
+(gradients and optimiser moments by default; the parameters too when switched on here)."""
 
 import jax
 import numpy as np
@@ -24,16 +24,18 @@ def data(n=40):
 
 
 @pytest.mark.parametrize("driver", ["loop", "scan"])
-def test_flat_parameters_train_exactly_like_the_tree(monkeypatch, driver):
-    g = conv_graph(f"flat_{driver}_")
+@pytest.mark.parametrize("mode", ["optimiser", "params"])
+@pytest.mark.parametrize("optimiser", [ng.Adam(0.01), ng.OptimiserChain(ng.WeightDecay(0.1), ng.Momentum(0.05))])
+def test_flat_vectors_train_exactly_like_the_tree(monkeypatch, driver, mode, optimiser):
+    g = ng.init_activation_utility(conv_graph(f"flat_{driver}_"))
     x, y = data()
     results = {}
-    for flat in (False, True):
-        monkeypatch.setattr(_engine, "FLAT_PARAMS", flat)
+    for flat in (None, mode):
+        monkeypatch.setattr(_engine, "FLAT", flat)
         results[flat] = ng.train_graph(
-            jax.random.key(3), g, x, y, optimiser=ng.Adam(0.01), batch_size=16, epochs=2, driver=driver
+            jax.random.key(3), g, x, y, optimiser=optimiser, batch_size=16, epochs=2, driver=driver
         )
-    tree, flat = results[False], results[True]
+    tree, flat = results[None], results[mode]
     np.testing.assert_allclose(flat.losses, tree.losses, rtol=1e-5, atol=1e-6)
     assert jax.tree_util.tree_structure(flat.graph.params) == jax.tree_util.tree_structure(tree.graph.params)
     for a, b in zip(jax.tree_util.tree_leaves(flat.graph), jax.tree_util.tree_leaves(tree.graph)):
@@ -42,11 +44,29 @@ def test_flat_parameters_train_exactly_like_the_tree(monkeypatch, driver):
     assert jax.tree_util.tree_structure(flat.opt_state) == jax.tree_util.tree_structure(tree.opt_state)
     for a, b in zip(jax.tree_util.tree_leaves(flat.opt_state), jax.tree_util.tree_leaves(tree.opt_state)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    assert int(jax.tree_util.tree_leaves(flat.opt_state)[0]) == flat.steps == 6
+    assert flat.steps == 6
+    assert all(
+        int(c) == 6 for c in jax.tree_util.tree_leaves(flat.opt_state) if np.ndim(c) == 0 and c.dtype == np.int32
+    )
+    # the utilities, updated for all vertices at once, are those ng.update_activation_utility gives vertex by vertex
+    for name in (f"flat_{driver}_c", f"flat_{driver}_bn"):
+        np.testing.assert_allclose(flat.graph.state[name]["utility"], tree.graph.state[name]["utility"], rtol=1e-5)
+
+
+def test_the_combined_utility_update_is_update_activation_utility():
+    g = ng.init_activation_utility(conv_graph("util_"))
+    rng = np.random.default_rng(1)
+    grads = {n: rng.standard_normal((5, g.nout(n))).astype(np.float32) for n in g.state if "utility" in g.state[n]}
+    mask = np.array([1, 1, 0, 1, 1], np.float32)
+    expected = ng.update_activation_utility(g, grads, mask=mask).state
+    got = _engine._update_utilities(g, dict(g.state), grads, mask)
+    assert sorted(grads) == ["util_bn", "util_c", "util_g", "util_out"]  # feature maps and vectors
+    for n in grads:
+        np.testing.assert_allclose(got[n]["utility"], expected[n]["utility"], rtol=1e-6)
 
 
 def test_flat_layout_is_only_used_for_one_float_dtype(monkeypatch):
-    monkeypatch.setattr(_engine, "FLAT_PARAMS", True)
+    monkeypatch.setattr(_engine, "FLAT", "params")
     f32, f16 = np.zeros((2, 3), np.float32), np.zeros((3,), np.float16)
     layout = _engine._layout({"b": {"k": f32, "bias": f32[0]}, "a": {"k": f32}})
     assert [e[:2] for e in layout.entries] == [("a", "k"), ("b", "bias"), ("b", "k")]
