@@ -317,6 +317,8 @@ def fit(
     validation and, with ``test_data=(x_test, y_test)``, test accuracy; parameters; wall time split into compile,
     train and other seconds; where the files are) is printed and written to ``out_dir/summary.json``.
 
+    Without an executor members train in this process one after another, and a background thread compiles the
+    next members' executables while one trains (``ng.evaluate(..., precompile=True)``; the numbers are the same).
     ``executor`` (``ng.make_executor("devices" | "ray", ...)``) evaluates members elsewhere; the population is the
     same whichever executor runs it. It gets ``executor_chunk`` members at a time (all remaining ones when None),
     and the time budget is checked between chunks.
@@ -519,7 +521,8 @@ class _Run:
         engine0 = engine_stats()
         report = functools.partial(_report, self.progress, gen, len(population))
         runner = _BudgetedExecutor(self.deadline, done, self.progress, report, self.executor, self.executor_chunk)
-        scored = evaluate(fit_key, self.fitness, population, executor=runner)
+        # members trained here: a thread compiles the next members' executables while one trains
+        scored = evaluate(fit_key, self.fitness, population, executor=runner, precompile=self.executor is None)
         for i in runner.new:
             info = scored[i].info
             self.tally["compile_seconds"] += float(info.get("compile_seconds", 0.0))

@@ -139,11 +139,28 @@ class AccuracyFitness:
             raise ValueError(f"AccuracyFitness needs a graph with one output, got outputs {list(graph.output_names)}")
         if not self._total:
             return 0.0
-        # the training engine's compile cache: its compile options, and elites keep their executable across the
-        # periodic clears of JAX's caches
-        count = cached_executable(_count_correct, graph, *self._batches[0])
+        count = self._executable(graph, background=False)
         correct = sum(count(graph, xs, labels) for xs, labels in self._batches)
         return int(correct) / self._total
+
+    def _executable(self, graph: Graph, *, background: bool) -> Any:
+        # the training engine's compile cache: its compile options and tiers (a few batches of inference get the
+        # fast-compiling tier on XLA:CPU), and elites keep their executable across the periodic clears of JAX's
+        # caches
+        return cached_executable(
+            _count_correct,
+            graph,
+            *self._batches[0],
+            compile_tier="auto",
+            runs=len(self._batches),
+            background=background,
+        )
+
+    def precompile(self, candidate: Candidate) -> None:
+        """Compiles ahead the executable that scoring ``candidate`` will use (for ``ng.evaluate(...,
+        precompile=True)``)."""
+        if self._total and len(candidate.graph.output_names) == 1:
+            self._executable(candidate.graph, background=True)
 
     def __call__(self, key: jax.Array, candidate: Candidate) -> Candidate:
         return candidate.replace(fitness=self.accuracy(candidate.graph))
@@ -390,6 +407,10 @@ class AccuracyVsSize:
 
     def __repr__(self) -> str:
         return f"AccuracyVsSize(<{self._accuracy._total} labels>, digits={self.digits}, batch_size={self.batch_size})"
+
+    def precompile(self, candidate: Candidate) -> None:
+        """Compiles ahead the executable that scoring ``candidate`` will use (``AccuracyFitness.precompile``)."""
+        self._accuracy.precompile(candidate)
 
     def __call__(self, key: jax.Array, candidate: Candidate) -> Candidate:
         acc = self._accuracy.accuracy(candidate.graph)

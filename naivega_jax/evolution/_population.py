@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -108,6 +109,33 @@ def _in_process(fn: Callable[[Any], Any], items: Sequence[Any]) -> list:
     return [fn(item) for item in items]
 
 
+class _Precompiler:
+    """A background thread that calls ``precompile(candidate)`` for each candidate in turn, so that XLA compiles the
+    next members while the current one trains (the compiler releases the GIL; the engine's cache hands a waiting
+    trainer the executable being compiled instead of compiling it twice). Failures are left to the real call."""
+
+    def __init__(self, precompile: Callable[[Candidate], Any], candidates: Sequence[Candidate]):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(precompile, list(candidates)), name="naivega-precompile", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, precompile: Callable[[Candidate], Any], candidates: list[Candidate]) -> None:
+        for c in candidates:
+            if self._stop.is_set():
+                return
+            try:
+                precompile(c)
+            except Exception as error:  # the member's own evaluation reports it
+                logger.debug("precompiling a member failed (its evaluation will say why): %s", error)
+
+    def close(self) -> None:
+        """Stops after the compile in flight (if any) and waits for it."""
+        self._stop.set()
+        self._thread.join()
+
+
 def evaluate(
     key: jax.Array,
     fitness: Callable[[jax.Array, Candidate], Candidate],
@@ -115,6 +143,7 @@ def evaluate(
     *,
     executor: Executor | None = None,
     invalid_fitness: float = 0.0,
+    precompile: bool = False,
 ) -> Population:
     """Scores every member: member ``i`` becomes ``fitness(fold_in(key, i), member)``, stamped with the generation.
 
@@ -133,6 +162,10 @@ def evaluate(
             for running members on several devices or machines: ``fn`` and the items are picklable when the
             fitness is.
         invalid_fitness: the fitness of a member whose evaluation fails.
+        precompile: when ``fitness`` has a ``precompile(candidate)`` method (``ng.TrainThenFitness``,
+            ``ng.TrainAccuracyFitness``), a background thread compiles the members' executables in order while
+            they are scored in this process; results are the same (equal executables), only the waiting shrinks.
+            Useful when members train here; leave it off for an executor that trains them elsewhere.
 
     Example:
         >>> import jax, naivega_jax as ng
@@ -151,7 +184,13 @@ def evaluate(
     for i, c in enumerate(population):
         info = {"parent_fitness": c.info["parent_fitness"]} if "parent_fitness" in c.info else {}
         items.append((jax.random.fold_in(key, i), c.replace(generation=population.generation, info=info)))
-    results = list((executor or _in_process)(_ScoreMember(fitness, invalid_fitness), items))
+    ahead = getattr(fitness, "precompile", None) if precompile else None
+    compiler = _Precompiler(ahead, [c for _, c in items]) if callable(ahead) else None
+    try:
+        results = list((executor or _in_process)(_ScoreMember(fitness, invalid_fitness), items))
+    finally:
+        if compiler is not None:
+            compiler.close()
     if len(results) != len(items):
         raise ValueError(f"evaluate: the executor returned {len(results)} results for {len(items)} members")
     return population.replace(candidates=tuple(results))

@@ -20,7 +20,7 @@ import jax
 import numpy as np
 import optax
 
-from ..train import Adam, Optimiser, TrainResult, train_graph
+from ..train import Adam, Optimiser, TrainResult, precompile_training, train_graph
 from ..train._engine import DRIVERS
 from ._candidate import Candidate
 
@@ -173,6 +173,25 @@ def _train(self: Any, key: jax.Array, candidate: Candidate, where: str) -> tuple
     return candidate.replace(graph=result.graph, batch_size=batch_size, info=info), result
 
 
+def _precompile(self: Any, candidate: Candidate) -> None:
+    """Compiles ahead the training executable ``_train`` will ask for (``ng.precompile_training``); only for fixed
+    ``train_data`` (a callable one may keep state that a second thread should not touch)."""
+    if callable(self.train_data) or not isinstance(candidate, Candidate):
+        return
+    x, y = self.train_data
+    precompile_training(
+        candidate.graph,
+        x,
+        y,
+        optimiser=self.default_optimiser if candidate.optimiser is None else candidate.optimiser,
+        loss=self.loss,
+        batch_size=candidate.batch_size,
+        epochs=self.epochs,
+        driver=self.driver,
+        activation_utility=self.activation_utility,
+    )
+
+
 def _invalid(self: Any, candidate: Candidate) -> Candidate:
     return candidate.replace(fitness=self.invalid_fitness)
 
@@ -244,6 +263,15 @@ class TrainThenFitness:
             )
         return scored
 
+    def precompile(self, candidate: Candidate) -> None:
+        """Compiles ahead what scoring ``candidate`` will compile: its training step, then what ``fitness`` compiles
+        if it has a ``precompile`` of its own (``ng.AccuracyFitness``, ``ng.AccuracyVsSize``). ``ng.evaluate(...,
+        precompile=True)`` calls this from a background thread for the members still to come."""
+        _precompile(self, candidate)
+        inner = getattr(self.fitness, "precompile", None)
+        if callable(inner):
+            inner(candidate)
+
 
 def train_accuracy(correct: np.ndarray, drop: float) -> float:
     """Mean of ``correct`` after dropping its first ``floor(drop * len)`` entries (upstream's start index)."""
@@ -296,3 +324,7 @@ class TrainAccuracyFitness:
                 "TrainAccuracyFitness: needs a graph with one (batch, classes) output and integer or one-hot labels"
             )
         return trained.replace(fitness=train_accuracy(result.correct, self.drop))
+
+    def precompile(self, candidate: Candidate) -> None:
+        """Compiles ahead the training step scoring ``candidate`` will use (see ``TrainThenFitness.precompile``)."""
+        _precompile(self, candidate)

@@ -1,7 +1,15 @@
 """Optimiser specs (optax underneath) and the compile-aware training engine."""
 
 from ._cache import clear_compile_cache, engine_stats
-from ._engine import TrainResult, cached_executable, choose_driver, evaluate_accuracy, step_memory, train_graph
+from ._engine import (
+    TrainResult,
+    cached_executable,
+    choose_driver,
+    evaluate_accuracy,
+    precompile_training,
+    step_memory,
+    train_graph,
+)
 from ._optimisers import (
     SGD,
     AdaGrad,
@@ -45,6 +53,7 @@ __all__ = [
     "map_optimisers",
     "merge_optimisers",
     "optimiser_from_dict",
+    "precompile_training",
     "set_compilation_cache",
     "step_memory",
     "train_graph",

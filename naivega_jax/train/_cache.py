@@ -30,6 +30,8 @@ class CacheStats:
     fast_compiles: int = 0
     cache_hits: int = 0
     compile_seconds: float = 0.0
+    background_compiles: int = 0
+    background_compile_seconds: float = 0.0
     disk_hits: int = 0
     evictions: int = 0
     jax_cache_clears: int = 0
@@ -175,6 +177,7 @@ class CompileCache:
         self.stats = CacheStats()
         self._entries: collections.OrderedDict[Hashable, Any] = collections.OrderedDict()
         self._costs: collections.OrderedDict[Hashable, dict[str, float]] = collections.OrderedDict()
+        self._pending: dict[Hashable, threading.Event] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -187,6 +190,8 @@ class CompileCache:
         static: dict[str, Hashable],
         args: tuple,
         tier: str | Callable[[dict[str, float], str], str] = "full",
+        *,
+        background: bool = False,
     ) -> Lookup:
         """The executable of ``jitted(*args, **static)`` compiled at ``tier``, compiled ahead of time on a miss.
 
@@ -194,6 +199,11 @@ class CompileCache:
         XLA's cost analysis, ``lines`` of HLO text) and the platform that returns one of them; the cost is computed
         once per signature and remembered, so the choice is a pure function of the program (same inputs, same tier,
         same numbers).
+
+        Thread-safe: a caller asking for an executable that another thread is compiling waits for it instead of
+        compiling it again. ``background=True`` marks a compile made ahead of need (``precompile_training``): it is
+        counted in ``background_compiles``/``background_compile_seconds`` instead of ``compile_seconds`` (the time
+        training waited for compilers) and ``cache_hits``.
         """
         leaves, treedef = jax.tree_util.tree_flatten(args)
         platform = _platform(leaves)
@@ -223,36 +233,59 @@ class CompileCache:
                 tier = tier(cost, platform)
         options = tier_options(platform, tier)
         key = (*signature, tuple(sorted(options.items())) if platform not in _REJECTED else ())
-        with self._lock:
-            compiled = self._entries.get(key)
-            if compiled is not None:
-                self._entries.move_to_end(key)
-                self.stats.cache_hits += 1
-                self.stats.compile_seconds += seconds
-                return Lookup(compiled, True, seconds)
-        ensure_default_compilation_cache()
+        while True:
+            with self._lock:
+                compiled = self._entries.get(key)
+                if compiled is not None:
+                    self._entries.move_to_end(key)
+                    if background:
+                        self.stats.background_compile_seconds += seconds
+                    else:
+                        self.stats.cache_hits += 1
+                        self.stats.compile_seconds += seconds
+                    return Lookup(compiled, True, seconds)
+                pending = self._pending.get(key)
+                if pending is None:
+                    self._pending[key] = threading.Event()
+                    break
+            t0 = time.perf_counter()  # another thread compiles it: wait, then take it from the cache
+            pending.wait()
+            seconds += time.perf_counter() - t0
         disk_before = getattr(_DISK, "hits", 0)
-        t0 = time.perf_counter()
-        compiled = _compile(lowered or jitted.lower(*args, **static), platform, options)
-        seconds += time.perf_counter() - t0
-        with self._lock:
-            self._entries[key] = compiled
-            self.stats.compiles += 1
-            if tier == "fast" and FAST_COMPILER_OPTIONS.get(platform):
-                self.stats.fast_compiles += 1
-            self.stats.compile_seconds += seconds
-            self.stats.disk_hits += getattr(_DISK, "hits", 0) > disk_before
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
-                self.stats.evictions += 1
-            self._since_clear += 1
-            clear = self._since_clear >= self.clear_jax_every
-            if clear:
-                self._since_clear = 0
-                self.stats.jax_cache_clears += 1
+        try:
+            ensure_default_compilation_cache()
+            t0 = time.perf_counter()
+            compiled = _compile(lowered or jitted.lower(*args, **static), platform, options)
+            seconds += time.perf_counter() - t0
+        finally:
+            with self._lock:
+                done = self._pending.pop(key)
+                if compiled is not None:
+                    self._store(key, compiled, tier == "fast" and bool(FAST_COMPILER_OPTIONS.get(platform)))
+                    self.stats.disk_hits += getattr(_DISK, "hits", 0) > disk_before
+                    if background:
+                        self.stats.background_compiles += 1
+                        self.stats.background_compile_seconds += seconds
+                    else:
+                        self.stats.compile_seconds += seconds
+                clear = self._since_clear >= self.clear_jax_every and not self._pending
+                if clear:
+                    self._since_clear = 0
+                    self.stats.jax_cache_clears += 1
+            done.set()
         if clear:
             jax.clear_caches()
         return Lookup(compiled, False, seconds)
+
+    def _store(self, key: Hashable, compiled: Any, fast: bool) -> None:
+        """Under the lock: holds a new executable, evicting the least recently used beyond ``max_entries``."""
+        self._entries[key] = compiled
+        self.stats.compiles += 1
+        self.stats.fast_compiles += fast
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+            self.stats.evictions += 1
+        self._since_clear += 1
 
     def clear(self) -> None:
         with self._lock:
@@ -265,14 +298,16 @@ CACHE = CompileCache()
 def engine_stats() -> dict[str, float]:
     """The training engine's counters since the process started: compiles (executables the engine did not hold;
     ``disk_hits`` of them came from the persistent compilation cache, ``fast_compiles`` of them were compiled at the
-    fast tier: see ``ng.train_graph``'s ``compile_tier``), cache hits, total compile seconds,
+    fast tier: see ``ng.train_graph``'s ``compile_tier``, and ``background_compiles`` of them ahead of need by
+    ``ng.precompile_training``, taking ``background_compile_seconds``), cache hits, the seconds training and
+    evaluation waited for compiles (``compile_seconds``),
     evictions, clears of JAX's caches, and the number of executables held now.
 
     Example:
         >>> import naivega_jax as ng
         >>> sorted(ng.engine_stats())  # doctest: +NORMALIZE_WHITESPACE
-        ['cache_hits', 'compile_seconds', 'compiles', 'disk_hits', 'entries', 'evictions', 'fast_compiles',
-         'jax_cache_clears']
+        ['background_compile_seconds', 'background_compiles', 'cache_hits', 'compile_seconds', 'compiles',
+         'disk_hits', 'entries', 'evictions', 'fast_compiles', 'jax_cache_clears']
     """
     return {**CACHE.stats.snapshot(), "entries": len(CACHE)}
 

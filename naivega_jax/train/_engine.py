@@ -575,28 +575,19 @@ def train_graph(
         (20, True, False)
     """
     where = "train_graph"
-    if not isinstance(graph, Graph):
-        raise TypeError(f"{where}: graph must be an ng.Graph, got {type(graph).__name__}")
-    optimiser = Adam() if optimiser is None else optimiser
-    if not isinstance(optimiser, Optimiser):
-        raise TypeError(f"{where}: optimiser must be an optimiser spec (ng.Adam(1e-3), ...), got {optimiser!r}")
-    batch_size = _check_positive(batch_size, "batch_size", where)
-    epochs = _check_positive(epochs, "epochs", where)
     check_every = _check_positive(check_every, "check_every", where)
-    if driver not in DRIVERS:
-        raise ValueError(f"{where}: driver must be one of {DRIVERS}, got {driver!r}")
-    driver = choose_driver(graph) if driver == "auto" else driver
-    _tier(compile_tier, 1, where)
-
     t_start = time.perf_counter()
-    if activation_utility:
-        graph = _with_utility(graph)
-    data = _Data(graph, x, y, where)
+    plan = _Plan(graph, x, y, optimiser, loss, batch_size, epochs, driver, activation_utility, compile_tier, where)
+    graph, data, layout, static, carry, tier, driver = (
+        plan.graph,
+        plan.data,
+        plan.layout,
+        plan.static,
+        plan.carry,
+        plan.tier,
+        plan.driver,
+    )
     run = _Run()
-    layout = _layout(graph.params)
-    static = {"skeleton": optimiser.skeleton(), "loss": loss, "layout": layout}
-    carry = _initial_carry(graph, optimiser, layout)
-    tier = _tier(compile_tier, epochs * -(-data.n // batch_size), where)
     step = None
     steps = epochs_done = 0
     for epoch in range(epochs):
@@ -626,6 +617,78 @@ def train_graph(
     if layout is not None:
         opt_state = layout.tree_state(opt_state)
     return _finish(run, graph_out, opt_state, bool(ok), steps, epochs_done, driver, t_start, data.classifies)
+
+
+class _Plan:
+    """What a training call needs before its first step: checked arguments, the data, the flat layout, the static
+    arguments, the initial carry and the compile tier. ``train_graph`` and ``precompile_training`` share it, so a
+    precompiled executable is exactly the one training will look up."""
+
+    def __init__(self, graph, x, y, optimiser, loss, batch_size, epochs, driver, activation_utility, tier, where):
+        if not isinstance(graph, Graph):
+            raise TypeError(f"{where}: graph must be an ng.Graph, got {type(graph).__name__}")
+        optimiser = Adam() if optimiser is None else optimiser
+        if not isinstance(optimiser, Optimiser):
+            raise TypeError(f"{where}: optimiser must be an optimiser spec (ng.Adam(1e-3), ...), got {optimiser!r}")
+        self.batch_size = _check_positive(batch_size, "batch_size", where)
+        epochs = _check_positive(epochs, "epochs", where)
+        if driver not in DRIVERS:
+            raise ValueError(f"{where}: driver must be one of {DRIVERS}, got {driver!r}")
+        self.driver = choose_driver(graph) if driver == "auto" else driver
+        _tier(tier, 1, where)
+        self.graph = _with_utility(graph) if activation_utility else graph
+        self.data = _Data(self.graph, x, y, where)
+        self.layout = _layout(self.graph.params)
+        self.static = {"skeleton": optimiser.skeleton(), "loss": loss, "layout": self.layout}
+        self.carry = _initial_carry(self.graph, optimiser, self.layout)
+        self.tier = _tier(tier, epochs * -(-self.data.n // self.batch_size), where)
+
+
+def precompile_training(
+    graph: Graph,
+    x: Any,
+    y: Any,
+    *,
+    optimiser: Optimiser | None = None,
+    loss: Callable = optax.softmax_cross_entropy_with_integer_labels,
+    batch_size: int = 32,
+    epochs: int = 1,
+    driver: str = "auto",
+    activation_utility: bool = False,
+    compile_tier: str = "auto",
+) -> bool:
+    """Compiles now the executable that ``ng.train_graph`` with these arguments will use; True if it compiled,
+    False if the engine held it already.
+
+    Meant for a thread that compiles the next candidates while the current one trains (``ng.evaluate(...,
+    precompile=True)``, ``ng.autofit.fit``): XLA compiles with the GIL released, and on a CPU a training step
+    keeps about one core busy. If ``train_graph`` asks for the executable while it is being compiled here, it waits
+    for it instead of compiling it again. The arguments are those of ``train_graph`` (no key: shapes only).
+
+    Example:
+        >>> import jax, numpy as np, naivega_jax as ng
+        >>> inp = ng.input_vertex("in", shape=(3,))
+        >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(2), inp))
+        >>> x, y = np.ones((10, 3), np.float32), np.zeros(10, np.int32)
+        >>> ng.precompile_training(g, x, y, batch_size=4), ng.precompile_training(g, x, y, batch_size=4)
+        (True, False)
+        >>> ng.train_graph(jax.random.key(1), g, x, y, batch_size=4).compiles
+        0
+    """
+    where = "precompile_training"
+    plan = _Plan(graph, x, y, optimiser, loss, batch_size, epochs, driver, activation_utility, compile_tier, where)
+    run = _Run()
+    idx, mask = _batch_indices(None, plan.data.n, plan.batch_size)
+    if plan.driver != "scan":
+        idx, mask = idx[:1], mask[:1]
+    xs, ys = plan.data.batches(run, idx)
+    batches = (xs, ys, mask, np.arange(idx.shape[0], dtype=np.int32))
+    key = jax.random.key(0)
+    if plan.driver == "scan":
+        name, jitted, args = "epoch", _train_epoch, (plan.carry, batches, key)
+    else:
+        name, jitted, args = "step", _train_step, (plan.carry, _row(batches, 0), key)
+    return not CACHE.get(name, jitted, plan.static, args, plan.tier, background=True).hit
 
 
 def _row(batches: Any, i: int) -> Any:
@@ -678,14 +741,23 @@ def _finish(run: _Run, graph, opt_state, ok, steps, epochs, driver, t_start, cla
     )
 
 
-def cached_executable(jitted: Any, *args: Any, **static: Any) -> Any:
+def cached_executable(
+    jitted: Any,
+    *args: Any,
+    compile_tier: str = "full",
+    runs: int = 1,
+    background: bool = False,
+    **static: Any,
+) -> Any:
     """The training engine's ahead-of-time executable of ``jitted(*args, **static)`` (``jitted``: a ``jax.jit``
     function; ``static``: its static arguments).
 
     Looked up in the engine's compile cache by ``(function, static arguments, argument tree and shapes,
-    placement)``, compiled on a miss with the engine's compile options and the persistent compilation cache, and
-    counted in ``ng.engine_stats()``. Unlike ``jax.jit``'s own cache, the engine's executables survive the
-    periodic clears of JAX's caches in a long search. Call the result with arguments of the same shapes.
+    placement, compile tier)``, compiled on a miss with the engine's compile options and the persistent compilation
+    cache, and counted in ``ng.engine_stats()``. Unlike ``jax.jit``'s own cache, the engine's executables survive
+    the periodic clears of JAX's caches in a long search. Call the result with arguments of the same shapes.
+    ``compile_tier`` as in ``ng.train_graph``; for ``"auto"``, ``runs`` is how often the caller will run it.
+    ``background=True`` counts a compile made ahead of need as such (``ng.engine_stats``).
 
     Example:
         >>> import jax, jax.numpy as jnp, naivega_jax as ng
@@ -696,8 +768,10 @@ def cached_executable(jitted: Any, *args: Any, **static: Any) -> Any:
     """
     if not hasattr(jitted, "lower"):
         raise TypeError(f"cached_executable: jitted must be a jax.jit function, got {jitted!r}")
+    runs = _check_positive(runs, "runs", "cached_executable")
+    tier = _tier(compile_tier, runs, "cached_executable")
     name = f"fn:{getattr(jitted, '__module__', '')}.{getattr(jitted, '__qualname__', repr(jitted))}:{id(jitted)}"
-    return CACHE.get(name, jitted, static, args).compiled
+    return CACHE.get(name, jitted, static, args, tier, background=background).compiled
 
 
 def evaluate_accuracy(graph: Graph, x: Any, y: Any, *, batch_size: int = 256, compile_tier: str = "auto") -> float:
