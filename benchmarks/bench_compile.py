@@ -6,8 +6,9 @@ compile cache (compile seconds: the engine's ``compile_seconds``, wall; CPU: pro
 minus those of a steady call), then steady epochs of all configurations are interleaved (median wall ms).
 
 Configurations (``naivega_jax.train._engine.FLAT`` and ``naivega_jax.train._cache.COMPILER_OPTIONS``):
-``tree`` (nothing flat), ``tree+opts`` (XLA:CPU's older fusion emitters), ``flat-optimiser+opts`` (gradients and
-optimiser moments in one vector, parameters a tree, older emitters: the default), ``flat`` (parameters in one
+``tree`` (nothing flat), ``tree+opts`` (XLA:CPU's older fusion emitters), ``flat-optimiser`` (gradients and
+optimiser moments in one vector, parameters a tree, XLA's default emitters: the ``"max"`` tier),
+``flat-optimiser+opts`` (the same with the older emitters: the ``"full"`` tier), ``flat`` (parameters in one
 vector too), ``flat+opts``. Every call compiles at the full tier. The persistent compilation cache is off.
 
 Run: ``.venv/bin/python benchmarks/bench_compile.py [--graphs 6] [--batch 32]``.
@@ -31,6 +32,7 @@ OPTIONS = dict(_cache.COMPILER_OPTIONS)
 CONFIGS = {
     "tree": (None, {}),
     "tree+opts": (None, OPTIONS),
+    "flat-optimiser": ("optimiser", {}),
     "flat-optimiser+opts": ("optimiser", OPTIONS),
     "flat": ("params", {}),
     "flat+opts": ("params", OPTIONS),
@@ -41,6 +43,18 @@ def configure(name: str) -> None:
     flat, options = CONFIGS[name]
     _engine.FLAT = flat
     _cache.COMPILER_OPTIONS = dict(options)
+
+
+def program_cost(graph, batch) -> dict[str, float]:
+    """Bytes a step accesses (XLA's cost analysis) and lines of the lowered step: what the tier model reads."""
+    import optax
+
+    opt = ng.Adam(1e-3)
+    carry = _engine._initial_carry(graph, opt)
+    b = ((np.zeros((batch, 40, 1), np.float32),), np.zeros((batch,), np.int32), np.ones((batch,), np.float32), 0)
+    static = {"skeleton": opt.skeleton(), "loss": optax.softmax_cross_entropy_with_integer_labels, "layout": None}
+    cost = _cache._cost(_engine._train_step.lower(carry, (*b[:3], np.int32(0)), jax.random.key(0), **static))
+    return {"bytes": cost["bytes"], "lines": cost["lines"]}
 
 
 def train(graph, x, y, batch, key=0):
@@ -77,6 +91,7 @@ def main() -> None:
         if not args.no_utility:
             graph = ng.init_activation_utility(graph)
         row = {"graph": g, "vertices": len(graph.vertex_names), "nparams": ng.nparams(graph)}
+        row.update(program_cost(graph, args.batch))
         epochs = {name: [] for name in names}
         for name in names:
             configure(name)
@@ -116,6 +131,17 @@ def main() -> None:
                 statistics.median(r[f"{name}_compile_cpu_s"] / r[f"{base}_compile_cpu_s"] for r in rows), 3
             ),
             "epoch_ratio": round(statistics.median(r[f"{name}_epoch_ms"] / r[f"{base}_epoch_ms"] for r in rows), 3),
+            # per step (an epoch is 3600 / batch steps) and per lowered line, relative to the first configuration
+            "step_delta_ns_per_byte": round(
+                statistics.median(
+                    (r[f"{name}_epoch_ms"] - r[f"{base}_epoch_ms"]) * 1e6 / (3600 / args.batch) / r["bytes"]
+                    for r in rows
+                ),
+                5,
+            ),
+            "compile_delta_ms_per_line": round(
+                statistics.median((r[f"{name}_compile_s"] - r[f"{base}_compile_s"]) * 1e3 / r["lines"] for r in rows), 4
+            ),
         }
     summary["load_after"] = os.getloadavg()
     print(json.dumps(summary), flush=True)

@@ -289,6 +289,7 @@ def fit(
     epochs_per_generation: int | None = None,
     executor: Callable | None = None,
     executor_chunk: int | None = None,
+    precompile: bool | None = None,
     progress: bool = True,
     run_info: dict[str, Any] | None = None,
     test_data: tuple[Any, Any] | None = None,
@@ -318,7 +319,8 @@ def fit(
     train and other seconds; where the files are) is printed and written to ``out_dir/summary.json``.
 
     Without an executor members train in this process one after another, and a background thread compiles the
-    next members' executables while one trains (``ng.evaluate(..., precompile=True)``; the numbers are the same).
+    next members' executables while one trains (``ng.evaluate(..., precompile=True)``; the numbers are the same);
+    ``precompile`` (default: on exactly when there is no executor) switches it.
     ``executor`` (``ng.make_executor("devices" | "ray", ...)``) evaluates members elsewhere; the population is the
     same whichever executor runs it. It gets ``executor_chunk`` members at a time (all remaining ones when None),
     and the time budget is checked between chunks.
@@ -349,6 +351,8 @@ def fit(
         raise ValueError(f"fit: epochs_per_generation must be None or an int >= 1, got {epochs_per_generation!r}")
     if executor is not None and not callable(executor):
         raise TypeError(f"fit: executor must be None or callable(fn, items), got {executor!r}")
+    if precompile is not None and not isinstance(precompile, bool):
+        raise TypeError(f"fit: precompile must be None or a bool, got {precompile!r}")
     if executor_chunk is not None and (
         isinstance(executor_chunk, bool) or not isinstance(executor_chunk, int) or executor_chunk < 1
     ):
@@ -413,6 +417,7 @@ def fit(
             executor_chunk,
             display,
             start,
+            executor is None if precompile is None else precompile,
         )
         try:
             display.say(
@@ -458,6 +463,7 @@ class _Run:
     executor_chunk: int | None
     progress: RunProgress
     start: float
+    precompile: bool
     previous: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
     tally: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
 
@@ -522,7 +528,7 @@ class _Run:
         report = functools.partial(_report, self.progress, gen, len(population))
         runner = _BudgetedExecutor(self.deadline, done, self.progress, report, self.executor, self.executor_chunk)
         # members trained here: a thread compiles the next members' executables while one trains
-        scored = evaluate(fit_key, self.fitness, population, executor=runner, precompile=self.executor is None)
+        scored = evaluate(fit_key, self.fitness, population, executor=runner, precompile=self.precompile)
         for i in runner.new:
             info = scored[i].info
             self.tally["compile_seconds"] += float(info.get("compile_seconds", 0.0))

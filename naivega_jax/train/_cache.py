@@ -62,40 +62,62 @@ def _aval_key(leaf: Any) -> tuple:
 #: compiling dominates a search.
 COMPILER_OPTIONS: dict[str, dict[str, Any]] = {"cpu": {"xla_cpu_use_fusion_emitters": False}}
 
-#: Compile tiers: ``"full"`` compiles with ``COMPILER_OPTIONS``; ``"fast"`` adds these options on top. On XLA:CPU the
-#: backend's optimisation level 0 compiles the search's train steps ~3x faster (~4x less CPU) and runs them ~2-3x
-#: slower (benchmarks/bench_tiers.py): the engine picks it for calls too short to earn back a full compile, and for
-#: inference (``ng.evaluate_accuracy``). Platforms without an entry compile both tiers alike (one executable).
+#: Compile tiers: ``"full"`` compiles with ``COMPILER_OPTIONS``; ``"fast"`` adds ``FAST_COMPILER_OPTIONS`` on top;
+#: ``"max"`` compiles with ``MAX_COMPILER_OPTIONS`` instead (XLA's defaults). On XLA:CPU the backend's optimisation
+#: level 0 compiles the search's train steps ~3x faster (~4x less CPU) and runs them ~2-3x slower
+#: (benchmarks/bench_tiers.py): the engine picks it for calls too short to earn back a full compile, and for
+#: inference on a few batches; XLA's newer fusion emitters compile slower and step faster, which pays only for long
+#: calls. Platforms without entries compile every tier alike (one executable).
 FAST_COMPILER_OPTIONS: dict[str, dict[str, Any]] = {"cpu": {"xla_backend_optimization_level": 0}}
-TIERS = ("fast", "full")
+MAX_COMPILER_OPTIONS: dict[str, dict[str, Any]] = {"cpu": {}}
+TIERS = ("fast", "full", "max")
 
-#: The cost model behind ``compile_tier="auto"``, per platform: (seconds the fast tier adds to a step per byte the
-#: step accesses, seconds the fast tier saves on a compile per line of the lowered program), the medians over 6
-#: graphs of the search's space x batch sizes 16-128 in benchmarks/bench_tiers.py (XLA:CPU, 2 cores; the per-graph
-#: values ranged 0.03-0.12 ns/byte and 0.2-0.9 ms/line).
-TIER_MODEL: dict[str, tuple[float, float]] = {"cpu": (0.085e-9, 0.38e-3)}
+
+@dataclasses.dataclass(frozen=True)
+class TierModel:
+    """The cost model behind ``compile_tier="auto"`` on one platform, relative to the ``"full"`` tier: per byte a
+    step accesses (XLA's cost analysis), the seconds a fast-tier step takes longer and a max-tier step takes less;
+    per line of the lowered program, the seconds a fast-tier compile saves and a max-tier compile adds."""
+
+    fast_step_per_byte: float
+    fast_compile_per_line: float
+    max_step_per_byte: float
+    max_compile_per_line: float
+
+
+#: Medians over 6 graphs of the search's space (XLA:CPU, 2 cores): the fast tier over batch sizes 16-128 in
+#: benchmarks/bench_tiers.py (per graph 0.03-0.12 ns/byte slower, 0.2-0.9 ms/line saved); the max tier at batch
+#: sizes 16 and 64 in benchmarks/bench_compile.py (``flat-optimiser`` vs ``flat-optimiser+opts``: epochs 0.88x and
+#: 0.91x, compiles 1.5x; 0.006 and 0.005 ns/byte faster, 0.34 and 0.32 ms/line slower).
+TIER_MODEL: dict[str, TierModel] = {"cpu": TierModel(0.085e-9, 0.38e-3, 0.0055e-9, 0.33e-3)}
 
 
 def choose_tier(cost: dict[str, float], steps: int, platform: str) -> str:
-    """``"fast"`` when ``steps`` runs of a program of this ``cost`` finish sooner compiled fast, else ``"full"``.
+    """The tier that compiles and runs a program of this ``cost`` ``steps`` times soonest, by ``TIER_MODEL``.
 
     Example:
         >>> from naivega_jax.train._cache import choose_tier
         >>> cost = {"bytes": 5e7, "lines": 2500.0, "flops": 1e8}
-        >>> choose_tier(cost, 56, "cpu"), choose_tier(cost, 560, "cpu"), choose_tier(cost, 56, "gpu")
-        ('fast', 'full', 'full')
+        >>> [choose_tier(cost, n, "cpu") for n in (56, 560, 10**6)], choose_tier(cost, 56, "gpu")
+        (['fast', 'full', 'max'], 'full')
     """
     model = TIER_MODEL.get(platform)
-    if model is None or not FAST_COMPILER_OPTIONS.get(platform):
+    if model is None:
         return "full"
-    per_byte, per_line = model
-    return "fast" if steps * per_byte * cost["bytes"] < per_line * cost["lines"] else "full"
+    extra = {"full": 0.0}  # seconds relative to the full tier
+    if FAST_COMPILER_OPTIONS.get(platform):
+        extra["fast"] = steps * model.fast_step_per_byte * cost["bytes"] - model.fast_compile_per_line * cost["lines"]
+    if tier_options(platform, "max") != tier_options(platform, "full"):
+        extra["max"] = model.max_compile_per_line * cost["lines"] - steps * model.max_step_per_byte * cost["bytes"]
+    return min(extra, key=lambda tier: (extra[tier], TIERS.index(tier) != 1))
 
 
 def tier_options(platform: str, tier: str) -> dict[str, Any]:
-    """The XLA compile options of ``tier`` (``"fast"`` or ``"full"``) on ``platform``."""
+    """The XLA compile options of ``tier`` (``"fast"``, ``"full"`` or ``"max"``) on ``platform``."""
     if tier not in TIERS:
         raise ValueError(f"compile tier must be one of {TIERS}, got {tier!r}")
+    if tier == "max":
+        return dict(MAX_COMPILER_OPTIONS.get(platform, COMPILER_OPTIONS.get(platform, {})))
     options = dict(COMPILER_OPTIONS.get(platform, {}))
     if tier == "fast":
         options.update(FAST_COMPILER_OPTIONS.get(platform, {}))

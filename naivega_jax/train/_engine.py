@@ -14,7 +14,7 @@ Designed around reference/performance.md:
   (``ng.set_compilation_cache``), so a rerun, a resumed run or a worker reads executables from disk instead of
   compiling them; the traced step keeps gradients and optimiser moments in one flat vector (``FLAT``, ``_Layout``)
   and updates all activation utilities at once, ~20% fewer compiled loops; a call too short to earn back an
-  optimised compile gets a fast-compiling one (``compile_tier``);
+  optimised compile gets a fast-compiling one, a long one XLA's slowest-compiling, fastest code (``compile_tier``);
 * two epoch drivers: a Python loop over the jitted step, and a whole epoch as one compiled ``lax.scan``. XLA:CPU runs
   convolutions inside a scan 5-34x slower than the loop, so ``choose_driver`` picks the loop on CPU for graphs with
   spatial ops and the scan everywhere else (28x faster than the loop for an MLP on an H200).
@@ -304,7 +304,8 @@ def _step_body(carry, batch, key, skeleton: Optimiser, loss: Callable, layout: _
     # Only a flag: selecting the old values on every leaf would add ~30% to the compile time, and a failed
     # candidate gets its untrained graph back anyway (``train_graph``).
     carry = (graph.replace(params=params, state=state), new_opt_state, ok & jnp.isfinite(value))
-    return carry, (value, _correct(out, y, mask.shape[0]))
+    # one output per step, the loss then each row's correctness: every output buffer costs ~40 us to fetch on CPU
+    return carry, jnp.concatenate([value[None], _correct(out, y, mask.shape[0]).astype(value.dtype)])
 
 
 @functools.partial(jax.jit, static_argnames=("skeleton", "loss", "layout"), donate_argnums=0)
@@ -439,8 +440,7 @@ class _Run:
         self.compile_seconds = 0.0
         self.compiles = 0
         self.hits = 0
-        self.losses: list[Any] = []
-        self.correct: list[Any] = []
+        self.outputs: list[Any] = []  # per step (loop) or per epoch (scan): the loss, then each row's correctness
         self.masks: list[np.ndarray] = []
 
     def lookup(self, name: str, jitted: Callable, static: dict, args: tuple, tier: Any = "full") -> Any:
@@ -564,6 +564,13 @@ def train_graph(
         activation_utility: first give every mutable vertex a stored activation-contribution utility (as
             ``ng.init_activation_utility``). Whatever this flag, every utility the graph stores is updated at every
             step (``ng.update_activation_utility``, padded rows excluded), so the size solver can use it.
+        compile_tier: how a step missing from the compile cache is compiled: ``"full"`` (optimised; on XLA:CPU with
+            the older fusion emitters, which compile faster), ``"fast"`` (on XLA:CPU backend optimisation level 0:
+            ~3x less compile time, steps ~2-3x slower), ``"max"`` (XLA's defaults: slower to compile, fastest steps)
+            or ``"auto"``: the tier that finishes this call's ``epochs x batches`` steps soonest by a cost model of
+            the lowered step (``_cache.TIER_MODEL``, measured by benchmarks/bench_tiers.py and bench_compile.py).
+            The choice is a pure function of the program and the step count, so equal calls train with equal
+            executables and give equal numbers (the tiers' numbers differ by rounding). GPUs have one tier.
 
     Example:
         >>> import jax, jax.numpy as jnp, naivega_jax as ng
@@ -599,9 +606,8 @@ def train_graph(
         if driver == "scan":
             if step is None:
                 step = run.lookup("epoch", _train_epoch, static, (carry, batches, epoch_key), tier)
-            carry, (losses, correct) = step(carry, batches, epoch_key)
-            run.losses.append(losses)
-            run.correct.append(correct)
+            carry, outputs = step(carry, batches, epoch_key)
+            run.outputs.append(outputs)
             steps += idx.shape[0]
         else:
             carry, step, taken = _loop_epoch(run, step, carry, batches, epoch_key, static, check_every, tier)
@@ -701,9 +707,8 @@ def _loop_epoch(run: _Run, step, carry, batches, epoch_key, static, check_every,
         batch = _row(batches, i)
         if step is None:
             step = run.lookup("step", _train_step, static, (carry, batch, epoch_key), tier)
-        carry, (loss, correct) = step(carry, batch, epoch_key)
-        run.losses.append(loss)
-        run.correct.append(correct)
+        carry, outputs = step(carry, batch, epoch_key)
+        run.outputs.append(outputs)
         if (i + 1) % check_every == 0 and not bool(carry[2]):
             run.masks[-1] = run.masks[-1][: i + 1]
             return carry, step, i + 1
@@ -717,12 +722,14 @@ def _failure_message(losses: np.ndarray) -> str:
 
 
 def _finish(run: _Run, graph, opt_state, ok, steps, epochs, driver, t_start, classifies) -> TrainResult:
-    losses = np.concatenate([np.atleast_1d(np.asarray(v)) for v in jax.device_get(run.losses)])
+    width = run.masks[0].shape[-1] + 1 if run.masks else 1
+    rows = [np.reshape(np.asarray(v), (-1, width)) for v in jax.device_get(run.outputs)]
+    rows = np.concatenate(rows) if rows else np.zeros((0, width), np.float32)
+    losses = rows[:, 0]
     correct = None
     if classifies:
-        values = np.concatenate([np.reshape(np.asarray(v), (-1,)) for v in jax.device_get(run.correct)])
         mask = np.concatenate([m.reshape(-1) for m in run.masks])
-        correct = values[: mask.size][mask > 0]
+        correct = (rows[:, 1:].reshape(-1) > 0.5)[: mask.size][mask > 0]
     total = time.perf_counter() - t_start
     return TrainResult(
         graph=graph,
@@ -826,8 +833,9 @@ def step_memory(
 ) -> dict[str, int] | None:
     """XLA's memory estimate of one train step of ``graph`` at ``batch_size`` (``compiled.memory_analysis()``).
 
-    Compiles (or finds in the cache) the loop driver's step at ``compile_tier`` (``"fast"`` or ``"full"``), so that
-    training at this batch size with that tier (``ng.train_graph(..., compile_tier=...)``) compiles nothing new.
+    Compiles (or finds in the cache) the loop driver's step at ``compile_tier`` (``"fast"``, ``"full"`` or
+    ``"max"``), so that training at this batch size with that tier (``ng.train_graph(..., compile_tier=...)``)
+    compiles nothing new.
     Returns bytes: ``argument``, ``output``, ``alias``, ``temp``, ``generated_code`` and ``total`` (argument + output
     + temp - alias), or None where the backend gives no analysis. Labels default to integer class labels; pass
     ``y_shape``/``y_dtype`` for other targets (e.g. ``(classes,)``, float32).

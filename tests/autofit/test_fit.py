@@ -86,6 +86,18 @@ def test_time_budget_stops_between_candidates_and_resume_completes_the_generatio
     _assert_same(straight, _fit(tmp_path / "b", max_generations=1))
 
 
+def test_compiling_ahead_changes_nothing_but_the_waiting(tmp_path):
+    ng.clear_compile_cache(jax_caches=False)
+    before = ng.engine_stats()["background_compiles"]
+    ahead = _fit(tmp_path / "a", max_generations=2, epochs_per_generation=1)  # precompile: on (no executor)
+    assert ng.engine_stats()["background_compiles"] > before
+    ng.clear_compile_cache(jax_caches=False)
+    before = ng.engine_stats()["background_compiles"]
+    plain = _fit(tmp_path / "b", max_generations=2, epochs_per_generation=1, precompile=False)
+    assert ng.engine_stats()["background_compiles"] == before
+    _assert_same(ahead, plain)
+
+
 @pytest.mark.parametrize(
     ("x", "y", "kwargs", "message"),
     [
@@ -130,6 +142,12 @@ def test_time_budget_stops_between_candidates_and_resume_completes_the_generatio
             np.arange(20) % 2,
             {"callbacks": [3]},
             r"callbacks\[0\] must be callable",
+        ),
+        (
+            np.zeros((20, 4)),
+            np.arange(20) % 2,
+            {"precompile": "yes"},
+            r"precompile must be None or a bool, got 'yes'",
         ),
     ],
 )

@@ -30,18 +30,25 @@ def leaves(graph):
 
 def test_cost_model_picks_the_tier_that_finishes_sooner():
     cost = {"flops": 1e8, "bytes": 4e7, "lines": 2000.0}
-    per_byte, per_line = _cache.TIER_MODEL["cpu"]
-    even = per_line * cost["lines"] / (per_byte * cost["bytes"])  # break-even steps: 2000*0.38e-3 / (4e7*0.085e-9)
-    assert even == pytest.approx(223.5, rel=1e-3)
+    m = _cache.TIER_MODEL["cpu"]
+    fast_even = m.fast_compile_per_line * cost["lines"] / (m.fast_step_per_byte * cost["bytes"])
+    assert fast_even == pytest.approx(223.5, rel=1e-3)  # 2000 * 0.38e-3 / (4e7 * 0.085e-9) steps
+    max_even = m.max_compile_per_line * cost["lines"] / (m.max_step_per_byte * cost["bytes"])
+    assert 1000 < max_even < 100_000
     assert _cache.choose_tier(cost, 223, "cpu") == "fast"
     assert _cache.choose_tier(cost, 224, "cpu") == "full"
-    # a platform without a fast tier always compiles fully
-    assert _cache.choose_tier(cost, 1, "gpu") == "full"
+    assert max_even == pytest.approx(3000, rel=1e-6)  # 2000 * 0.33e-3 / (4e7 * 0.0055e-9) steps
+    assert _cache.choose_tier(cost, 2999, "cpu") == "full"
+    assert _cache.choose_tier(cost, 3001, "cpu") == "max"
+    # a platform with one set of options compiles one tier
+    assert _cache.choose_tier(cost, 1, "gpu") == _cache.choose_tier(cost, 10**9, "gpu") == "full"
     assert _cache.tier_options("cpu", "fast") == {
         **_cache.COMPILER_OPTIONS["cpu"],
         **_cache.FAST_COMPILER_OPTIONS["cpu"],
     }
+    assert _cache.tier_options("cpu", "max") == {} != _cache.tier_options("cpu", "full")
     assert _cache.tier_options("gpu", "fast") == _cache.tier_options("gpu", "full") == {}
+    assert _cache.tier_options("gpu", "max") == {}
     with pytest.raises(ValueError, match="compile tier must be one of"):
         _cache.tier_options("cpu", "medium")
 
@@ -77,12 +84,17 @@ def test_auto_tier_follows_the_step_count_and_is_deterministic():
     fast0 = ng.engine_stats()["fast_compiles"]
     short = ng.train_graph(jax.random.key(2), g, x, y, epochs=1, **kw)  # 2 steps: a full compile never pays
     assert ng.engine_stats()["fast_compiles"] == fast0 + 1 and short.compiles == 1
-    # ~600k parameters: Adam alone reads and writes ~10^7 bytes a step, so the break-even is a few dozen steps
+    # ~600k parameters: Adam alone reads and writes ~10^8 bytes a step, so the break-evens are short
     (cost,) = [c for k, c in _cache.CACHE._costs.items() if k[0] == "step" and ((768, 768), "float32", False) in k[3]]
-    per_byte, per_line = _cache.TIER_MODEL["cpu"]
-    assert 2 < per_line * cost["lines"] / (per_byte * cost["bytes"]) < 300
-    long = ng.train_graph(jax.random.key(2), g, x, y, epochs=150, **kw)  # 300 steps
-    assert long.compiles == 1 and ng.engine_stats()["fast_compiles"] == fast0 + 1
+    m = _cache.TIER_MODEL["cpu"]
+    fast_even = m.fast_compile_per_line * cost["lines"] / (m.fast_step_per_byte * cost["bytes"])
+    max_even = m.max_compile_per_line * cost["lines"] / (m.max_step_per_byte * cost["bytes"])
+    assert 2 < fast_even < 50 < max_even < 300
+    assert [_cache.choose_tier(cost, n, "cpu") for n in (2, 50, 300)] == ["fast", "full", "max"]
+    medium = ng.train_graph(jax.random.key(2), g, x, y, epochs=25, **kw)  # 50 steps: full
+    long = ng.train_graph(jax.random.key(2), g, x, y, epochs=150, **kw)  # 300 steps: max
+    assert medium.compiles == long.compiles == 1  # three tiers, three executables
+    assert ng.engine_stats()["fast_compiles"] == fast0 + 1
     # the same short call again: same tier, a cache hit, bitwise the same numbers
     repeat = ng.train_graph(jax.random.key(2), g, x, y, epochs=1, **kw)
     assert repeat.compiles == 0
