@@ -552,9 +552,11 @@ class _Run:
         engine = {k: v - engine0.get(k, 0) for k, v in engine_stats().items()}
         self.progress.say(
             f"generation {gen}: best {best.fitness if best else math.nan:.4f}, mean {mean:.4f}, "
-            f"{time.perf_counter() - t0:.1f} s; engine: {engine['compiles']} compiles "
-            f"({engine['fast_compiles']} fast-tier, {engine['disk_hits']} from the disk cache) in "
-            f"{engine['compile_seconds']:.1f} s, {engine['cache_hits']} cache hits"
+            f"{time.perf_counter() - t0:.1f} s; engine: {engine['compiles']} compiles ({engine['fast_compiles']} "
+            f"fast-tier, {engine['background_compiles']} ahead of need in "
+            f"{engine['background_compile_seconds']:.1f} s, "
+            f"{engine['disk_hits']} from the disk cache), waited {engine['compile_seconds']:.1f} s for compiles, "
+            f"{engine['cache_hits']} cache hits"
         )
         return scored, True
 

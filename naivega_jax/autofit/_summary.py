@@ -49,7 +49,16 @@ def run_summary(
         "session": session,
         "totals": totals,
         "engine": {
-            k: engine.get(k, 0) for k in ("compiles", "fast_compiles", "cache_hits", "compile_seconds", "disk_hits")
+            k: engine.get(k, 0)
+            for k in (
+                "compiles",
+                "fast_compiles",
+                "background_compiles",
+                "background_compile_seconds",
+                "cache_hits",
+                "compile_seconds",
+                "disk_hits",
+            )
         },
         "best": None,
         "files": {
@@ -88,6 +97,11 @@ def _time_line(t: dict[str, float], engine: dict[str, float] | None) -> str:
         counts = f"{counts[:-1]}; {engine['fast_compiles']} of the compiles fast-tier)"
     if engine is not None and engine.get("disk_hits"):
         counts = f"{counts[:-1]}; {engine['disk_hits']} of the compiles read from the disk cache)"
+    if engine is not None and engine.get("background_compiles"):
+        counts = (
+            f"{counts[:-1]}; {engine['background_compiles']} compiled ahead in "
+            f"{engine['background_compile_seconds']:.0f} s while members trained)"
+        )
     long = f" ({format_duration(wall)})" if wall >= 60 else ""
     return (
         f"wall {wall:.0f} s{long} = compile {compile_s:.0f} s{counts} + train "
