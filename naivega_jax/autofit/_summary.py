@@ -92,16 +92,19 @@ def _time_line(t: dict[str, float], engine: dict[str, float] | None) -> str:
     compile_s = t["compile_seconds"] if engine is None else max(t["compile_seconds"], engine["compile_seconds"])
     other = max(0.0, wall - compile_s - t["train_seconds"])
     per = wall / t["evaluations"] if t["evaluations"] else math.nan
-    counts = "" if engine is None else f" ({engine['compiles']} compiles, {engine['cache_hits']} cache hits)"
-    if engine is not None and engine.get("fast_compiles"):
-        counts = f"{counts[:-1]}; {engine['fast_compiles']} of the compiles fast-tier)"
-    if engine is not None and engine.get("disk_hits"):
-        counts = f"{counts[:-1]}; {engine['disk_hits']} of the compiles read from the disk cache)"
-    if engine is not None and engine.get("background_compiles"):
-        counts = (
-            f"{counts[:-1]}; {engine['background_compiles']} compiled ahead in "
-            f"{engine['background_compile_seconds']:.0f} s while members trained)"
-        )
+    counts = ""
+    if engine is not None:
+        notes = [f"{engine['compiles']} compiles, {engine['cache_hits']} cache hits"]
+        if engine.get("fast_compiles"):
+            notes.append(f"{engine['fast_compiles']} of the compiles fast-tier")
+        if engine.get("disk_hits"):
+            notes.append(f"{engine['disk_hits']} of the compiles read from the disk cache")
+        if engine.get("background_compiles"):
+            notes.append(
+                f"{engine['background_compiles']} compiled ahead in {engine['background_compile_seconds']:.0f} s "
+                "while members trained"
+            )
+        counts = f" ({'; '.join(notes)})"
     long = f" ({format_duration(wall)})" if wall >= 60 else ""
     return (
         f"wall {wall:.0f} s{long} = compile {compile_s:.0f} s{counts} + train "

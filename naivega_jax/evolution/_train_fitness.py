@@ -115,6 +115,19 @@ def _brief(error: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _engine_settings(self: Any, candidate: Candidate, batch_size: int) -> dict[str, Any]:
+    """The keyword arguments ``train_graph`` and ``precompile_training`` share for ``candidate``, so that a
+    precompiled executable is the one training asks for."""
+    return {
+        "optimiser": self.default_optimiser if candidate.optimiser is None else candidate.optimiser,
+        "loss": self.loss,
+        "batch_size": batch_size,
+        "epochs": self.epochs,
+        "driver": self.driver,
+        "activation_utility": self.activation_utility,
+    }
+
+
 def _train(self: Any, key: jax.Array, candidate: Candidate, where: str) -> tuple[Candidate, TrainResult | None]:
     """Trains the candidate's graph; returns the candidate with the trained graph and the measurements in info.
 
@@ -127,22 +140,11 @@ def _train(self: Any, key: jax.Array, candidate: Candidate, where: str) -> tuple
     if not (isinstance(data, (tuple, list)) and len(data) == 2):
         raise TypeError(f"{where}: train_data(generation) must return a pair (x, y), got {type(data).__name__}")
     _check_label_range(candidate.graph, data[1], self.loss, where)
-    optimiser = self.default_optimiser if candidate.optimiser is None else candidate.optimiser
     batch_size, oom = candidate.batch_size, None
     while True:
         try:
             result = train_graph(
-                key,
-                candidate.graph,
-                data[0],
-                data[1],
-                optimiser=optimiser,
-                loss=self.loss,
-                batch_size=batch_size,
-                epochs=self.epochs,
-                shuffle=self.shuffle,
-                driver=self.driver,
-                activation_utility=self.activation_utility,
+                key, candidate.graph, *data, shuffle=self.shuffle, **_engine_settings(self, candidate, batch_size)
             )
             break
         except Exception as e:
@@ -178,18 +180,7 @@ def _precompile(self: Any, candidate: Candidate) -> None:
     ``train_data`` (a callable one may keep state that a second thread should not touch)."""
     if callable(self.train_data) or not isinstance(candidate, Candidate):
         return
-    x, y = self.train_data
-    precompile_training(
-        candidate.graph,
-        x,
-        y,
-        optimiser=self.default_optimiser if candidate.optimiser is None else candidate.optimiser,
-        loss=self.loss,
-        batch_size=candidate.batch_size,
-        epochs=self.epochs,
-        driver=self.driver,
-        activation_utility=self.activation_utility,
-    )
+    precompile_training(candidate.graph, *self.train_data, **_engine_settings(self, candidate, candidate.batch_size))
 
 
 def _invalid(self: Any, candidate: Candidate) -> Candidate:

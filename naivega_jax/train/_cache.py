@@ -105,11 +105,19 @@ def choose_tier(cost: dict[str, float], steps: int, platform: str) -> str:
     if model is None:
         return "full"
     extra = {"full": 0.0}  # seconds relative to the full tier
-    if FAST_COMPILER_OPTIONS.get(platform):
+    tiers = distinct_tiers(platform)
+    if "fast" in tiers:
         extra["fast"] = steps * model.fast_step_per_byte * cost["bytes"] - model.fast_compile_per_line * cost["lines"]
-    if tier_options(platform, "max") != tier_options(platform, "full"):
+    if "max" in tiers:
         extra["max"] = model.max_compile_per_line * cost["lines"] - steps * model.max_step_per_byte * cost["bytes"]
     return min(extra, key=lambda tier: (extra[tier], TIERS.index(tier) != 1))
+
+
+def distinct_tiers(platform: str) -> tuple[str, ...]:
+    """The tiers whose options differ from the full tier's on ``platform``, and ``"full"``: one tier where all are
+    alike (then no program needs its cost analysed)."""
+    full = tier_options(platform, "full")
+    return tuple(t for t in TIERS if t == "full" or tier_options(platform, t) != full)
 
 
 def tier_options(platform: str, tier: str) -> dict[str, Any]:
@@ -238,7 +246,7 @@ class CompileCache:
         )
         lowered, seconds = None, 0.0
         if callable(tier):
-            if tier_options(platform, "fast") == tier_options(platform, "full"):
+            if distinct_tiers(platform) == ("full",):
                 tier = "full"
             else:
                 with self._lock:
@@ -283,7 +291,7 @@ class CompileCache:
             with self._lock:
                 done = self._pending.pop(key)
                 if compiled is not None:
-                    self._store(key, compiled, tier == "fast" and bool(FAST_COMPILER_OPTIONS.get(platform)))
+                    self._store(key, compiled, tier == "fast" and "fast" in distinct_tiers(platform))
                     self.stats.disk_hits += getattr(_DISK, "hits", 0) > disk_before
                     if background:
                         self.stats.background_compiles += 1
