@@ -57,19 +57,22 @@ def _aval_key(leaf: Any) -> tuple:
 
 
 #: XLA options for the engine's compiles, per platform (a switch for benchmarks and tests). On XLA:CPU the newer
-#: "fusion emitters" generate each fused loop through its own MLIR pipeline; the older emitters take ~25% less
-#: compile CPU for the search's train steps, which then run 4-9% slower (benchmarks/RESULTS.md): a net gain while
-#: compiling dominates a search.
-COMPILER_OPTIONS: dict[str, dict[str, Any]] = {"cpu": {"xla_cpu_use_fusion_emitters": False}}
+#: "fusion emitters" generate each fused loop through its own MLIR pipeline: the older emitters take ~30% less
+#: compile CPU for the search's train steps, which then run ~10% slower. LLVM at optimisation level 1 instead of
+#: XLA's default 3 takes another ~25% off the compile and leaves the steps as fast or 5% faster (benchmarks/RESULTS.md,
+#: "Compile options"): less unrolling and vectorising of loops that the search's small layers do not fill.
+COMPILER_OPTIONS: dict[str, dict[str, Any]] = {
+    "cpu": {"xla_cpu_use_fusion_emitters": False, "xla_backend_optimization_level": 1}
+}
 
 #: Compile tiers: ``"full"`` compiles with ``COMPILER_OPTIONS``; ``"fast"`` adds ``FAST_COMPILER_OPTIONS`` on top;
-#: ``"max"`` compiles with ``MAX_COMPILER_OPTIONS`` instead (XLA's defaults). On XLA:CPU the backend's optimisation
-#: level 0 compiles the search's train steps ~3x faster (~4x less CPU) and runs them ~2-3x slower
-#: (benchmarks/bench_tiers.py): the engine picks it for calls too short to earn back a full compile, and for
-#: inference on a few batches; XLA's newer fusion emitters compile slower and step faster, which pays only for long
-#: calls. Platforms without entries compile every tier alike (one executable).
+#: ``"max"`` compiles with ``MAX_COMPILER_OPTIONS`` instead. On XLA:CPU the backend's optimisation level 0 compiles
+#: the search's train steps ~3x faster and runs them ~2-3x slower (benchmarks/bench_tiers.py): the engine picks it
+#: for calls too short to earn back a full compile, and for inference on a few batches; XLA's newer fusion emitters
+#: (at LLVM level 1, which compiled ~17% faster than XLA's default level with steps as fast) compile slower and step
+#: faster, which pays only for long calls. Platforms without entries compile every tier alike (one executable).
 FAST_COMPILER_OPTIONS: dict[str, dict[str, Any]] = {"cpu": {"xla_backend_optimization_level": 0}}
-MAX_COMPILER_OPTIONS: dict[str, dict[str, Any]] = {"cpu": {}}
+MAX_COMPILER_OPTIONS: dict[str, dict[str, Any]] = {"cpu": {"xla_backend_optimization_level": 1}}
 TIERS = ("fast", "full", "max")
 
 
@@ -85,11 +88,11 @@ class TierModel:
     max_compile_per_line: float
 
 
-#: Medians over 6 graphs of the search's space (XLA:CPU, 2 cores): the fast tier over batch sizes 16-128 in
-#: benchmarks/bench_tiers.py (per graph 0.03-0.12 ns/byte slower, 0.2-0.9 ms/line saved); the max tier at batch
-#: sizes 16 and 64 in benchmarks/bench_compile.py (``flat-optimiser`` vs ``flat-optimiser+opts``: epochs 0.88x and
-#: 0.91x, compiles 1.5x; 0.006 and 0.005 ns/byte faster, 0.34 and 0.32 ms/line slower).
-TIER_MODEL: dict[str, TierModel] = {"cpu": TierModel(0.085e-9, 0.38e-3, 0.0055e-9, 0.33e-3)}
+#: Medians over 24 rows (6 graphs of the search's space x batch sizes 16, 32, 64, 128; XLA:CPU, 2 cores) of
+#: benchmarks/bench_tiers.py: a fast-tier step takes 0.05-0.15 ns longer per byte it accesses and its compile saves
+#: 0.29-0.80 ms per line of the lowered program; a max-tier step takes -0.006-0.009 ns less per byte (median 0.92x
+#: the full tier's time) and its compile 0.21-0.84 ms more per line (median 1.75x).
+TIER_MODEL: dict[str, TierModel] = {"cpu": TierModel(0.098e-9, 0.47e-3, 0.0036e-9, 0.57e-3)}
 
 
 def choose_tier(cost: dict[str, float], steps: int, platform: str) -> str:
