@@ -9,11 +9,29 @@ import jax.numpy as jnp
 
 from .._errors import GraphError
 
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _elu(x: jax.Array) -> jax.Array:
+    """``jax.nn.elu`` through ``exp(x) - 1`` instead of ``expm1``: XLA:CPU's older fusion emitters (the engine's full
+    tier) compile ``expm1`` to scalar code, ~6x slower than this for a layer's forward and backward pass (below 1e-7
+    apart: the absolute error of ``exp(x) - 1`` near 0). The gradient at 0 is 1, as ``jax.nn.elu``'s."""
+    negative = jnp.where(x > 0, 0.0, x)
+    return jnp.where(x > 0, x, jnp.exp(negative) - 1.0)
+
+
+def _selu(x: jax.Array) -> jax.Array:
+    """``jax.nn.selu`` through ``exp(x) - 1`` (see ``_elu``)."""
+    negative = jnp.where(x > 0, 0.0, x)
+    return _SELU_SCALE * jnp.where(x > 0, x, _SELU_ALPHA * (jnp.exp(negative) - 1.0))
+
+
 _ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "identity": lambda x: x,
     "relu": jax.nn.relu,
-    "elu": jax.nn.elu,
-    "selu": jax.nn.selu,
+    "elu": _elu,
+    "selu": _selu,
     "gelu": jax.nn.gelu,
     "swish": jax.nn.swish,
     "silu": jax.nn.silu,

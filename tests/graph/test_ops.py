@@ -62,6 +62,17 @@ def test_activation_values(name):
     np.testing.assert_allclose(ng.activation(name)(jnp.asarray(x)), ACTIVATIONS[name](x), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("name, reference", [("elu", jax.nn.elu), ("selu", jax.nn.selu)])
+def test_exp_based_elus_match_jax_in_value_and_gradient(name, reference):
+    # through exp(x) - 1 rather than expm1 (XLA:CPU's older emitters compile expm1 to scalar code)
+    x = jnp.concatenate([jnp.linspace(-20.0, 5.0, 257), jnp.array([0.0, -1e-8, 1e-8, -1e-4])])
+    f = ng.activation(name)
+    np.testing.assert_allclose(f(x), reference(x), rtol=1e-6, atol=2e-7)
+    grad, ref_grad = jax.vmap(jax.grad(f))(x), jax.vmap(jax.grad(reference))(x)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-6, atol=1e-7)
+    assert float(jax.grad(f)(0.0)) == float(jax.grad(reference)(0.0))  # 1 (elu) and scale * alpha (selu) at 0
+
+
 def test_dense_each_activation(key):
     x = data((4, 5))
     for name, ref in ACTIVATIONS.items():
