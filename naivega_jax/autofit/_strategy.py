@@ -36,6 +36,7 @@ from ..mutation import (
     NoutMutation,
     OptimiserCrossover,
     OptimiserMutation,
+    RandomConsumers,
     RemoveEdgeMutation,
     RemoveVertexMutation,
     TrainBatchSizeMutation,
@@ -147,7 +148,8 @@ def graph_mutation(in_shape: tuple[int, ...], *, scale: float = 0.25) -> Mutatio
     )
     nout = vm(MutationProbability(NoutMutation(-0.2, 0.2), 0.05))
     nout_down = vm(LowUtilityMutationProbability(NoutMutation(-0.2, 0.0), 0.05))
-    add_vertex = vm(HighUtilityMutationProbability(AddVertexMutation(add_space), 0.005))
+    # AutoFlux rewires a random half of the vertex's readers (at least one) to the new vertex
+    add_vertex = vm(HighUtilityMutationProbability(AddVertexMutation(add_space, RandomConsumers(0.5)), 0.005))
     add_edge = vm(HighUtilityMutationProbability(AddEdgeMutation(0.1), 0.02))
     remove_edge = vm(MutationProbability(RemoveEdgeMutation(), 0.02))
     activation = vm(LowUtilityMutationProbability(ActivationFunctionMutation(*ACTIVATIONS), 0.005))

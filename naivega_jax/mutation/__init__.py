@@ -25,7 +25,14 @@ from ._optimiser import (
 )
 from ._segments import DefaultPairGen, default_pairgen, separable_from
 from ._shield import AllVertices, FilterMutationAllowed, allow_mutation
-from ._structure import AddEdgeMutation, AddVertexMutation, MergeFun, RemoveEdgeMutation, RemoveVertexMutation
+from ._structure import (
+    AddEdgeMutation,
+    AddVertexMutation,
+    MergeFun,
+    RandomConsumers,
+    RemoveEdgeMutation,
+    RemoveVertexMutation,
+)
 from ._vertex import VertexMutation
 
 __all__ = [
@@ -53,6 +60,7 @@ __all__ = [
     "NoutMutation",
     "OptimiserCrossover",
     "OptimiserMutation",
+    "RandomConsumers",
     "RecordMutation",
     "RemoveEdgeMutation",
     "RemoveVertexMutation",

@@ -56,14 +56,50 @@ def _has_utility_state(graph: Graph) -> bool:
 
 
 @dataclasses.dataclass(frozen=True)
+class RandomConsumers:
+    """An ``outselect`` for ``AddVertexMutation`` that rewires a random part of a vertex's readers: each with
+    probability ``p``, and one at random when none was drawn (AutoFlux's ``outselect``: ``randsubseq(outs, 0.5)``,
+    else ``[rand(outs)]``). A graph output counts as one reader: if drawn, the graph's output moves to the new vertex.
+
+    Called as ``RandomConsumers(p)(key, readers)`` with the readers' names (``"<output>"`` for the graph output slot);
+    returns the drawn ones in order.
+
+    Example:
+        >>> import jax, naivega_jax as ng
+        >>> pick = ng.RandomConsumers(0.5)
+        >>> readers = ("a", "b", "c", "d")
+        >>> len(pick(jax.random.key(0), readers)) >= 1, pick(jax.random.key(1), ("only",))
+        (True, ('only',))
+    """
+
+    p: float = 0.5
+
+    def __post_init__(self):
+        object.__setattr__(self, "p", probability(self.p, "RandomConsumers(p=...)"))
+
+    def __call__(self, key: Any, readers: tuple[str, ...]) -> tuple[str, ...]:
+        if not readers:
+            return ()
+        draws = _draw.uniform(key, len(readers), "outselect")
+        chosen = tuple(r for r, u in zip(readers, draws) if u < self.p)
+        return chosen or (readers[_draw.choose(key, len(readers), "outselect-one")],)
+
+
+#: The reader name ``RandomConsumers`` sees for a graph output.
+GRAPH_OUTPUT = "<output>"
+
+
+@dataclasses.dataclass(frozen=True)
 class AddVertexMutation(VertexLevel):
     """Inserts what ``space`` draws after each vertex ``v``, with ``outsize=nout(v)`` (so no size changes).
 
     ``space`` is an architecture space called as ``space(key, name, in_vertex, outsize=..., weight_init=...)``
     (``ng.ArchSpace(ng.DenseSpace(...))``, a fork, a residual block...). With the default
     ``weight_init="identity"`` the new vertices start as the identity, so the graph computes the same.
-    ``outselect(consumers)`` picks which of ``v``'s consumers read the new part (default: all, and the graph
-    output if ``v`` is one). New vertices are named ``<v>_1`` (and as the space names its parts). Vertices where
+    ``outselect`` picks which of ``v``'s readers read the new part instead: None (the default) for all, and the
+    graph output if ``v`` is one; ``ng.RandomConsumers(p)`` for a random part of them, the graph output included
+    (AutoFlux's choice); or a function ``outselect(consumers) -> consumers`` (the graph output stays ``v``).
+    New vertices are named ``<v>_1`` (and as the space names its parts). Vertices where
     the space cannot make a layer (a dense space on a feature map, a conv space on a vector) are skipped.
 
     Example:
@@ -86,7 +122,10 @@ class AddVertexMutation(VertexLevel):
         if not callable(self.space):
             raise TypeError(f"AddVertexMutation: space must be an architecture space, got {self.space!r}")
         if self.outselect is not None and not callable(self.outselect):
-            raise TypeError(f"AddVertexMutation: outselect must be None or a function, got {self.outselect!r}")
+            raise TypeError(
+                "AddVertexMutation: outselect must be None, ng.RandomConsumers(p) or a function, "
+                f"got {self.outselect!r}"
+            )
 
     def __call__(self, key: Any, graph: Graph, names: Any) -> Graph:
         for name in self._names(graph, names):
@@ -116,13 +155,21 @@ class AddVertexMutation(VertexLevel):
         if not new:
             return None
         spec = graph.spec
-        consumers = spec.consumers(name)
-        selected = consumers if self.outselect is None else tuple(self.outselect(consumers))
+        consumers = tuple(spec.consumers(name))
+        to_output = name in spec.outputs
+        if isinstance(self.outselect, RandomConsumers):
+            readers = consumers + ((GRAPH_OUTPUT,) if to_output else ())
+            drawn = self.outselect(jax.random.fold_in(key, 2), readers)
+            selected, to_output = tuple(c for c in drawn if c != GRAPH_OUTPUT), GRAPH_OUTPUT in drawn
+        elif self.outselect is not None:
+            selected, to_output = tuple(self.outselect(consumers)), False
+        else:
+            selected = consumers
         changes = {c: (spec[c].op, tuple(out.name if i == name else i for i in spec[c].inputs)) for c in selected}
         for v in new:
             changes[v.name] = (v.op, tuple(name if i.name == name else i.name for i in v.inputs))
         outputs = spec.outputs
-        if self.outselect is None:
+        if to_output:
             outputs = tuple(out.name if o == name else o for o in outputs)
         shields = {v.name: v.shield for v in new if v.shield is not None}
         try:

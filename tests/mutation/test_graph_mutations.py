@@ -1,3 +1,4 @@
+import dataclasses
 import logging
 
 import jax
@@ -124,6 +125,78 @@ def test_add_vertex_outselect_check23(key):
     assert g2.inputs("v2") == ("v1",)
     assert g2.inputs("v3") != ("v1",)
     assert g2.inputs(g2.inputs("v3")[0]) == ("v1",)
+
+
+def fan_out(key):
+    """v1 read by v2, v3 and v4, and itself a graph output."""
+    inp = ng.input_vertex("in", shape=(3,))
+    v1 = ng.vertex("v1", ng.Dense(5), inp)
+    outs = [ng.vertex(f"v{i}", ng.Dense(2), v1) for i in (2, 3, 4)]
+    return ng.build_graph(key, inputs=inp, outputs=[*outs, v1])
+
+
+def test_random_consumers_draws_each_reader_with_p_else_one(mock_uniform):
+    pick = ng.RandomConsumers(0.5)
+    readers = ("a", "b", "c", "<output>")
+    mock_uniform([0.2, 0.7, 0.4, 0.9])
+    assert pick(jax.random.key(0), readers) == ("a", "c")
+    # none drawn below p: one reader, chosen by the next draw (0.6 * 4 -> index 2)
+    mock_uniform([0.8, 0.9, 0.7, 0.5, 0.6])
+    assert pick(jax.random.key(0), readers) == ("c",)
+    assert pick(jax.random.key(0), ()) == ()
+    with pytest.raises(ValueError, match="RandomConsumers"):
+        ng.RandomConsumers(1.5)
+
+
+def test_random_consumers_frequencies_and_determinism():
+    readers = tuple("abcdef")
+    pick = ng.RandomConsumers(0.5)
+    draws = [pick(jax.random.key(i), readers) for i in range(400)]
+    counts = {r: sum(r in d for d in draws) / len(draws) for r in readers}
+    assert all(0.42 < c < 0.6 for c in counts.values()), counts  # 0.5 plus the rare one-at-random
+    assert all(len(d) >= 1 for d in draws)
+    assert [pick(jax.random.key(i), readers) for i in range(20)] == draws[:20]
+    assert np.mean([len(pick(jax.random.key(i), ("x",))) for i in range(50)]) == 1.0
+
+
+def test_add_vertex_random_consumers_rewires_the_drawn_readers(key, mock_uniform):
+    g = fan_out(key)
+    m = ng.AddVertexMutation(ng.ArchSpace(ng.DenseSpace(4, "identity")), outselect=ng.RandomConsumers(0.5))
+    # readers in order (v2, v3, v4, the graph output): v3 and the output are drawn
+    mock_uniform([0.9, 0.1, 0.8, 0.3])
+    g2 = m(key, g, ["v1"])
+    (new,) = set(g2.vertex_names) - set(g.vertex_names)
+    assert g2.inputs("v2") == g2.inputs("v4") == ("v1",)
+    assert g2.inputs("v3") == (new,) and g2.inputs(new) == ("v1",)
+    assert g2.spec.outputs[-1] == new
+    x = jnp.arange(1.0, 4.0)[None]
+    for a, b in zip(g2(x), g(x)):
+        np.testing.assert_allclose(a, b, atol=1e-6)  # identity start: the same function
+    # only the output slot drawn: every consumer keeps reading v1
+    mock_uniform([0.9, 0.9, 0.9, 0.1])
+    g3 = m(key, g, ["v1"])
+    (new,) = set(g3.vertex_names) - set(g.vertex_names)
+    assert all(g3.inputs(v) == ("v1",) for v in ("v2", "v3", "v4")) and g3.spec.outputs[-1] == new
+
+
+def test_autofit_add_vertex_rewires_a_random_part_like_autoflux():
+    from naivega_jax.autofit import graph_mutation
+
+    adds = [m for m in _walk(graph_mutation((16, 1))) if isinstance(m, ng.AddVertexMutation)]
+    outselects = {type(m.outselect).__name__ for m in adds}
+    assert outselects == {"RandomConsumers", "NoneType"}  # new layers: a random half; downsampling: all readers
+    assert [m.outselect.p for m in adds if m.outselect is not None] == [0.5]
+
+
+def _walk(m):
+    """``m`` and every mutation nested in its fields."""
+    yield m
+    if dataclasses.is_dataclass(m):
+        for f in dataclasses.fields(m):
+            value = getattr(m, f.name)
+            for inner in value if isinstance(value, (list, tuple)) else (value,):
+                if isinstance(inner, (ng.Mutation, ng.AddVertexMutation)):
+                    yield from _walk(inner)
 
 
 def test_add_vertex_keeps_function_for_composite_spaces(key):
