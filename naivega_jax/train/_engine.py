@@ -9,11 +9,12 @@ Designed around reference/performance.md:
 * a NaN/Inf loss is detected on device (a flag in the carry): the loop driver stops at its next check, the scan
   driver after the epoch, and the result says so and returns the input graph;
 * compile seconds and train seconds are measured separately on every call;
-* compiles are made cheaper: XLA:CPU compiles with its older fusion emitters (``_cache.COMPILER_OPTIONS``: ~25%
-  less compile CPU, steps ~6% slower), and the persistent compilation cache is on by default
-  (``ng.set_compilation_cache``), so a rerun, a resumed run or a worker reads executables from disk instead of
-  compiling them; the traced step keeps gradients and optimiser moments in one flat vector (``FLAT``, ``_Layout``)
-  and updates all activation utilities at once, ~20% fewer compiled loops; a call too short to earn back an
+* compiles are made cheaper: XLA:CPU compiles with its older fusion emitters and LLVM at level 1
+  (``_cache.COMPILER_OPTIONS``: about half the compile time of XLA's defaults, steps ~8% slower), and the
+  persistent compilation cache is on by default (``ng.set_compilation_cache``), so a rerun, a resumed run or a
+  worker reads executables from disk instead of compiling them; the traced step keeps gradients and optimiser
+  moments in one flat vector (``FLAT``, ``_Layout``) and updates all activation utilities at once, ~20% fewer
+  compiled loops; a call too short to earn back an
   optimised compile gets a fast-compiling one, a long one XLA's slowest-compiling, fastest code (``compile_tier``);
 * two epoch drivers: a Python loop over the jitted step, and a whole epoch as one compiled ``lax.scan``. XLA:CPU runs
   convolutions inside a scan 5-34x slower than the loop, so ``choose_driver`` picks the loop on CPU for graphs with
@@ -565,8 +566,9 @@ def train_graph(
             ``ng.init_activation_utility``). Whatever this flag, every utility the graph stores is updated at every
             step (``ng.update_activation_utility``, padded rows excluded), so the size solver can use it.
         compile_tier: how a step missing from the compile cache is compiled: ``"full"`` (optimised; on XLA:CPU with
-            the older fusion emitters, which compile faster), ``"fast"`` (on XLA:CPU backend optimisation level 0:
-            ~3x less compile time, steps ~2-3x slower), ``"max"`` (XLA's defaults: slower to compile, fastest steps)
+            the older fusion emitters and LLVM level 1, which compile faster), ``"fast"`` (on XLA:CPU backend
+            optimisation level 0: ~2.5x less compile time, steps ~3x slower), ``"max"`` (the newer fusion emitters:
+            slower to compile, fastest steps)
             or ``"auto"``: the tier that finishes this call's ``epochs x batches`` steps soonest by a cost model of
             the lowered step (``_cache.TIER_MODEL``, measured by benchmarks/bench_tiers.py and bench_compile.py).
             The choice is a pure function of the program and the step count, so equal calls train with equal
