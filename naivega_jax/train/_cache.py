@@ -89,10 +89,10 @@ class TierModel:
 
 
 #: Medians over 24 rows (6 graphs of the search's space x batch sizes 16, 32, 64, 128; XLA:CPU, 2 cores) of
-#: benchmarks/bench_tiers.py: a fast-tier step takes 0.05-0.15 ns longer per byte it accesses and its compile saves
-#: 0.29-0.80 ms per line of the lowered program; a max-tier step takes -0.006-0.009 ns less per byte (median 0.92x
-#: the full tier's time) and its compile 0.21-0.84 ms more per line (median 1.75x).
-TIER_MODEL: dict[str, TierModel] = {"cpu": TierModel(0.098e-9, 0.47e-3, 0.0036e-9, 0.57e-3)}
+#: benchmarks/bench_tiers.py: a fast-tier step takes 0.035-0.13 ns longer per byte it accesses and its compile saves
+#: 0.29-0.68 ms per line of the lowered program; a max-tier step takes -0.001-0.009 ns less per byte (median 0.905x
+#: the full tier's time) and its compile 0.24-0.72 ms more per line (median 1.72x).
+TIER_MODEL: dict[str, TierModel] = {"cpu": TierModel(0.083e-9, 0.46e-3, 0.0033e-9, 0.54e-3)}
 
 
 def choose_tier(cost: dict[str, float], steps: int, platform: str) -> str:

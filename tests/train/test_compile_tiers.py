@@ -32,14 +32,14 @@ def test_cost_model_picks_the_tier_that_finishes_sooner():
     cost = {"flops": 1e8, "bytes": 4e7, "lines": 2000.0}
     m = _cache.TIER_MODEL["cpu"]
     fast_even = m.fast_compile_per_line * cost["lines"] / (m.fast_step_per_byte * cost["bytes"])
-    assert fast_even == pytest.approx(239.8, rel=1e-3)  # 2000 * 0.47e-3 / (4e7 * 0.098e-9) steps
+    assert fast_even == pytest.approx(277.1, rel=1e-3)  # 2000 * 0.46e-3 / (4e7 * 0.083e-9) steps
     max_even = m.max_compile_per_line * cost["lines"] / (m.max_step_per_byte * cost["bytes"])
     assert 1000 < max_even < 100_000
-    assert _cache.choose_tier(cost, 239, "cpu") == "fast"
-    assert _cache.choose_tier(cost, 240, "cpu") == "full"
-    assert max_even == pytest.approx(7916.7, rel=1e-4)  # 2000 * 0.57e-3 / (4e7 * 0.0036e-9) steps
-    assert _cache.choose_tier(cost, 7916, "cpu") == "full"
-    assert _cache.choose_tier(cost, 7917, "cpu") == "max"
+    assert _cache.choose_tier(cost, 277, "cpu") == "fast"
+    assert _cache.choose_tier(cost, 278, "cpu") == "full"
+    assert max_even == pytest.approx(8181.8, rel=1e-4)  # 2000 * 0.54e-3 / (4e7 * 0.0033e-9) steps
+    assert _cache.choose_tier(cost, 8181, "cpu") == "full"
+    assert _cache.choose_tier(cost, 8182, "cpu") == "max"
     # a platform with one set of options compiles one tier
     assert _cache.choose_tier(cost, 1, "gpu") == _cache.choose_tier(cost, 10**9, "gpu") == "full"
     assert _cache.tier_options("cpu", "fast") == {
