@@ -6,10 +6,11 @@ compile cache (compile seconds: the engine's ``compile_seconds``, wall; CPU: pro
 minus those of a steady call), then steady epochs of all configurations are interleaved (median wall ms).
 
 Configurations (``naivega_jax.train._engine.FLAT`` and ``naivega_jax.train._cache.COMPILER_OPTIONS``):
-``tree`` (nothing flat), ``tree+opts`` (XLA:CPU's older fusion emitters), ``flat-optimiser`` (gradients and
-optimiser moments in one vector, parameters a tree, XLA's default emitters: the ``"max"`` tier),
-``flat-optimiser+opts`` (the same with the older emitters: the ``"full"`` tier), ``flat`` (parameters in one
-vector too), ``flat+opts``. Every call compiles at the full tier. The persistent compilation cache is off.
+``tree`` (nothing flat), ``tree+opts`` (the full tier's options: XLA:CPU's older fusion emitters, LLVM level 1),
+``flat-optimiser`` (gradients and optimiser moments in one vector, parameters a tree, XLA's default options),
+``flat-optimiser+opts`` (the same with the full tier's options: the engine's ``"full"`` tier), ``flat`` (parameters
+in one vector too), ``flat+opts``. The three tiers themselves are compared by ``bench_tiers.py``. Every call
+compiles at the full tier. The persistent compilation cache is off.
 
 Run: ``.venv/bin/python benchmarks/bench_compile.py [--graphs 6] [--batch 32]``.
 """
