@@ -38,6 +38,16 @@ SETTINGS = {
     "preset_fast_runtime": {"xla_cpu_opt_preset": "CPU_OPT_PRESET_FAST_RUNTIME"},
     "vector512": {"xla_cpu_prefer_vector_width": 512},
     "nofe+vector512": {**NOFE, "xla_cpu_prefer_vector_width": 512},
+    "nofe+O1+no_concurrency_scheduler": {
+        **NOFE,
+        "xla_backend_optimization_level": 1,
+        "xla_cpu_enable_concurrency_optimized_scheduler": False,
+    },
+    "nofe+O1+concurrency_scheduler": {
+        **NOFE,
+        "xla_backend_optimization_level": 1,
+        "xla_cpu_enable_concurrency_optimized_scheduler": True,
+    },
     "xnnpack": {"xla_cpu_use_xnnpack": True},
     "onednn": {"xla_cpu_use_onednn": True},
     "legacy_runtime": {"xla_cpu_use_thunk_runtime": False},
