@@ -5,7 +5,7 @@ For each graph (AutoFlux's default space for MNIST-1D, (40, 1) inputs, 10 classe
 compile cache (compile seconds: the engine's ``compile_seconds``, wall; CPU: process CPU seconds of that first call
 minus those of a steady call), then steady epochs of all configurations are interleaved (median wall ms).
 
-Configurations (``naivega_jax.train._engine.FLAT`` and ``naivega_jax.train._cache.COMPILER_OPTIONS``):
+Configurations (``naivega_jax.train._step.FLAT`` and ``naivega_jax.train._cache.COMPILER_OPTIONS``):
 ``tree`` (nothing flat), ``tree+opts`` (the full tier's options: XLA:CPU's older fusion emitters, LLVM level 1),
 ``flat-optimiser`` (gradients and optimiser moments in one vector, parameters a tree, XLA's default options),
 ``flat-optimiser+opts`` (the same with the full tier's options: the engine's ``"full"`` tier), ``flat`` (parameters
@@ -27,7 +27,7 @@ import jax
 import numpy as np
 
 import naivega_jax as ng
-from naivega_jax.train import _cache, _engine
+from naivega_jax.train import _cache, _engine, _step
 
 OPTIONS = dict(_cache.COMPILER_OPTIONS)
 CONFIGS = {
@@ -42,7 +42,7 @@ CONFIGS = {
 
 def configure(name: str) -> None:
     flat, options = CONFIGS[name]
-    _engine.FLAT = flat
+    _step.FLAT = flat
     _cache.COMPILER_OPTIONS = dict(options)
 
 

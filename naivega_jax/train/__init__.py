@@ -1,15 +1,8 @@
 """Optimiser specs (optax underneath) and the compile-aware training engine."""
 
 from ._cache import clear_compile_cache, engine_stats
-from ._engine import (
-    TrainResult,
-    cached_executable,
-    choose_driver,
-    evaluate_accuracy,
-    precompile_training,
-    step_memory,
-    train_graph,
-)
+from ._engine import TrainResult, choose_driver, precompile_training, train_graph
+from ._evaluate import cached_executable, evaluate_accuracy, step_memory
 from ._optimisers import (
     SGD,
     AdaGrad,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import naivega_jax as ng
-from naivega_jax.train import _cache, _engine
+from naivega_jax.train import _cache, _step
 
 
 def conv_graph(prefix: str) -> ng.Graph:
@@ -31,7 +31,7 @@ def test_flat_vectors_train_exactly_like_the_tree(monkeypatch, driver, mode, opt
     x, y = data()
     results = {}
     for flat in (None, mode):
-        monkeypatch.setattr(_engine, "FLAT", flat)
+        monkeypatch.setattr(_step, "FLAT", flat)
         results[flat] = ng.train_graph(
             jax.random.key(3), g, x, y, optimiser=optimiser, batch_size=16, epochs=2, driver=driver
         )
@@ -59,16 +59,16 @@ def test_the_combined_utility_update_is_update_activation_utility():
     grads = {n: rng.standard_normal((5, g.nout(n))).astype(np.float32) for n in g.state if "utility" in g.state[n]}
     mask = np.array([1, 1, 0, 1, 1], np.float32)
     expected = ng.update_activation_utility(g, grads, mask=mask).state
-    got = _engine._update_utilities(g, dict(g.state), grads, mask)
+    got = _step._update_utilities(g, dict(g.state), grads, mask)
     assert sorted(grads) == ["util_bn", "util_c", "util_g", "util_out"]  # feature maps and vectors
     for n in grads:
         np.testing.assert_allclose(got[n]["utility"], expected[n]["utility"], rtol=1e-6)
 
 
 def test_flat_layout_is_only_used_for_one_float_dtype(monkeypatch):
-    monkeypatch.setattr(_engine, "FLAT", "params")
+    monkeypatch.setattr(_step, "FLAT", "params")
     f32, f16 = np.zeros((2, 3), np.float32), np.zeros((3,), np.float16)
-    layout = _engine._layout({"b": {"k": f32, "bias": f32[0]}, "a": {"k": f32}})
+    layout = _step._layout({"b": {"k": f32, "bias": f32[0]}, "a": {"k": f32}})
     assert [e[:2] for e in layout.entries] == [("a", "k"), ("b", "bias"), ("b", "k")]
     assert layout.offsets == (0, 6, 9, 15) and layout.size == 15
     tree = {"a": {"k": np.arange(6.0).reshape(2, 3)}, "b": {"bias": np.ones(3), "k": np.full((2, 3), 2.0)}}
@@ -76,9 +76,9 @@ def test_flat_layout_is_only_used_for_one_float_dtype(monkeypatch):
     back = layout.unravel_host(flat)
     for v, n, _ in layout.entries:
         np.testing.assert_array_equal(back[v][n], tree[v][n])
-    assert _engine._layout({}) is None
-    assert _engine._layout({"a": {"k": f32}, "b": {"k": f16}}) is None
-    assert _engine._layout({"a": {"k": np.zeros(3, np.int32)}}) is None
+    assert _step._layout({}) is None
+    assert _step._layout({"a": {"k": f32}, "b": {"k": f16}}) is None
+    assert _step._layout({"a": {"k": np.zeros(3, np.int32)}}) is None
 
 
 def test_an_unknown_compiler_option_is_dropped_once(monkeypatch):

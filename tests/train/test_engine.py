@@ -83,7 +83,7 @@ def test_padded_last_batch_gives_the_unpadded_gradient(driver):
 
 
 def test_learning_rate_change_and_equal_specs_compile_nothing(monkeypatch):
-    import naivega_jax.train._engine as engine
+    import naivega_jax.train._step as engine  # the traced step's module
 
     traces = []
     original = engine.forward

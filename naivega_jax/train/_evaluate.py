@@ -1,0 +1,150 @@
+"""Inference and ahead-of-time executables through the engine's compile cache: ``evaluate_accuracy``,
+``step_memory``, ``cached_executable``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+import optax
+
+from ..graph import Graph
+from ._cache import CACHE, TIERS
+from ._engine import _batch_indices, _check_positive, _Data, _row, _Run, _tier
+from ._optimisers import Adam, Optimiser
+from ._step import _eval_batch, _initial_carry, _layout, _train_step
+
+
+def cached_executable(
+    jitted: Any,
+    *args: Any,
+    compile_tier: str = "full",
+    runs: int = 1,
+    background: bool = False,
+    **static: Any,
+) -> Any:
+    """The training engine's ahead-of-time executable of ``jitted(*args, **static)`` (``jitted``: a ``jax.jit``
+    function; ``static``: its static arguments).
+
+    Looked up in the engine's compile cache by ``(function, static arguments, argument tree and shapes,
+    placement, compile tier)``, compiled on a miss with the engine's compile options and the persistent compilation
+    cache, and counted in ``ng.engine_stats()``. Unlike ``jax.jit``'s own cache, the engine's executables survive
+    the periodic clears of JAX's caches in a long search. Call the result with arguments of the same shapes.
+    ``compile_tier`` as in ``ng.train_graph``; for ``"auto"``, ``runs`` is how often the caller will run it.
+    ``background=True`` counts a compile made ahead of need as such (``ng.engine_stats``).
+
+    Example:
+        >>> import jax, jax.numpy as jnp, naivega_jax as ng
+        >>> double = jax.jit(lambda x: 2 * x)
+        >>> f = ng.cached_executable(double, jnp.ones(3))
+        >>> f(jnp.arange(3.0)).tolist(), ng.cached_executable(double, jnp.zeros(3)) is f
+        ([0.0, 2.0, 4.0], True)
+    """
+    if not hasattr(jitted, "lower"):
+        raise TypeError(f"cached_executable: jitted must be a jax.jit function, got {jitted!r}")
+    runs = _check_positive(runs, "runs", "cached_executable")
+    tier = _tier(compile_tier, runs, "cached_executable")
+    name = f"fn:{getattr(jitted, '__module__', '')}.{getattr(jitted, '__qualname__', repr(jitted))}:{id(jitted)}"
+    return CACHE.get(name, jitted, static, args, tier, background=background).compiled
+
+
+def evaluate_accuracy(graph: Graph, x: Any, y: Any, *, batch_size: int = 256, compile_tier: str = "auto") -> float:
+    """The fraction of examples whose arg-max output equals the label (``y``: integer labels or one-hot rows).
+
+    Runs in inference mode in batches of ``batch_size`` (the last one padded and masked), so a graph spec compiles
+    once per batch size whatever the data size. ``compile_tier`` as for ``ng.train_graph`` (``"auto"``: a
+    validation set of a few batches gets the fast-compiling tier on XLA:CPU).
+
+    Example:
+        >>> import jax, jax.numpy as jnp, naivega_jax as ng
+        >>> inp = ng.input_vertex("in", shape=(2,))
+        >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(2), inp))
+        >>> g = g.replace(params={"d": {"kernel": jnp.eye(2), "bias": jnp.zeros(2)}})
+        >>> ng.evaluate_accuracy(g, jnp.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]), jnp.array([0, 1, 1]))
+        0.6666666666666666
+    """
+    where = "evaluate_accuracy"
+    if not isinstance(graph, Graph):
+        raise TypeError(f"{where}: graph must be an ng.Graph, got {type(graph).__name__}")
+    batch_size = _check_positive(batch_size, "batch_size", where)
+    _tier(compile_tier, 1, where)
+    data = _Data(graph, x, y, where)
+    if not data.classifies:
+        labels = data.arrays[1]
+        raise ValueError(
+            f"{where}: needs one (n, classes) output and integer labels (n,) or one-hot y (n, classes); "
+            f"got outputs {[graph.shape(o) for o in graph.spec.outputs]} and y {labels.shape} {labels.dtype}"
+        )
+    run = _Run()
+    idx, mask = _batch_indices(None, data.n, batch_size)
+    xs, ys = data.batches(run, idx)
+    evaluate = None
+    counts = []
+    for i in range(idx.shape[0]):
+        args = (graph, *_row((xs, ys, mask), i))
+        if evaluate is None:
+            evaluate = run.lookup("eval", _eval_batch, {}, args, _tier(compile_tier, idx.shape[0], where))
+        counts.append(evaluate(*args))
+    return float(sum(int(c) for c in jax.device_get(counts))) / data.n
+
+
+def step_memory(
+    graph: Graph,
+    batch_size: int,
+    *,
+    optimiser: Optimiser | None = None,
+    loss: Callable = optax.softmax_cross_entropy_with_integer_labels,
+    y_shape: tuple[int, ...] = (),
+    y_dtype: Any = np.int32,
+    compile_tier: str = "full",
+) -> dict[str, int] | None:
+    """XLA's memory estimate of one train step of ``graph`` at ``batch_size`` (``compiled.memory_analysis()``).
+
+    Compiles (or finds in the cache) the loop driver's step at ``compile_tier`` (``"fast"``, ``"full"`` or
+    ``"max"``), so that training at this batch size with that tier (``ng.train_graph(..., compile_tier=...)``)
+    compiles nothing new.
+    Returns bytes: ``argument``, ``output``, ``alias``, ``temp``, ``generated_code`` and ``total`` (argument + output
+    + temp - alias), or None where the backend gives no analysis. Labels default to integer class labels; pass
+    ``y_shape``/``y_dtype`` for other targets (e.g. ``(classes,)``, float32).
+
+    Example:
+        >>> import jax, naivega_jax as ng
+        >>> inp = ng.input_vertex("in", shape=(4,))
+        >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
+        >>> small, large = ng.step_memory(g, 8), ng.step_memory(g, 512)
+        >>> small is None or large["total"] > small["total"]
+        True
+    """
+    where = "step_memory"
+    if not isinstance(graph, Graph):
+        raise TypeError(f"{where}: graph must be an ng.Graph, got {type(graph).__name__}")
+    batch_size = _check_positive(batch_size, "batch_size", where)
+    if compile_tier not in TIERS:
+        raise ValueError(f"{where}: compile_tier must be one of {TIERS}, got {compile_tier!r}")
+    optimiser = Adam() if optimiser is None else optimiser
+    if not isinstance(optimiser, Optimiser):
+        raise TypeError(f"{where}: optimiser must be an optimiser spec (ng.Adam(1e-3), ...), got {optimiser!r}")
+    xs = tuple(np.zeros((batch_size, *graph.shape(name)), np.float32) for name in graph.spec.inputs)
+    y = np.zeros((batch_size, *tuple(y_shape)), jax.dtypes.canonicalize_dtype(np.dtype(y_dtype)))
+    batch = (xs, y, np.ones((batch_size,), np.float32), np.int32(0))
+    layout = _layout(graph.params)
+    carry = _initial_carry(graph, optimiser, layout)
+    static = {"skeleton": optimiser.skeleton(), "loss": loss, "layout": layout}
+    compiled = CACHE.get("step", _train_step, static, (carry, batch, jax.random.key(0)), compile_tier).compiled
+    try:
+        stats = compiled.memory_analysis()
+    except (NotImplementedError, AttributeError):
+        return None
+    if stats is None:
+        return None
+    out = {
+        "argument": int(stats.argument_size_in_bytes),
+        "output": int(stats.output_size_in_bytes),
+        "alias": int(stats.alias_size_in_bytes),
+        "temp": int(stats.temp_size_in_bytes),
+        "generated_code": int(stats.generated_code_size_in_bytes),
+    }
+    out["total"] = out["argument"] + out["output"] + out["temp"] - out["alias"]
+    return out
