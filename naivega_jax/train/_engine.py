@@ -10,7 +10,7 @@ Designed around reference/performance.md:
   driver after the epoch, and the result says so and returns the input graph;
 * compile seconds and train seconds are measured separately on every call;
 * compiles are made cheaper: XLA:CPU compiles with its older fusion emitters and LLVM at level 1
-  (``_cache.COMPILER_OPTIONS``: about half the compile time of XLA's defaults, steps ~8% slower), and the
+  (``_cache.COMPILER_OPTIONS``: about half the compile time of XLA's defaults, steps 10-15% slower), and the
   persistent compilation cache is on by default (``ng.set_compilation_cache``), so a rerun, a resumed run or a
   worker reads executables from disk instead of compiling them; the traced step keeps gradients and optimiser
   moments in one flat vector (``FLAT``, ``_Layout``) and updates all activation utilities at once, ~20% fewer
