@@ -1,0 +1,82 @@
+"""The engine vs a hand-written Flax/optax loop on a fixed set of search-like architectures, without running a search.
+
+``bench_search.py`` compares the engine with Flax on the final population of a real search, so any change to the
+numerics (compile options, activations, mutation defaults) sends it down another path and compares other
+architectures. This builds the architectures from a key instead: AutoFlux's default space for MNIST-1D and the
+default evolution (population 16) for ``--generations`` generations with a random fitness (no training: the graphs
+grow and change as a search's would, widths and weights aside), then takes up to ``--models`` distinct (spec,
+batch size) pairs of the last population, largest first. Each goes through ``bench_search.flax_comparison``: steady
+epochs of 3600 MNIST-1D examples with the engine at the full tier (what a search's calls get) and the max tier, and
+with the Flax loop (``ng.to_flax`` export, a jitted step compiled with XLA's defaults), interleaved, medians of
+``--reps``; and each one's first call with its compile. The architectures depend only on the key and the mutation
+code, so two versions of the engine can be compared on the same graphs.
+
+Run: ``.venv/bin/python benchmarks/bench_flax.py [--seed 0] [--generations 6] [--models 6] [--json FILE]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import sys
+
+import jax
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from bench_search import _configure_xla_cache, flax_comparison
+
+
+def architectures(seed: int, generations: int, population_size: int) -> list:
+    """The last population of the default evolution run with a random fitness, largest graphs first."""
+    import naivega_jax as ng
+    from naivega_jax._random import host_rng
+    from naivega_jax.autofit._fit import initial_population
+
+    space = ng.autofit.default_space((40, 1), 10)
+    population = list(initial_population(jax.random.key(seed), space, (40, 1), population_size))
+    evolution = ng.autofit.default_evolution(population_size, (40, 1))
+    for gen in range(generations):
+        rng = host_rng(jax.random.key(seed), "fitness", gen)
+        scored = [dataclasses.replace(c, fitness=float(rng.uniform())) for c in population]
+        population = list(evolution(jax.random.key(1000 * seed + gen), scored))
+    return sorted(population, key=lambda c: -ng.nparams(c.graph))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--generations", type=int, default=6)
+    parser.add_argument("--population", type=int, default=16)
+    parser.add_argument("--models", type=int, default=6)
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--xla-cache", default="fresh", help='"fresh" (a new temporary dir), "off", or a directory')
+    parser.add_argument("--json", help="write the rows and the summary to this file")
+    args = parser.parse_args()
+    import naivega_jax as ng
+    from naivega_jax.autofit._fit import prepare_data
+
+    env = {"jax": jax.__version__, "backend": jax.default_backend(), "cpus": os.cpu_count(), "args": vars(args)}
+    env["xla_cache"] = _configure_xla_cache(args.xla_cache)
+    print(json.dumps(env), flush=True)
+    x, y, *_ = ng.datasets.load("mnist1d")
+    x_tr, y_tr, *_ = prepare_data(x, y, 0.1)
+    population = architectures(args.seed, args.generations, args.population)
+    rows = flax_comparison(population, x_tr, y_tr, args.models, args.reps)
+    summary = {}
+    for tier, field in (("full", "throughput_ratio"), ("max", "throughput_ratio_max_tier")):
+        ratios = [r[field] for r in rows]
+        summary[f"{tier}_median"] = statistics.median(ratios)
+        summary[f"{tier}_min"] = min(ratios)
+        summary[f"{tier}_max"] = max(ratios)
+    print(json.dumps(summary), flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"env": env, "rows": rows, "summary": summary}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
