@@ -42,6 +42,8 @@ LEAVES = [
     ng.AddVertexMutation(ng.ArchSpace(ng.ConvSpace(range(1, 6), [1, 3]))),
     ng.AddVertexMutation(ng.ForkArchSpace(DENSE, 2)),
     ng.AddVertexMutation(ng.ResidualArchSpace(CONV)),
+    ng.AddVertexMutation(ng.ArchSpace(ng.DenseSpace(range(1, 6), "relu")), ng.RandomConsumers(0.5)),
+    ng.AddVertexMutation(ng.ResidualArchSpace(CONV), ng.RandomConsumers(0.5)),
     ng.RemoveVertexMutation(),
     ng.AddEdgeMutation(0.5),
     ng.RemoveEdgeMutation(),
