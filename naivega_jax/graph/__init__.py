@@ -9,23 +9,15 @@ from ._ops import (
     IMMUTABLE,
     INVARIANT,
     STACK,
-    Add,
-    AvgPool,
     BatchNorm,
-    Concat,
     Conv,
     Dense,
-    Dropout,
-    Flatten,
-    GlobalPool,
     Input,
-    MaxPool,
     Op,
     ParamAxes,
     PartialIdentityInit,
-    Scale,
-    register_op,
 )
+from ._ops_shape import Add, AvgPool, Concat, Dropout, Flatten, GlobalPool, MaxPool, Scale, register_op
 from ._remap import apply_selection
 from ._sizes import find_size_cycle, is_size_fixed, size_participants, tied_vertices
 from ._spec import GraphSpec, VertexSpec

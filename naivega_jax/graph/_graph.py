@@ -13,7 +13,8 @@ import numpy as np
 
 from .._errors import GraphError, ShapeError
 from .._random import host_rng, salt
-from ._ops import Add, Concat, Input, Op, check_weight_init
+from ._ops import Input, Op, check_weight_init
+from ._ops_shape import Add, Concat
 from ._spec import GraphSpec
 
 Params = dict[str, dict[str, jax.Array]]

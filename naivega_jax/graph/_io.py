@@ -16,7 +16,8 @@ import numpy as np
 
 from .._errors import GraphError
 from ._graph import Graph
-from ._ops import OPS, Op, PartialIdentityInit
+from ._ops import Op, PartialIdentityInit
+from ._ops_shape import OPS
 from ._spec import GraphSpec
 
 FORMAT = "naivega_jax.graph/1"
