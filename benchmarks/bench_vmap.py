@@ -27,7 +27,7 @@ import numpy as np
 import optax
 
 import naivega_jax as ng
-from naivega_jax.train import _cache, _engine
+from naivega_jax.train import _cache, _engine, _step
 
 LOSS = optax.softmax_cross_entropy_with_integer_labels
 
@@ -61,7 +61,7 @@ def measure(graph, in_shape, batch, ks, steps, reps):
     opt = ng.Adam(1e-3)
     layout = _engine._layout(graph.params)
     static = dict(skeleton=opt.skeleton(), loss=LOSS, layout=layout)
-    body = functools.partial(_engine._step_body, **static)
+    body = functools.partial(_step._step_body, **static)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, *in_shape)).astype(np.float32)
     y = rng.integers(0, 10, batch).astype(np.int32)

@@ -10,7 +10,7 @@ Designed around reference/performance.md:
   driver after the epoch, and the result says so and returns the input graph;
 * compile seconds and train seconds are measured separately on every call;
 * compiles are made cheaper: XLA:CPU compiles with its older fusion emitters and LLVM at level 1
-  (``_cache.COMPILER_OPTIONS``: about half the compile time of XLA's defaults, steps 10-15% slower), and the
+  (``_cache.COMPILER_OPTIONS``: about half the compile time of XLA's defaults, steps 5-20% slower), and the
   persistent compilation cache is on by default (``ng.set_compilation_cache``), so a rerun, a resumed run or a
   worker reads executables from disk instead of compiling them; the traced step keeps gradients and optimiser
   moments in one flat vector (``FLAT``, ``_Layout``) and updates all activation utilities at once, ~20% fewer
@@ -38,16 +38,7 @@ from .._random import host_rng
 from ..graph import AvgPool, Conv, Graph, MaxPool
 from ._cache import CACHE, TIERS, Lookup, choose_tier
 from ._optimisers import Adam, Optimiser
-from ._step import (  # noqa: F401  (re-exported for tests and benchmarks: the step's parts by their old address)
-    _gather,
-    _initial_carry,
-    _layout,
-    _step_body,
-    _train_epoch,
-    _train_step,
-    _update_utilities,
-    _with_utility,
-)
+from ._step import _gather, _initial_carry, _layout, _train_epoch, _train_step, _with_utility
 
 DRIVERS = ("auto", "loop", "scan")
 _SPATIAL_OPS = (Conv, MaxPool, AvgPool)
@@ -219,6 +210,19 @@ class _Run:
         return found.compiled
 
 
+def _check_graph(graph: Any, where: str) -> None:
+    if not isinstance(graph, Graph):
+        raise TypeError(f"{where}: graph must be an ng.Graph, got {type(graph).__name__}")
+
+
+def _checked_optimiser(optimiser: Any, where: str) -> Optimiser:
+    """``optimiser``, or ``Adam()`` for None; anything else than an optimiser spec is refused."""
+    optimiser = Adam() if optimiser is None else optimiser
+    if not isinstance(optimiser, Optimiser):
+        raise TypeError(f"{where}: optimiser must be an optimiser spec (ng.Adam(1e-3), ...), got {optimiser!r}")
+    return optimiser
+
+
 def _check_positive(value: Any, name: str, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{where}: {name} must be a positive int, got {value!r}")
@@ -351,11 +355,8 @@ class _Plan:
     precompiled executable is exactly the one training will look up."""
 
     def __init__(self, graph, x, y, optimiser, loss, batch_size, epochs, driver, activation_utility, tier, where):
-        if not isinstance(graph, Graph):
-            raise TypeError(f"{where}: graph must be an ng.Graph, got {type(graph).__name__}")
-        optimiser = Adam() if optimiser is None else optimiser
-        if not isinstance(optimiser, Optimiser):
-            raise TypeError(f"{where}: optimiser must be an optimiser spec (ng.Adam(1e-3), ...), got {optimiser!r}")
+        _check_graph(graph, where)
+        optimiser = _checked_optimiser(optimiser, where)
         self.batch_size = _check_positive(batch_size, "batch_size", where)
         epochs = _check_positive(epochs, "epochs", where)
         if driver not in DRIVERS:

@@ -12,8 +12,8 @@ import optax
 
 from ..graph import Graph
 from ._cache import CACHE, TIERS
-from ._engine import _batch_indices, _check_positive, _Data, _row, _Run, _tier
-from ._optimisers import Adam, Optimiser
+from ._engine import _batch_indices, _check_graph, _check_positive, _checked_optimiser, _Data, _row, _Run, _tier
+from ._optimisers import Optimiser
 from ._step import _eval_batch, _initial_carry, _layout, _train_step
 
 
@@ -66,8 +66,7 @@ def evaluate_accuracy(graph: Graph, x: Any, y: Any, *, batch_size: int = 256, co
         0.6666666666666666
     """
     where = "evaluate_accuracy"
-    if not isinstance(graph, Graph):
-        raise TypeError(f"{where}: graph must be an ng.Graph, got {type(graph).__name__}")
+    _check_graph(graph, where)
     batch_size = _check_positive(batch_size, "batch_size", where)
     _tier(compile_tier, 1, where)
     data = _Data(graph, x, y, where)
@@ -118,14 +117,11 @@ def step_memory(
         True
     """
     where = "step_memory"
-    if not isinstance(graph, Graph):
-        raise TypeError(f"{where}: graph must be an ng.Graph, got {type(graph).__name__}")
+    _check_graph(graph, where)
     batch_size = _check_positive(batch_size, "batch_size", where)
     if compile_tier not in TIERS:
         raise ValueError(f"{where}: compile_tier must be one of {TIERS}, got {compile_tier!r}")
-    optimiser = Adam() if optimiser is None else optimiser
-    if not isinstance(optimiser, Optimiser):
-        raise TypeError(f"{where}: optimiser must be an optimiser spec (ng.Adam(1e-3), ...), got {optimiser!r}")
+    optimiser = _checked_optimiser(optimiser, where)
     xs = tuple(np.zeros((batch_size, *graph.shape(name)), np.float32) for name in graph.spec.inputs)
     y = np.zeros((batch_size, *tuple(y_shape)), jax.dtypes.canonicalize_dtype(np.dtype(y_dtype)))
     batch = (xs, y, np.ones((batch_size,), np.float32), np.int32(0))
