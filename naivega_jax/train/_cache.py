@@ -57,9 +57,9 @@ def _aval_key(leaf: Any) -> tuple:
 
 
 #: XLA options for the engine's compiles, per platform (a switch for benchmarks and tests). On XLA:CPU the newer
-#: "fusion emitters" generate each fused loop through its own MLIR pipeline: the older emitters take ~30% less
-#: compile CPU for the search's train steps, which then run ~10% slower. LLVM at optimisation level 1 instead of
-#: XLA's default 3 takes another ~25% off the compile and leaves the steps as fast or 5% faster (benchmarks/RESULTS.md,
+#: "fusion emitters" generate each fused loop through its own MLIR pipeline: the older emitters take ~35% less
+#: compile CPU for the search's train steps, which then run 10-25% slower. LLVM at optimisation level 1 instead of
+#: XLA's default 3 takes another ~20% off the compile and leaves the steps as fast or 5% faster (benchmarks/RESULTS.md,
 #: "Compile options"): less unrolling and vectorising of loops that the search's small layers do not fill.
 COMPILER_OPTIONS: dict[str, dict[str, Any]] = {
     "cpu": {"xla_cpu_use_fusion_emitters": False, "xla_backend_optimization_level": 1}
@@ -67,9 +67,9 @@ COMPILER_OPTIONS: dict[str, dict[str, Any]] = {
 
 #: Compile tiers: ``"full"`` compiles with ``COMPILER_OPTIONS``; ``"fast"`` adds ``FAST_COMPILER_OPTIONS`` on top;
 #: ``"max"`` compiles with ``MAX_COMPILER_OPTIONS`` instead. On XLA:CPU the backend's optimisation level 0 compiles
-#: the search's train steps ~3x faster and runs them ~2-3x slower (benchmarks/bench_tiers.py): the engine picks it
+#: the search's train steps ~2.5x faster and runs them ~3x slower (benchmarks/bench_tiers.py): the engine picks it
 #: for calls too short to earn back a full compile, and for inference on a few batches; XLA's newer fusion emitters
-#: (at LLVM level 1, which compiled ~17% faster than XLA's default level with steps as fast) compile slower and step
+#: (at LLVM level 1, which compiled ~15% faster than XLA's default level with steps as fast) compile slower and step
 #: faster, which pays only for long calls. Platforms without entries compile every tier alike (one executable).
 FAST_COMPILER_OPTIONS: dict[str, dict[str, Any]] = {"cpu": {"xla_backend_optimization_level": 0}}
 MAX_COMPILER_OPTIONS: dict[str, dict[str, Any]] = {"cpu": {"xla_backend_optimization_level": 1}}
@@ -228,10 +228,10 @@ class CompileCache:
     ) -> Lookup:
         """The executable of ``jitted(*args, **static)`` compiled at ``tier``, compiled ahead of time on a miss.
 
-        ``tier`` is ``"fast"``, ``"full"``, or a function of the lowered program's cost (``flops``, ``bytes`` from
-        XLA's cost analysis, ``lines`` of HLO text) and the platform that returns one of them; the cost is computed
-        once per signature and remembered, so the choice is a pure function of the program (same inputs, same tier,
-        same numbers).
+        ``tier`` is ``"fast"``, ``"full"``, ``"max"``, or a function of the lowered program's cost (``flops``,
+        ``bytes`` from XLA's cost analysis, ``lines`` of HLO text) and the platform that returns one of them; the cost
+        is computed once per signature and remembered, so the choice is a pure function of the program (same inputs,
+        same tier, same numbers).
 
         Thread-safe: a caller asking for an executable that another thread is compiling waits for it instead of
         compiling it again. ``background=True`` marks a compile made ahead of need (``precompile_training``): it is
