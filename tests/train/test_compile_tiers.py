@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from train_helpers import blobs, leaves, mlp
 
 import naivega_jax as ng
 from naivega_jax.train import _cache
@@ -11,21 +12,7 @@ from naivega_jax.train import _cache
 CPU = jax.default_backend() == "cpu"
 
 
-def blobs(n=96, seed=0):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 3, n).astype(np.int32)
-    x = (rng.normal(size=(n, 6)) + 3.0 * np.eye(3, 6)[y]).astype(np.float32)
-    return x, y
-
-
-def mlp(hidden=17, seed=0):
-    inp = ng.input_vertex("in", shape=(6,))
-    h = ng.vertex("h", ng.Dense(hidden, "relu"), inp)
-    return ng.build_graph(jax.random.key(seed), inputs=inp, outputs=ng.vertex("out", ng.Dense(3), h))
-
-
-def leaves(graph):
-    return np.concatenate([np.ravel(a) for a in jax.tree_util.tree_leaves(jax.device_get(graph.params))])
+FEATURES = 6
 
 
 def test_cost_model_picks_the_tier_that_finishes_sooner():
@@ -56,8 +43,8 @@ def test_cost_model_picks_the_tier_that_finishes_sooner():
 
 @pytest.mark.skipif(not CPU, reason="only XLA:CPU has a fast tier")
 def test_both_tiers_train_the_same_model_to_rounding():
-    x, y = blobs()
-    g = mlp(hidden=19)
+    x, y = blobs(96, FEATURES)
+    g = mlp(19, FEATURES)
     kw = dict(optimiser=ng.Adam(1e-2), batch_size=16, epochs=3, driver="loop")
     before = ng.engine_stats()["fast_compiles"]
     fast = ng.train_graph(jax.random.key(1), g, x, y, compile_tier="fast", **kw)
@@ -77,7 +64,7 @@ def test_both_tiers_train_the_same_model_to_rounding():
 
 @pytest.mark.skipif(not CPU, reason="only XLA:CPU has a fast tier")
 def test_auto_tier_follows_the_step_count_and_is_deterministic():
-    x, y = blobs()
+    x, y = blobs(96, FEATURES)
     inp = ng.input_vertex("in", shape=(6,))
     h = ng.vertex("h2", ng.Dense(768, "relu"), ng.vertex("h1", ng.Dense(768, "relu"), inp))
     g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("out", ng.Dense(3), h))
@@ -104,8 +91,8 @@ def test_auto_tier_follows_the_step_count_and_is_deterministic():
 
 
 def test_evaluation_tiers_agree_and_bad_tiers_are_refused():
-    x, y = blobs(seed=3)
-    g = ng.train_graph(jax.random.key(0), mlp(hidden=11), x, y, optimiser=ng.Adam(1e-2), epochs=5).graph
+    x, y = blobs(96, FEATURES, seed=3)
+    g = ng.train_graph(jax.random.key(0), mlp(11, FEATURES), x, y, optimiser=ng.Adam(1e-2), epochs=5).graph
     fast = ng.evaluate_accuracy(g, x, y, batch_size=32, compile_tier="fast")
     full = ng.evaluate_accuracy(g, x, y, batch_size=32, compile_tier="full")
     auto = ng.evaluate_accuracy(g, x, y, batch_size=32)

@@ -4,61 +4,47 @@ import threading
 
 import jax
 import numpy as np
+from train_helpers import blobs, leaves, mlp
 
 import naivega_jax as ng
 
-
-def blobs(n=64, seed=0):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 3, n).astype(np.int32)
-    x = (rng.normal(size=(n, 5)) + 3.0 * np.eye(3, 5)[y]).astype(np.float32)
-    return x, y
-
-
-def mlp(hidden, seed=0):
-    inp = ng.input_vertex("in", shape=(5,))
-    h = ng.vertex("h", ng.Dense(hidden, "relu"), inp)
-    return ng.build_graph(jax.random.key(seed), inputs=inp, outputs=ng.vertex("out", ng.Dense(3), h))
-
-
-def leaves(graph):
-    return np.concatenate([np.ravel(a) for a in jax.tree_util.tree_leaves(jax.device_get(graph.params))])
+FEATURES = 5
 
 
 def test_precompiled_training_compiles_nothing_and_trains_the_same():
-    x, y = blobs()
+    x, y = blobs(64, FEATURES)
     kw = dict(optimiser=ng.Momentum(0.05), batch_size=12, epochs=2)
     before = ng.engine_stats()
-    assert ng.precompile_training(mlp(41), x, y, **kw) is True
+    assert ng.precompile_training(mlp(41, FEATURES), x, y, **kw) is True
     after = ng.engine_stats()
     assert after["background_compiles"] == before["background_compiles"] + 1
     assert after["compiles"] == before["compiles"] + 1
     assert after["compile_seconds"] == before["compile_seconds"]  # nobody waited
-    assert ng.precompile_training(mlp(41), x, y, **kw) is False
-    r = ng.train_graph(jax.random.key(0), mlp(41), x, y, **kw)
+    assert ng.precompile_training(mlp(41, FEATURES), x, y, **kw) is False
+    r = ng.train_graph(jax.random.key(0), mlp(41, FEATURES), x, y, **kw)
     assert r.compiles == 0 and r.cache_hits == 1 and r.compile_seconds < 0.5
     ng.clear_compile_cache(jax_caches=False)
-    cold = ng.train_graph(jax.random.key(0), mlp(41), x, y, **kw)
+    cold = ng.train_graph(jax.random.key(0), mlp(41, FEATURES), x, y, **kw)
     assert cold.compiles == 1
     np.testing.assert_array_equal(leaves(cold.graph), leaves(r.graph))
     np.testing.assert_array_equal(cold.losses, r.losses)
 
 
 def test_a_trainer_waits_for_the_compile_in_flight_instead_of_compiling_twice():
-    x, y = blobs(seed=1)
+    x, y = blobs(64, FEATURES, seed=1)
     kw = dict(optimiser=ng.Adam(1e-2), batch_size=8, epochs=1, compile_tier="full")
     before = ng.engine_stats()["compiles"]
-    ahead = threading.Thread(target=ng.precompile_training, args=(mlp(43), x, y), kwargs=kw)
+    ahead = threading.Thread(target=ng.precompile_training, args=(mlp(43, FEATURES), x, y), kwargs=kw)
     ahead.start()
-    r = ng.train_graph(jax.random.key(0), mlp(43), x, y, **kw)
+    r = ng.train_graph(jax.random.key(0), mlp(43, FEATURES), x, y, **kw)
     ahead.join()
     assert ng.engine_stats()["compiles"] == before + 1  # one compile, whichever thread got there first
     assert r.steps == 8 and np.isfinite(r.losses).all()
 
 
 def test_evaluate_with_precompile_scores_exactly_as_without():
-    x, y = blobs(96, seed=2)
-    members = [ng.Candidate(mlp(h, seed=h), optimiser=ng.Adam(1e-2), batch_size=16) for h in (45, 46, 47, 45)]
+    x, y = blobs(96, FEATURES, seed=2)
+    members = [ng.Candidate(mlp(h, FEATURES, seed=h), optimiser=ng.Adam(1e-2), batch_size=16) for h in (45, 46, 47, 45)]
     fitness = ng.TrainThenFitness((x[:64], y[:64]), fitness=ng.AccuracyFitness((x[64:], y[64:])), epochs=4)
     results = {}
     for precompile in (True, False):
@@ -77,8 +63,8 @@ def test_evaluate_with_precompile_scores_exactly_as_without():
 
 
 def test_a_member_that_cannot_be_precompiled_is_still_scored_with_its_reason():
-    x, y = blobs(seed=3)
-    good = ng.Candidate(mlp(49), optimiser=ng.Adam(1e-2), batch_size=16)
+    x, y = blobs(64, FEATURES, seed=3)
+    good = ng.Candidate(mlp(49, FEATURES), optimiser=ng.Adam(1e-2), batch_size=16)
     inp = ng.input_vertex("in", shape=(4,))  # the wrong input width for the data
     bad = ng.Candidate(ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("o", ng.Dense(3), inp)))
     fitness = ng.TrainThenFitness((x, y), fitness=ng.AccuracyFitness((x, y)), epochs=5)
