@@ -15,15 +15,13 @@ Run: ``.venv/bin/python benchmarks/analyse_batch_buckets.py [--seeds 0,1,2] [--g
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import itertools
 import json
 
-import jax
+from random_evolution import populations
 
 import naivega_jax as ng
-from naivega_jax._random import host_rng
 from naivega_jax.autofit import _strategy
-from naivega_jax.autofit._fit import initial_population
 
 
 def run(seed: int, generations: int, population_size: int, buckets: bool) -> dict:
@@ -34,11 +32,9 @@ def run(seed: int, generations: int, population_size: int, buckets: bool) -> dic
         evolution = ng.autofit.default_evolution(population_size, (40, 1))
     finally:
         _strategy.BATCH_SIZES = saved
-    space = ng.autofit.default_space((40, 1), 10)
-    population = list(initial_population(jax.random.key(seed), space, (40, 1), population_size))
     seen, seen_specs, batches = set(), set(), set()
     new = batch_only = 0
-    for gen in range(generations):
+    for population in itertools.islice(populations(seed, population_size, evolution), generations):
         for c in population:
             batches.add(c.batch_size)
             pair = (c.graph.spec, c.batch_size)
@@ -48,9 +44,6 @@ def run(seed: int, generations: int, population_size: int, buckets: bool) -> dic
             batch_only += c.graph.spec in seen_specs
             seen.add(pair)
             seen_specs.add(c.graph.spec)
-        rng = host_rng(jax.random.key(seed), "fitness", gen)
-        scored = [dataclasses.replace(c, fitness=float(rng.uniform())) for c in population]
-        population = list(evolution(jax.random.key(1000 * seed + gen), scored))
     return {"new_pairs": new, "batch_only": batch_only, "distinct_batch_sizes": sorted(batches)}
 
 

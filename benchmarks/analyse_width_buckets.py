@@ -17,11 +17,9 @@ import argparse
 import dataclasses
 import json
 
-import jax
+from random_evolution import populations
 
 import naivega_jax as ng
-from naivega_jax._random import host_rng
-from naivega_jax.autofit._fit import initial_population
 
 
 def structure(spec: ng.GraphSpec) -> tuple:
@@ -43,11 +41,8 @@ def main() -> None:
     args = parser.parse_args()
     totals = {"new": 0, "width_only": 0}
     for seed in map(int, args.seeds.split(",")):
-        space = ng.autofit.default_space((40, 1), 10)
-        population = list(initial_population(jax.random.key(seed), space, (40, 1), args.population))
-        evolution = ng.autofit.default_evolution(args.population, (40, 1))
         seen, seen_structure = set(), set()
-        for gen in range(args.generations):
+        for gen, population in zip(range(args.generations), populations(seed, args.population)):
             new = width_only = 0
             for c in population:
                 pair = (c.graph.spec, c.batch_size)
@@ -61,9 +56,6 @@ def main() -> None:
             totals["new"] += new
             totals["width_only"] += width_only
             print(json.dumps({"seed": seed, "generation": gen + 1, "new_pairs": new, "width_only": width_only}))
-            rng = host_rng(jax.random.key(seed), "fitness", gen)
-            scored = [dataclasses.replace(c, fitness=float(rng.uniform())) for c in population]
-            population = list(evolution(jax.random.key(1000 * seed + gen), scored))
     totals["width_only_share"] = round(totals["width_only"] / max(totals["new"], 1), 3)
     print(json.dumps(totals))
 

@@ -17,7 +17,7 @@ Run: ``.venv/bin/python benchmarks/bench_flax.py [--seed 0] [--generations 6] [-
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import itertools
 import json
 import os
 import statistics
@@ -28,21 +28,14 @@ import jax
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_search import _configure_xla_cache, flax_comparison
+from random_evolution import populations
 
 
 def architectures(seed: int, generations: int, population_size: int) -> list:
-    """The last population of the default evolution run with a random fitness, largest graphs first."""
+    """The population after ``generations`` evolutions with a random fitness, largest graphs first."""
     import naivega_jax as ng
-    from naivega_jax._random import host_rng
-    from naivega_jax.autofit._fit import initial_population
 
-    space = ng.autofit.default_space((40, 1), 10)
-    population = list(initial_population(jax.random.key(seed), space, (40, 1), population_size))
-    evolution = ng.autofit.default_evolution(population_size, (40, 1))
-    for gen in range(generations):
-        rng = host_rng(jax.random.key(seed), "fitness", gen)
-        scored = [dataclasses.replace(c, fitness=float(rng.uniform())) for c in population]
-        population = list(evolution(jax.random.key(1000 * seed + gen), scored))
+    population = next(itertools.islice(populations(seed, population_size), generations, None))
     return sorted(population, key=lambda c: -ng.nparams(c.graph))
 
 
