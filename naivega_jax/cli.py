@@ -69,7 +69,7 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
     import jax
 
     from .autofit import default_epochs, fit
-    from .autofit._fit import VALIDATION_SPLIT
+    from .autofit._data import VALIDATION_SPLIT
     from .plot import PlotFitness, ScatterBatchSize, ScatterOpt, ScatterPop
 
     out = Path(args.out or _default_out(args.dataset))

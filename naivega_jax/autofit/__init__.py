@@ -1,12 +1,7 @@
 """The application: AutoFlux's default search spaces and strategy, and ``fit``."""
 
-from ._fit import (
-    RunDirectoryError,
-    default_epochs,
-    fit,
-    initial_population,
-    prepare_data,
-)
+from ._data import default_epochs, prepare_data
+from ._fit import RunDirectoryError, fit, initial_population
 from ._progress import ProgressHandler, RunProgress, format_duration
 from ._spaces import (
     conv_layer_space,
