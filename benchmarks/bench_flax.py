@@ -8,7 +8,8 @@ grow and change as a search's would, widths and weights aside), then takes up to
 batch size) pairs of the last population, largest first. Each goes through ``bench_search.flax_comparison``: steady
 epochs of 3600 MNIST-1D examples with the engine at the full tier (what a search's calls get) and the max tier, and
 with the Flax loop (``ng.to_flax`` export, a jitted step compiled with XLA's defaults), interleaved, medians of
-``--reps``; and each one's first call with its compile. The architectures depend only on the key and the mutation
+``--reps``; each one's first call with its compile; and a search's call (the application's epochs from nothing
+cached, compile included: ``search_call_throughput_ratio``). The architectures depend only on the key and the mutation
 code, so two versions of the engine can be compared on the same graphs.
 
 Run: ``.venv/bin/python benchmarks/bench_flax.py [--seed 0] [--generations 6] [--models 6] [--json FILE]``.
@@ -50,7 +51,7 @@ def main() -> None:
     parser.add_argument("--json", help="write the rows and the summary to this file")
     args = parser.parse_args()
     import naivega_jax as ng
-    from naivega_jax.autofit._fit import prepare_data
+    from naivega_jax.autofit import prepare_data
 
     env = {"jax": jax.__version__, "backend": jax.default_backend(), "cpus": os.cpu_count(), "args": vars(args)}
     env["xla_cache"] = _configure_xla_cache(args.xla_cache)
@@ -60,7 +61,8 @@ def main() -> None:
     population = architectures(args.seed, args.generations, args.population)
     rows = flax_comparison(population, x_tr, y_tr, args.models, args.reps)
     summary = {}
-    for tier, field in (("full", "throughput_ratio"), ("max", "throughput_ratio_max_tier")):
+    fields = (("full", "throughput_ratio"), ("max", "throughput_ratio_max_tier"))
+    for tier, field in (*fields, ("search_call", "search_call_throughput_ratio")):
         ratios = [r[field] for r in rows]
         summary[f"{tier}_median"] = statistics.median(ratios)
         summary[f"{tier}_min"] = min(ratios)
