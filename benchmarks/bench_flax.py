@@ -9,8 +9,9 @@ batch size) pairs of the last population, largest first. Each goes through ``ben
 epochs of 3600 MNIST-1D examples with the engine at the full tier (what a search's calls get) and the max tier, and
 with the Flax loop (``ng.to_flax`` export, a jitted step compiled with XLA's defaults), interleaved, medians of
 ``--reps``; each one's first call with its compile; and a search's call (the application's epochs from nothing
-cached, compile included: ``search_call_throughput_ratio``). The architectures depend only on the key and the mutation
-code, so two versions of the engine can be compared on the same graphs.
+cached, compile included: ``search_call_throughput_ratio``). The Flax loop also runs compiled with each tier's
+options (``*_same_options``), which separates the compiler's settings from the engine's own step. The architectures
+depend only on the key and the mutation code, so two versions of the engine can be compared on the same graphs.
 
 Run: ``.venv/bin/python benchmarks/bench_flax.py [--seed 0] [--generations 6] [--models 6] [--json FILE]``.
 """
@@ -62,6 +63,8 @@ def main() -> None:
     rows = flax_comparison(population, x_tr, y_tr, args.models, args.reps)
     summary = {}
     fields = (("full", "throughput_ratio"), ("max", "throughput_ratio_max_tier"))
+    fields += (("full_same_options", "throughput_ratio_same_options"),)
+    fields += (("max_same_options", "throughput_ratio_max_tier_same_options"),)
     for tier, field in (*fields, ("search_call", "search_call_throughput_ratio")):
         ratios = [r[field] for r in rows]
         summary[f"{tier}_median"] = statistics.median(ratios)

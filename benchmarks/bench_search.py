@@ -208,8 +208,9 @@ def run_search(args, x, y, x_test, y_test) -> dict:
     }
 
 
-def _flax_epoch_runner(graph, optimiser_lr, x, y, batch):
-    """The hand-written loop of bench_train.py for an exported graph (batch-norm statistics as Flax state)."""
+def _flax_epoch_runner(graph, optimiser_lr, x, y, batch, compiler_options=None):
+    """The hand-written loop of bench_train.py for an exported graph (batch-norm statistics as Flax state), its step
+    compiled with XLA's defaults or ``compiler_options``."""
     import optax
 
     import naivega_jax as ng
@@ -235,7 +236,7 @@ def _flax_epoch_runner(graph, optimiser_lr, x, y, batch):
     nb = n // batch
     carry = (params, stats, opt.init(params))
     t0 = time.perf_counter()
-    run = jax.jit(step, donate_argnums=0).lower(carry, (x[:batch], y[:batch])).compile()
+    run = jax.jit(step, donate_argnums=0).lower(carry, (x[:batch], y[:batch])).compile(compiler_options)
     compile_s = time.perf_counter() - t0
     rng = np.random.default_rng(0)
 
@@ -269,8 +270,10 @@ def flax_comparison(population, x, y, models: int, reps: int) -> list[dict]:
     """Per distinct architecture of ``population``: steady epochs of the engine (full tier, which the search's
     calls get, and max tier, which long calls get) vs the Flax loop; the first call of each (one epoch, compile
     included; the engine's tier chosen as in the search); and a search's call from nothing cached (the application's
-    epochs, compile included)."""
+    epochs, compile included). The Flax loop is also compiled with each tier's options (``*_same_options``): what
+    the engine's step costs apart from the compiler's settings."""
     import naivega_jax as ng
+    from naivega_jax.train._cache import tier_options
 
     seen, rows = set(), []
     for cand in population:
@@ -292,12 +295,19 @@ def flax_comparison(population, x, y, models: int, reps: int) -> list[dict]:
         auto_fast = ng.engine_stats()["fast_compiles"] > fast0
         first = ng.train_graph(jax.random.key(0), graph, x, y, compile_tier="full", **kw)
         first_max = ng.train_graph(jax.random.key(0), graph, x, y, compile_tier="max", **kw)
-        flax_t, eng_t, max_t = [], [], []
+        same = {t: _flax_epoch_runner(graph, 1e-3, x, y, batch, tier_options("cpu", t))[1] for t in ("full", "max")}
+        for run in same.values():
+            run()
+        flax_t, eng_t, max_t, same_t = [], [], [], {"full": [], "max": []}
         rows_flax = 0
         for i in range(reps):
             t0 = time.perf_counter()
             rows_flax = flax_epoch()
             flax_t.append(time.perf_counter() - t0)
+            for tier, run in same.items():
+                t0 = time.perf_counter()
+                run()
+                same_t[tier].append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             r = ng.train_graph(jax.random.key(i + 1), graph, x, y, compile_tier="full", **kw)
             eng_t.append(time.perf_counter() - t0)
@@ -332,6 +342,14 @@ def flax_comparison(population, x, y, models: int, reps: int) -> list[dict]:
                 "engine_max_compile_s": round(first_max.compile_seconds, 3),
                 "engine_max_epoch_ms": round(m_s * 1e3, 1),
                 "throughput_ratio_max_tier": round((x.shape[0] / m_s) / (rows_flax / f_s), 3),
+                "flax_full_options_epoch_ms": round(statistics.median(same_t["full"]) * 1e3, 1),
+                "flax_max_options_epoch_ms": round(statistics.median(same_t["max"]) * 1e3, 1),
+                "throughput_ratio_same_options": round(
+                    (x.shape[0] / e_s) / (rows_flax / statistics.median(same_t["full"])), 3
+                ),
+                "throughput_ratio_max_tier_same_options": round(
+                    (x.shape[0] / m_s) / (rows_flax / statistics.median(same_t["max"])), 3
+                ),
                 "first_epoch_s_flax": round(flax_first, 3),
                 "first_epoch_s_engine_auto": round(auto_first, 3),
                 "engine_auto_tier": "fast" if auto_fast else "full",
