@@ -58,7 +58,10 @@ def _aval_key(leaf: Any) -> tuple:
 
 #: XLA options for the engine's compiles, per platform (a switch for benchmarks and tests). On XLA:CPU the newer
 #: "fusion emitters" generate each fused loop through its own MLIR pipeline: the older emitters take ~35% less
-#: compile CPU for the search's train steps, which then run 10-25% slower. LLVM at optimisation level 1 instead of
+#: compile CPU for the search's train steps, which then run 10-25% slower: a fusion that writes into a dying
+#: operand's buffer keeps LLVM's runtime overlap check, which fails, and runs as a scalar loop (RESULTS.md, "in-place
+#: fusions"). On 2 cores the search is compile-bound, so it keeps these (benchmarks/bench_tier_policy.py: the max
+#: tier everywhere took ~1.45x the wall time). LLVM at optimisation level 1 instead of
 #: XLA's default 3 takes another ~20% off the compile and leaves the steps as fast or 5% faster (benchmarks/RESULTS.md,
 #: "Compile options"): less unrolling and vectorising of loops that the search's small layers do not fill.
 COMPILER_OPTIONS: dict[str, dict[str, Any]] = {
