@@ -73,20 +73,18 @@ def kernel_times(trace_dir: str, steps: int) -> collections.Counter:
 
 def analyse(candidate, x, y, steps: int, workdir: str) -> dict:
     from bench_search import _without_utility
+    from probe_compile_options import args_for
 
     import naivega_jax as ng
     from naivega_jax.train import _engine as E
     from naivega_jax.train._cache import tier_options
 
     graph, batch = _without_utility(candidate.graph), candidate.batch_size
-    optimiser = ng.Adam(1e-3)
-    layout = E._layout(graph.params)
-    static = {"skeleton": optimiser.skeleton(), "loss": E.optax.softmax_cross_entropy_with_integer_labels}
-    static["layout"] = layout
+    carry, _, static = args_for(graph, batch)  # Adam 1e-3, the engine's flat layout, softmax cross-entropy
     mask = np.ones((batch,), np.float32)
     rows = [((x[i * batch : (i + 1) * batch],), y[i * batch : (i + 1) * batch], mask, np.int32(i)) for i in range(8)]
     key = jax.random.key(0)
-    lowered = E._train_step.lower(E._initial_carry(graph, optimiser, layout), rows[0], key, **static)
+    lowered = E._train_step.lower(carry, rows[0], key, **static)
     row = {"nparams": ng.nparams(graph), "vertices": len(graph.vertex_names), "batch_size": batch}
     dump = os.path.join(workdir, f"dump-{row['nparams']}-{batch}")
     times = {}
@@ -95,7 +93,7 @@ def analyse(candidate, x, y, steps: int, workdir: str) -> dict:
         if tier == "full":
             options["xla_dump_to"] = dump
         compiled = lowered.compile(compiler_options=options)
-        carry = E._initial_carry(graph, optimiser, layout)
+        carry = args_for(graph, batch)[0]
         for i in range(10):
             carry, _ = compiled(carry, rows[i % len(rows)], key)
         jax.block_until_ready(carry)

@@ -29,7 +29,7 @@ import jax
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_search import _configure_xla_cache, flax_comparison
+from bench_search import RATIO_FIELDS, _configure_xla_cache, flax_comparison
 from random_evolution import populations
 
 
@@ -62,10 +62,7 @@ def main() -> None:
     population = architectures(args.seed, args.generations, args.population)
     rows = flax_comparison(population, x_tr, y_tr, args.models, args.reps)
     summary = {}
-    fields = (("full", "throughput_ratio"), ("max", "throughput_ratio_max_tier"))
-    fields += (("full_same_options", "throughput_ratio_same_options"),)
-    fields += (("max_same_options", "throughput_ratio_max_tier_same_options"),)
-    for tier, field in (*fields, ("search_call", "search_call_throughput_ratio")):
+    for tier, field in RATIO_FIELDS:
         ratios = [r[field] for r in rows]
         summary[f"{tier}_median"] = statistics.median(ratios)
         summary[f"{tier}_min"] = min(ratios)

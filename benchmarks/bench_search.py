@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import json
 import os
 import platform
@@ -266,6 +267,21 @@ def _without_utility(graph):
     return graph.replace(state=state)
 
 
+#: The engine/Flax throughput ratios ``flax_comparison`` gives per architecture, by a short label.
+RATIO_FIELDS = (
+    ("full", "throughput_ratio"),
+    ("max", "throughput_ratio_max_tier"),
+    ("full_same_options", "throughput_ratio_same_options"),
+    ("max_same_options", "throughput_ratio_max_tier_same_options"),
+    ("search_call", "search_call_throughput_ratio"),
+)
+
+
+def _throughput_ratio(engine_examples: int, flax_examples: int, engine_s: float, flax_s: float) -> float:
+    """Engine throughput / Flax throughput, from the examples and seconds of an epoch of each."""
+    return round((engine_examples / engine_s) / (flax_examples / flax_s), 3)
+
+
 def flax_comparison(population, x, y, models: int, reps: int) -> list[dict]:
     """Per distinct architecture of ``population``: steady epochs of the engine (full tier, which the search's
     calls get, and max tier, which long calls get) vs the Flax loop; the first call of each (one epoch, compile
@@ -316,6 +332,8 @@ def flax_comparison(population, x, y, models: int, reps: int) -> list[dict]:
             max_t.append(time.perf_counter() - t0)
             assert r.compiles == r_max.compiles == 0, "a steady engine call compiled"
         f_s, e_s, m_s = statistics.median(flax_t), statistics.median(eng_t), statistics.median(max_t)
+        same_s = {tier: statistics.median(times) for tier, times in same_t.items()}
+        ratio = functools.partial(_throughput_ratio, x.shape[0], rows_flax)
         # A search's call: a new architecture trained for the application's epochs, compile included, nothing
         # cached (a fresh persistent cache too); the Flax loop's is its first epoch (compile included) and the rest
         # at its steady pace.
@@ -338,18 +356,14 @@ def flax_comparison(population, x, y, models: int, reps: int) -> list[dict]:
                 "engine_epoch_ms": round(e_s * 1e3, 1),
                 "flax_samples_per_s": round(rows_flax / f_s),
                 "engine_samples_per_s": round(x.shape[0] / e_s),
-                "throughput_ratio": round((x.shape[0] / e_s) / (rows_flax / f_s), 3),
+                "throughput_ratio": ratio(e_s, f_s),
                 "engine_max_compile_s": round(first_max.compile_seconds, 3),
                 "engine_max_epoch_ms": round(m_s * 1e3, 1),
-                "throughput_ratio_max_tier": round((x.shape[0] / m_s) / (rows_flax / f_s), 3),
-                "flax_full_options_epoch_ms": round(statistics.median(same_t["full"]) * 1e3, 1),
-                "flax_max_options_epoch_ms": round(statistics.median(same_t["max"]) * 1e3, 1),
-                "throughput_ratio_same_options": round(
-                    (x.shape[0] / e_s) / (rows_flax / statistics.median(same_t["full"])), 3
-                ),
-                "throughput_ratio_max_tier_same_options": round(
-                    (x.shape[0] / m_s) / (rows_flax / statistics.median(same_t["max"])), 3
-                ),
+                "throughput_ratio_max_tier": ratio(m_s, f_s),
+                "flax_full_options_epoch_ms": round(same_s["full"] * 1e3, 1),
+                "flax_max_options_epoch_ms": round(same_s["max"] * 1e3, 1),
+                "throughput_ratio_same_options": ratio(e_s, same_s["full"]),
+                "throughput_ratio_max_tier_same_options": ratio(m_s, same_s["max"]),
                 "first_epoch_s_flax": round(flax_first, 3),
                 "first_epoch_s_engine_auto": round(auto_first, 3),
                 "engine_auto_tier": "fast" if auto_fast else "full",
@@ -442,12 +456,11 @@ def main() -> None:
 
         x_tr, y_tr, *_ = prepare_data(x, y, 0.1)
         rows = flax_comparison(result["population"], x_tr, y_tr, args.flax_models, args.flax_reps)
-        fields = (("", "throughput_ratio"), ("_max_tier", "throughput_ratio_max_tier"))
-        for tier, field in (*fields, ("_search_call", "search_call_throughput_ratio")):
+        for _, field in RATIO_FIELDS:
             ratios = [r[field] for r in rows]
-            summary[f"flax_throughput_ratio{tier}_median"] = statistics.median(ratios)
-            summary[f"flax_throughput_ratio{tier}_min"] = min(ratios)
-        print(json.dumps({k: v for k, v in summary.items() if k.startswith("flax_throughput")}))
+            summary[f"flax_{field}_median"] = statistics.median(ratios)
+            summary[f"flax_{field}_min"] = min(ratios)
+        print(json.dumps({k: v for k, v in summary.items() if k.startswith("flax_")}))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(
