@@ -6,6 +6,10 @@ stops training; the candidate then keeps its untrained graph, gets ``invalid_fit
 says why. Training that runs out of device memory (XLA ``RESOURCE_EXHAUSTED``) is retried once with half the batch
 size; if that fails too the candidate gets ``invalid_fitness`` and the reason. Compile and train seconds, steps and
 cache counters go to ``candidate.info``.
+
+Fixed ``train_data`` is copied to the device once, when the fitness is built (``_OwnedData``), and the engine gets
+that copy: a generation trains dozens of candidates on the same data, and copying it per candidate would cost a
+transfer of the whole set each time on an accelerator.
 """
 
 from __future__ import annotations
@@ -13,14 +17,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..train import Adam, Optimiser, TrainResult, precompile_training, train_graph
+from ..train import Adam, Optimiser, TrainResult, _engine, precompile_training, train_graph
 from ..train._engine import DRIVERS
 from ._candidate import Candidate
 
@@ -86,6 +92,56 @@ def _check_data(x: Any, y: Any, loss: Callable, where: str) -> None:
             raise ValueError(f"{where}: class labels must be >= 0, got {int(y[j])} at index {j}")
 
 
+def _default_device() -> Any:
+    """The device the calling thread computes on: ``jax.default_device`` if set (``ng.DeviceExecutor`` sets it per
+    thread), else the first device."""
+    default = jax.config.jax_default_device
+    if isinstance(default, jax.Device):
+        return default
+    return jax.devices(default)[0] if isinstance(default, str) else jax.devices()[0]
+
+
+def _device_copy(x: Any) -> Any:
+    """``x`` (an array, or a tuple, list or dict of arrays) as new ``jax.Array``s on the default device; a
+    ``jax.Array`` cannot change and is kept as it is."""
+    if isinstance(x, Mapping):
+        return {k: _device_copy(v) for k, v in x.items()}
+    if isinstance(x, (tuple, list)):
+        return type(x)(_device_copy(v) for v in x)
+    return x if isinstance(x, jax.Array) else jnp.array(x, copy=True)
+
+
+class _OwnedData:
+    """A train fitness's fixed ``(x, y)``: copied when the fitness is built, so what it trains on is the data as it
+    was then, whatever later happens to the caller's arrays, and no candidate copies it again.
+
+    Where the engine gathers batches on the device (off CPU), a thread training on another device
+    (``ng.DeviceExecutor``) gets its own copy there, made the first time it asks; on CPU the engine cuts batches
+    from a zero-copy host view of the one copy. Pickles as host arrays (``ng.RayExecutor`` ships the fitness).
+    """
+
+    def __init__(self, x: Any, y: Any):
+        x, y = _device_copy(x), _device_copy(y)
+        self.labels = np.asarray(jax.device_get(y))  # for the label range check without a transfer per candidate
+        self._copies = {_default_device(): (x, y)}
+        self._first = (x, y)
+        self._lock = threading.Lock()
+
+    def here(self) -> tuple[Any, Any]:
+        """``(x, y)`` on the calling thread's default device."""
+        if not _engine._batches_on_device():
+            return self._first
+        device = _default_device()
+        with self._lock:
+            found = self._copies.get(device)
+            if found is None:
+                found = self._copies[device] = jax.device_put(self._first, device)
+        return found
+
+    def __reduce__(self):
+        return _OwnedData, jax.device_get(self._first)
+
+
 def _check_label_range(graph: Any, y: Any, loss: Callable, where: str) -> None:
     """For the default loss: every label indexes one of the graph's outputs (optax would give NaN or garbage)."""
     if loss is not _CE or len(graph.output_names) != 1:
@@ -136,10 +192,14 @@ def _train(self: Any, key: jax.Array, candidate: Candidate, where: str) -> tuple
     """
     if not isinstance(candidate, Candidate):
         raise TypeError(f"{where}: expected an ng.Candidate, got {type(candidate).__name__}")
-    data = self.train_data(candidate.generation) if callable(self.train_data) else self.train_data
-    if not (isinstance(data, (tuple, list)) and len(data) == 2):
-        raise TypeError(f"{where}: train_data(generation) must return a pair (x, y), got {type(data).__name__}")
-    _check_label_range(candidate.graph, data[1], self.loss, where)
+    if callable(self.train_data):
+        data = self.train_data(candidate.generation)
+        if not (isinstance(data, (tuple, list)) and len(data) == 2):
+            raise TypeError(f"{where}: train_data(generation) must return a pair (x, y), got {type(data).__name__}")
+        labels = data[1]
+    else:
+        data, labels = self._data.here(), self._data.labels
+    _check_label_range(candidate.graph, labels, self.loss, where)
     batch_size, oom = candidate.batch_size, None
     while True:
         try:
@@ -180,7 +240,7 @@ def _precompile(self: Any, candidate: Candidate) -> None:
     ``train_data`` (a callable one may keep state that a second thread should not touch)."""
     if callable(self.train_data) or not isinstance(candidate, Candidate):
         return
-    precompile_training(candidate.graph, *self.train_data, **_engine_settings(self, candidate, candidate.batch_size))
+    precompile_training(candidate.graph, *self._data.here(), **_engine_settings(self, candidate, candidate.batch_size))
 
 
 def _invalid(self: Any, candidate: Candidate) -> Candidate:
@@ -192,10 +252,14 @@ class TrainThenFitness:
     """Trains the candidate, then scores the trained candidate with ``fitness`` (NaiveGAflux ``TrainThenFitness``).
 
     Args:
-        train_data: ``(x, y)``, or ``train_data(generation) -> (x, y)`` (e.g. a ``StatefulGenerationIter``, so that
-            every candidate of a generation trains on the same data).
+        train_data: ``(x, y)``, copied to the device when the fitness is built (later changes to the arrays are not
+            seen: build a new fitness for new data); or ``train_data(generation) -> (x, y)`` (e.g. the same data for
+            every candidate of a generation), trained on as it is at each call (off CPU, numpy arrays it returns
+            are copied to the device for every candidate; return ``jax.Array``s to copy them once).
         fitness: scores the trained candidate: ``fitness(key, candidate) -> candidate`` (e.g. ``AccuracyFitness``).
-        loss: ``loss(outputs, y) -> per-example values``.
+        loss: ``loss(outputs, y)`` -> per-example values ``(batch,)``, or values of the outputs' shape (averaged
+            per example), as ``ng.train_graph`` takes; any other shape raises ``ng.ShapeError`` when the step is
+            traced, so every candidate fails with that reason (``ng.evaluate`` logs it and gives the invalid fitness).
         invalid_fitness: the fitness when a loss is NaN or Inf (training stops; ``info["failure"]`` gets
             ``"NaN loss detected when training!"``, as upstream's warning), or when training runs out of device
             memory at the candidate's batch size and again at half of it (``info["failure"]`` names both).
@@ -241,6 +305,7 @@ class TrainThenFitness:
                 f"TrainThenFitness: fitness must be callable as fitness(key, candidate) -> candidate, "
                 f"got {self.fitness!r}"
             )
+        object.__setattr__(self, "_data", None if callable(self.train_data) else _OwnedData(*self.train_data))
 
     def __call__(self, key: jax.Array, candidate: Candidate) -> Candidate:
         train_key, fitness_key = jax.random.split(key)
@@ -305,6 +370,7 @@ class TrainAccuracyFitness:
         _check_config(self, "TrainAccuracyFitness")
         if isinstance(self.drop, bool) or not isinstance(self.drop, (int, float)) or not 0 <= self.drop < 1:
             raise ValueError(f"TrainAccuracyFitness: drop must be a number in [0, 1), got {self.drop!r}")
+        object.__setattr__(self, "_data", None if callable(self.train_data) else _OwnedData(*self.train_data))
 
     def __call__(self, key: jax.Array, candidate: Candidate) -> Candidate:
         trained, result = _train(self, key, candidate, "TrainAccuracyFitness")

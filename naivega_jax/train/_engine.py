@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -106,25 +105,18 @@ def choose_driver(graph: Graph, backend: str | None = None) -> str:
 
 # ---- host side ----------------------------------------------------------------------------------------------------
 
-_DEVICE_COPIES: dict[tuple[int, Any], tuple[weakref.ref, jax.Array]] = {}
+
+def _batches_on_device() -> bool:
+    """Whether ``_Data`` moves the examples to the device and gathers batches there (every backend but CPU)."""
+    return jax.default_backend() != "cpu"
 
 
 def _on_device(a: Any) -> jax.Array:
-    """``a`` as a device array; numpy arrays are transferred once per device (the thread's default device, as
-    ``ng.DeviceExecutor`` sets it) and the copy reused while ``a`` lives."""
-    if isinstance(a, jax.Array):
-        return a
-    ident = (id(a), jax.config.jax_default_device)
-    try:
-        ref = weakref.ref(a, lambda _: _DEVICE_COPIES.pop(ident, None))
-    except TypeError:
-        return jnp.asarray(a)
-    entry = _DEVICE_COPIES.get(ident)
-    if entry is not None and entry[0]() is a:
-        return entry[1]
-    device = jnp.asarray(a)
-    _DEVICE_COPIES[ident] = (ref, device)
-    return device
+    """``a`` as a device array on the thread's default device (as ``ng.DeviceExecutor`` sets it): a ``jax.Array``
+    as it is, anything else copied now. Never a copy remembered from an earlier call: numpy arrays can change in
+    place between calls (a refilled buffer, relabelled targets), and a cache by ``id`` would serve the old values.
+    Callers that reuse data across calls own a device copy (``ng.TrainThenFitness`` does)."""
+    return a if isinstance(a, jax.Array) else jnp.asarray(a)
 
 
 def _on_host(a: Any) -> np.ndarray:
@@ -159,8 +151,8 @@ class _Data:
     """The examples and how batches are cut from them.
 
     On CPU batches are cut on the host with numpy (a device gather or unstack compiles a kernel per data shape,
-    0.1-0.8 s each, and the host *is* the device); elsewhere the data moves to the device once and batches are
-    gathered there by one cached executable.
+    0.1-0.8 s each, and the host *is* the device); elsewhere the data moves to the device once per call (nothing
+    to do for ``jax.Array`` inputs) and batches are gathered there by one cached executable.
     """
 
     def __init__(self, graph: Graph, x: Any, y: Any, where: str):
@@ -172,7 +164,7 @@ class _Data:
                 f"and y {np.shape(y)}"
             )
         self.n = n
-        self.on_device = jax.default_backend() != "cpu"
+        self.on_device = _batches_on_device()
         move = _on_device if self.on_device else _on_host
         self.arrays = (tuple(move(a) for a in xs), move(y))
         labels, outs = self.arrays[1], [graph.shape(o) for o in graph.spec.outputs]
@@ -272,12 +264,18 @@ def train_graph(
     Args:
         key: shuffles (one permutation per epoch) and dropout (one key per step, folded from the epoch's key).
         graph: the graph to train (not changed: a new graph is returned).
-        x: inputs, ``(n, *feature_shape)``; for several graph inputs a tuple or a dict by input name. Numpy arrays
-            are moved to the device once and reused while they live.
+        x: inputs, ``(n, *feature_shape)``; for several graph inputs a tuple or a dict by input name. Off CPU,
+            numpy arrays are copied to the device on every call, as they are at the call; to train many times on
+            the same data there, pass ``jax.Array``s (``jax.device_put(x)``), which are used as they are.
         y: targets, ``(n, ...)``, whatever ``loss`` takes.
         optimiser: an optimiser spec (default ``Adam(1e-3)``); its state is created fresh for this call.
-        loss: ``loss(outputs, y) -> per-example values``, e.g. ``optax.softmax_cross_entropy_with_integer_labels``.
-            It is part of the compile-cache key: pass the same function object, not a new lambda per call.
+        loss: ``loss(outputs, y)`` -> one value per example, shape ``(batch,)`` (e.g.
+            ``optax.softmax_cross_entropy_with_integer_labels``), or values of the output's shape (e.g.
+            ``optax.l2_loss`` of outputs and targets alike), averaged per example; padded rows are masked out either
+            way. Any other shape raises ``ng.ShapeError`` naming it when the step is traced, before training: a loss
+            that broadcasts (``(o - y) ** 2`` with outputs ``(B, 1)`` and targets ``(B,)``: ``(B, B)``) would
+            otherwise learn the mean. The loss is part of the compile-cache key: pass the same function object, not
+            a new lambda per call.
         batch_size: every step sees this many rows; the last partial batch is padded and masked.
         epochs: passes over the data.
         shuffle: shuffle every epoch (by ``key``) or keep the data order.

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._errors import ShapeError
 from ..graph import IMMUTABLE, Graph, utility_ewma, utility_probes
 from ..graph._graph import forward
 from ..graph._remap import EPS, UTILITY
@@ -145,13 +146,31 @@ def _masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
 
 
 def _per_example(loss: Callable, out: Any, y: jax.Array) -> jax.Array:
+    """``loss(out, y)`` as one value per example: ``(batch,)`` as it is, the output's shape (elementwise) averaged
+    over all but the batch axis. Any other shape is refused when the step is traced: a loss that broadcasts
+    (``(o - y) ** 2`` with outputs ``(B, 1)`` and targets ``(B,)`` gives ``(B, B)``) would train every example
+    against every target and silently learn the mean."""
     per = loss(out, y)
-    if per.ndim == 0:
-        raise ValueError(
-            "loss must return one value per example (like optax.softmax_cross_entropy_with_integer_labels), "
-            "got a scalar: padded batches need per-example losses to mask"
+    batch = y.shape[0]
+    shape = tuple(np.shape(per))
+    accepted = [(batch,)]
+    if isinstance(out, jax.Array) and out.shape != (batch,):
+        accepted.append(tuple(out.shape))
+    if shape not in accepted:
+        expected = f"{accepted[0]} (one value per example)"
+        if len(accepted) > 1:
+            expected += f" or {accepted[1]} (the outputs' shape, averaged per example)"
+        scalar = "; a scalar cannot be masked: padded batches need per-example values" if not shape else ""
+        raise ShapeError(
+            f"loss {getattr(loss, '__name__', loss)!r} returned shape {shape} for outputs of shape {_shapes(out)} "
+            f"and targets of shape {tuple(y.shape)}; expected {expected}{scalar}. A loss that broadcasts, such as "
+            "(o - y) ** 2 with outputs (B, 1) and targets (B,), gives (B, B): make the shapes agree in the loss"
         )
-    return per.reshape(per.shape[0], -1).mean(axis=1)
+    return per.reshape(batch, -1).mean(axis=1)
+
+
+def _shapes(out: Any) -> Any:
+    return tuple(out.shape) if isinstance(out, jax.Array) else [tuple(o.shape) for o in out]
 
 
 def _correct(out: Any, y: jax.Array, batch: int) -> jax.Array:
