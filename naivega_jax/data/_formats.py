@@ -182,10 +182,13 @@ def load_cifar10(path: Path, how_to_get: str) -> tuple[np.ndarray, ...]:
 
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+#: the optional npz array that says how to read a 3-D ``x``: ``"images"`` (the default) or ``"sequences"``
+NPZ_LAYOUT_KEY = "layout"
 
 
-def load_npz(path: Path) -> tuple[np.ndarray, ...]:
-    """The arrays ``x_train, y_train, x_test, y_test`` of an npz file (no pickled objects allowed)."""
+def load_npz(path: Path) -> tuple[tuple[np.ndarray, ...], np.ndarray | None]:
+    """The arrays ``x_train, y_train, x_test, y_test`` of an npz file (no pickled objects allowed), and its
+    ``layout`` array if it has one."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file (expected an .npz with arrays {', '.join(NPZ_KEYS)})")
     try:
@@ -193,6 +196,7 @@ def load_npz(path: Path) -> tuple[np.ndarray, ...]:
             missing = [k for k in NPZ_KEYS if k not in f.files]
             if missing:
                 raise ValueError(f"{path}: missing arrays {missing}; an npz data set needs {list(NPZ_KEYS)}")
-            return tuple(f[k] for k in NPZ_KEYS)
+            layout = f[NPZ_LAYOUT_KEY] if NPZ_LAYOUT_KEY in f.files else None
+            return tuple(f[k] for k in NPZ_KEYS), layout
     except (OSError, EOFError) as e:
         raise ValueError(f"{path}: not a readable .npz file ({e})") from None

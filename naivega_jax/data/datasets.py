@@ -20,8 +20,11 @@ name                where the data comes from, what ``x`` holds
 ``cifar10``         the python pickle batches ``data_batch_1..5`` and ``test_batch`` in ``path``, in
                     ``path/cifar-10-batches-py/``, or in ``cifar-10-python.tar.gz``; images 32x32x3 in [0, 1].
 ``FILE.npz``        a user file with the arrays ``x_train``, ``y_train``, ``x_test``, ``y_test``: uint8 ``x`` is
-                    divided by 255, other ``x`` is only cast to float32 and keeps its shape; ``y`` must be class
-                    indices. Also ``load("npz", path=FILE)``.
+                    divided by 255, other ``x`` is only cast to float32; ``y`` must be class indices. A 3-D ``x``
+                    (n, H, W) holds one-channel images and becomes (n, H, W, 1), as MNIST's; sequences (n, L, C)
+                    need the string array ``layout="sequences"`` in the file (``np.savez(..., layout="sequences")``),
+                    which keeps (n, L, C) and turns (n, L) into (n, L, 1). ``x`` of 2 or 4 axes keeps its shape.
+                    Also ``load("npz", path=FILE)``.
 ==================  ======================================================================================
 
 Example:
@@ -42,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from ._formats import NPZ_KEYS, load_cifar10, load_idx_dir, load_npz, read_idx
+from ._formats import NPZ_KEYS, NPZ_LAYOUT_KEY, load_cifar10, load_idx_dir, load_npz, read_idx
 from ._mnist1d import make_dataset as _make_mnist1d
 from ._split import check_labels
 
@@ -162,7 +165,7 @@ def _mnist1d(path: Any) -> tuple[np.ndarray, ...]:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=directory, suffix=".npz.tmp", delete=False) as tmp:
             tmp_name = tmp.name
-            np.savez(tmp, **dict(zip(NPZ_KEYS, arrays)))
+            np.savez(tmp, **dict(zip(NPZ_KEYS, arrays)), **{NPZ_LAYOUT_KEY: "sequences"})
         os.replace(tmp_name, file)
     except OSError as e:
         if tmp_name is not None and os.path.exists(tmp_name):
@@ -196,16 +199,35 @@ def _cifar(path: Any) -> tuple[np.ndarray, ...]:
     return _finish(_scale_uint8_images(x_tr), y_tr, _scale_uint8_images(x_te), y_te, "cifar10", 10)
 
 
+#: each npz layout: the ndim of ``x`` that lacks the channel axis (added on load), and the shapes it accepts
+_NPZ_LAYOUTS = {"images": (3, "(n, H, W) or (n, H, W, C)"), "sequences": (2, "(n, L) or (n, L, C)")}
+
+
+def _npz_layout(layout: np.ndarray | None, x: np.ndarray, file: Path) -> np.ndarray:
+    """``x`` with a channel axis where the layout says one is missing: 3-D images unless the file says sequences."""
+    if layout is None:
+        return x[..., None] if x.ndim == 3 else x
+    name = layout.item() if layout.shape == () else None
+    if name not in _NPZ_LAYOUTS:
+        shown = repr(name) if layout.shape == () else repr(layout)
+        raise ValueError(f"{file}: {NPZ_LAYOUT_KEY} must be 'images' or 'sequences', got {shown}")
+    ndim, shapes = _NPZ_LAYOUTS[name]
+    if x.ndim not in (ndim, ndim + 1):
+        raise ValueError(f"{file}: {NPZ_LAYOUT_KEY}={name!r} needs x_train of shape {shapes}, got {x.shape}")
+    return x[..., None] if x.ndim == ndim else x
+
+
 def _npz(path: Any) -> tuple[np.ndarray, ...]:
     if path is None:
         raise ValueError("load('npz') needs path=FILE.npz with arrays " + ", ".join(NPZ_KEYS))
     file = Path(path).expanduser()
-    x_tr, y_tr, x_te, y_te = load_npz(file)
+    (x_tr, y_tr, x_te, y_te), layout = load_npz(file)
     for key, x in (("x_train", x_tr), ("x_test", x_te)):
         if x.ndim < 2 or x.dtype.kind not in "uif":
             raise ValueError(f"{file}: {key} must be a numeric array (n, ...), got {x.dtype} {x.shape}")
     if x_tr.shape[1:] != x_te.shape[1:]:
         raise ValueError(f"{file}: x_train and x_test differ in example shape: {x_tr.shape} vs {x_te.shape}")
+    x_tr, x_te = _npz_layout(layout, x_tr, file), _npz_layout(layout, x_te, file)
     if x_tr.dtype == np.uint8:
         x_tr, x_te = x_tr / np.float32(255.0), x_te / np.float32(255.0)
     return _finish(x_tr, y_tr, x_te, y_te, str(file), None)
@@ -222,7 +244,9 @@ def load(
         path: a directory (IDX, CIFAR-10), a file (npz), the cache directory (mnist1d), or None for the default.
 
     Returns:
-        ``(x_train, y_train, x_test, y_test)``: float32 ``x`` channels last, int32 ``y``.
+        ``(x_train, y_train, x_test, y_test)``: float32 ``x`` channels last, int32 ``y``. An npz file's 3-D ``x``
+        is read as one-channel images (n, H, W) -> (n, H, W, 1), like the IDX files of MNIST, unless the file
+        holds ``layout="sequences"``: then (n, L, C) stays and (n, L) becomes (n, L, 1).
 
     Raises:
         ValueError: an unknown name, a missing required path, or malformed files.
@@ -233,6 +257,15 @@ def load(
         >>> x_tr, y_tr, x_te, y_te = ng.datasets.load("digits")
         >>> sorted(set(y_tr.tolist())) == list(range(10))
         True
+        >>> import pathlib, tempfile, numpy as np
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "mine.npz"
+        >>> x, y = np.zeros((4, 12, 12), np.uint8), np.array([0, 1, 0, 1])
+        >>> np.savez(f, x_train=x, y_train=y, x_test=x[:2], y_test=y[:2])
+        >>> ng.datasets.load(str(f))[0].shape
+        (4, 12, 12, 1)
+        >>> np.savez(f, x_train=x, y_train=y, x_test=x[:2], y_test=y[:2], layout="sequences")
+        >>> ng.datasets.load(str(f))[0].shape
+        (4, 12, 12)
     """
     if isinstance(name, os.PathLike):
         name = os.fspath(name)
