@@ -1,6 +1,6 @@
 """The application: AutoFlux's default search spaces and strategy, and ``fit``."""
 
-from ._data import default_epochs, prepare_data
+from ._data import data_fingerprint, default_epochs, encode_known_labels, prepare_data
 from ._fit import RunDirectoryError, fit, initial_population
 from ._progress import ProgressHandler, RunProgress, format_duration
 from ._spaces import (
@@ -27,10 +27,12 @@ __all__ = [
     "candidate_crossover",
     "candidate_mutation",
     "conv_layer_space",
+    "data_fingerprint",
     "default_epochs",
     "default_evolution",
     "default_space",
     "downsample_space",
+    "encode_known_labels",
     "fit",
     "format_duration",
     "format_summary",

@@ -1,7 +1,9 @@
-"""The data ``fit`` trains on: checks, encoding, the validation split, and how many epochs a generation trains."""
+"""The data ``fit`` trains on: checks, encoding, the validation split, a fingerprint, and how many epochs a
+generation trains."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -30,28 +32,34 @@ def default_epochs(n_train: int) -> int:
     return max(1, min(10, round(SAMPLES_PER_GENERATION / int(n_train))))
 
 
-def prepare_data(x: Any, y: Any, validation_split: float):
-    """Checks and shapes the data: ``(x_train, y_train, x_val, y_val, in_shape, classes)``.
-
-    Flat vectors ``(n, F)`` become sequences ``(n, F, 1)``; labels are encoded ``0..K-1`` (``classes`` maps back).
-    """
+def _check_x(x: Any, what: str) -> np.ndarray:
+    """``x`` as float32 if it is a numeric array of 1 to 3 feature axes, with examples and no NaN or Inf."""
     x = np.asarray(x)
     if x.dtype == object or not np.issubdtype(x.dtype, np.number):
-        raise TypeError(f"fit: x must be a numeric array, got dtype {x.dtype}")
+        raise TypeError(f"fit: {what} must be a numeric array, got dtype {x.dtype}")
     if x.ndim < 2 or x.ndim > 4:
         raise ValueError(
-            f"fit: x must have shape (n, F), (n, L, C) or (n, H, W, C), got shape {x.shape} (ndim {x.ndim})"
+            f"fit: {what} must have shape (n, F), (n, L, C) or (n, H, W, C), got shape {x.shape} (ndim {x.ndim})"
         )
     if x.shape[0] == 0:
-        raise ValueError("fit: x is empty (0 examples)")
+        raise ValueError(f"fit: {what} is empty (0 examples)")
     x = x.astype(np.float32)
     if not np.isfinite(x).all():
         bad = ~np.isfinite(x)
         first = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ValueError(
-            f"fit: x holds {int(bad.sum())} NaN or Inf values (the first, {x[first]}, at index {first}); "
+            f"fit: {what} holds {int(bad.sum())} NaN or Inf values (the first, {x[first]}, at index {first}); "
             "clean the data first"
         )
+    return x
+
+
+def prepare_data(x: Any, y: Any, validation_split: float):
+    """Checks and shapes the data: ``(x_train, y_train, x_val, y_val, in_shape, classes)``.
+
+    Flat vectors ``(n, F)`` become sequences ``(n, F, 1)``; labels are encoded ``0..K-1`` (``classes`` maps back).
+    """
+    x = _check_x(x, "x")
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] != x.shape[0]:
         raise ValueError(f"fit: y must be a vector of {x.shape[0]} labels (one per row of x), got shape {y.shape}")
@@ -84,7 +92,7 @@ def _prepare_test(test_data: Any, classes: np.ndarray, in_shape: tuple[int, ...]
         return None
     if not (isinstance(test_data, (tuple, list)) and len(test_data) == 2):
         raise TypeError(f"fit: test_data must be None or a pair (x_test, y_test), got {type(test_data).__name__}")
-    x, y = np.asarray(test_data[0], np.float32), np.asarray(test_data[1])
+    x, y = _check_x(test_data[0], "test_data x"), np.asarray(test_data[1])
     if x.ndim == 2 and len(in_shape) == 2 and in_shape[1] == 1:
         x = x[..., None]
     if tuple(x.shape[1:]) != in_shape or y.shape != (x.shape[0],):
@@ -92,7 +100,93 @@ def _prepare_test(test_data: Any, classes: np.ndarray, in_shape: tuple[int, ...]
             f"fit: test_data must be x of shape (n, {', '.join(map(str, in_shape))}) like the training data and n "
             f"labels; got x {x.shape}, y {y.shape}"
         )
-    unknown = np.setdiff1d(np.unique(y), classes)
-    if unknown.size:
-        raise ValueError(f"fit: test_data has labels {unknown.tolist()} that the training data does not have")
-    return x, np.searchsorted(classes, y)
+    return x, encode_known_labels(y, classes, where="fit: test_data y")
+
+
+def _shown(values: np.ndarray, limit: int = 10) -> str:
+    items = values[:limit].tolist()
+    return str(items) if values.size <= limit else f"{str(items)[:-1]}, ...] ({values.size} distinct)"
+
+
+def encode_known_labels(y: Any, classes: Any, *, where: str = "y") -> np.ndarray:
+    """The codes ``0..K-1`` of labels ``y`` among the known ``classes``; refuses labels that are not among them.
+
+    ``classes`` are the sorted distinct labels of the training data (``fit`` records them in run.json), so data
+    evaluated later is encoded as the model was trained. A label the model never saw has no code: unlike
+    ``np.searchsorted``, which would give it a neighbour's code or ``K``, this raises.
+
+    Args:
+        y: labels, one per example (integral floats such as ``3.0`` match the class ``3``).
+        classes: the known labels, distinct and sorted.
+        where: what the labels are called in messages (the argument or data they come from).
+
+    Returns:
+        int32 codes with ``classes[codes] == y``.
+
+    Raises:
+        ValueError: ``y`` is not a vector, ``classes`` are not distinct and sorted, the two cannot be compared, or
+            ``y`` holds labels not among ``classes`` (the message names them and how many examples carry them).
+
+    Example:
+        >>> from naivega_jax.autofit import encode_known_labels
+        >>> encode_known_labels([30, 10, 20], [10, 20, 30]).tolist()
+        [2, 0, 1]
+        >>> try:
+        ...     encode_known_labels([10, 40, 40], [10, 20])
+        ... except ValueError as e:
+        ...     print(e)
+        y holds labels [40] that the training data does not have (its 2 classes: [10, 20]); 2 of 3 examples carry them
+    """
+    y, classes = np.asarray(y), np.asarray(classes)
+    if y.ndim != 1:
+        raise ValueError(f"{where} must be a vector of labels, one per example, got shape {y.shape}")
+    if classes.ndim != 1 or classes.size == 0 or (classes.size > 1 and not np.all(classes[1:] > classes[:-1])):
+        raise ValueError(
+            f"{where}: the known classes must be distinct and sorted (np.unique of the training labels), got "
+            f"{_shown(classes)}"
+        )
+    if (y.dtype.kind in "biuf") != (classes.dtype.kind in "biuf"):
+        raise ValueError(
+            f"{where} holds labels of dtype {y.dtype}, which cannot match classes of dtype {classes.dtype}"
+        )
+    codes = np.minimum(np.searchsorted(classes, y), classes.size - 1)
+    known = classes[codes] == y
+    if not known.all():
+        raise ValueError(
+            f"{where} holds labels {_shown(np.unique(y[~known]))} that the training data does not have (its "
+            f"{classes.size} classes: {_shown(classes)}); {int((~known).sum())} of {y.size} examples carry them"
+        )
+    return codes.astype(np.int32)
+
+
+def data_fingerprint(*arrays: Any) -> str:
+    """A hex SHA-256 of the arrays' dtypes, shapes and values, in order: equal only for the same data.
+
+    Each array contributes its dtype (little-endian), its shape and its bytes in C order, so the fingerprint does
+    not depend on how the array is stored (C or Fortran order, a strided view, byte order) but changes when any
+    value, shape or dtype does, or when the arrays come in another order.
+
+    Args:
+        *arrays: numeric (or string) arrays; object arrays are refused, their bytes being addresses.
+
+    Returns:
+        64 hex digits.
+
+    Example:
+        >>> import numpy as np
+        >>> from naivega_jax.autofit import data_fingerprint
+        >>> x = np.arange(6.0).reshape(2, 3)
+        >>> data_fingerprint(x) == data_fingerprint(np.asfortranarray(x)) != data_fingerprint(x.reshape(3, 2))
+        True
+    """
+    digest = hashlib.sha256(b"naivega_jax data v1\n")
+    for i, a in enumerate(arrays):
+        a = np.asarray(a)
+        if a.dtype.hasobject:
+            raise TypeError(f"data_fingerprint: arrays[{i}] has dtype {a.dtype}; expected numeric or string arrays")
+        if a.dtype.byteorder not in "<|":
+            a = a.astype(a.dtype.newbyteorder("<"))
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.dtype.str} {a.shape} {a.nbytes}\n".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()

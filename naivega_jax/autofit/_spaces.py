@@ -25,6 +25,8 @@ from ..search import (
 )
 
 ACTIVATIONS = ("identity", "relu", "elu", "selu")
+#: the smallest spatial size ``default_space`` accepts: each of its two blocks halves it at least once
+MIN_SPATIAL_SIZE = 4
 #: mutation types still allowed on the shielded output layers (upstream: kernel size and activation)
 OUTPUT_ALLOWED = ("KernelSizeMutation", "ActivationFunctionMutation")
 
@@ -87,6 +89,13 @@ def default_space(in_shape: tuple[int, ...], nclasses: int, *, scale: float = 0.
     default 0.25 gives 2-64, 8-128 and 64-1024). The number of downsampling stages is bounded so the feature map
     never shrinks below 1.
 
+    Each of the two blocks ends in at least one downsampling (a window of 2, stride 2, no padding), so every
+    spatial axis of ``in_shape`` must be at least 4; smaller inputs are refused.
+
+    Raises:
+        ValueError: ``in_shape`` has no spatial axis or one smaller than 4 (the message says what to do: pad, or
+            a space without downsampling), or ``nclasses < 2``.
+
     Example:
         >>> import jax, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(40, 1))
@@ -98,6 +107,14 @@ def default_space(in_shape: tuple[int, ...], nclasses: int, *, scale: float = 0.
         raise ValueError(f"default_space: in_shape must have spatial axes (L, C) or (H, W, C), got {in_shape!r}")
     if nclasses < 2:
         raise ValueError(f"default_space: nclasses must be >= 2, got {nclasses!r}")
+    if min(in_shape[:-1]) < MIN_SPATIAL_SIZE:
+        raise ValueError(
+            f"default_space: in_shape {tuple(in_shape)!r} is too small: its spatial size "
+            f"{'x'.join(map(str, in_shape[:-1]))} does not survive the space's two downsamplings by 2, which need at "
+            f"least {MIN_SPATIAL_SIZE} along every spatial axis; pad x to that, or pass a space= without "
+            f"downsampling, e.g. ng.ArchSpaceChain(ng.autofit.conv_layer_space([16], [1, 3]), ng.GlobalPoolSpace(), "
+            f"ng.autofit.mlp_space({nclasses}))"
+        )
     max_reps = max(1, min(6, math.floor(math.log2(min(in_shape[:-1])))))
     outs1, outs2 = _pow2(3, 8, scale), _pow2(5, 9, scale)
     block1 = RepeatArchSpace(
