@@ -94,8 +94,19 @@ class AddVertexMutation(VertexLevel):
     """Inserts what ``space`` draws after each vertex ``v``, with ``outsize=nout(v)`` (so no size changes).
 
     ``space`` is an architecture space called as ``space(key, name, in_vertex, outsize=..., weight_init=...)``
-    (``ng.ArchSpace(ng.DenseSpace(...))``, a fork, a residual block...). With the default
-    ``weight_init="identity"`` the new vertices start as the identity, so the graph computes the same.
+    (``ng.ArchSpace(ng.DenseSpace(...))``, a fork, a residual block...).
+
+    With the default ``weight_init="identity"`` the *linear part* of every new Dense or Conv layer is the identity
+    (an identity kernel, zero bias; a fork's paths are partial identities that concatenate to the identity; a
+    residual block's sum is halved back), but the activation the space draws for it is applied as it is. So the
+    graph computes exactly the same only where each new activation is the identity on the values it receives:
+    always for ``"identity"``; for ``"relu"``, ``"elu"`` and ``"leaky_relu"`` when those values are >= 0 (after a
+    relu, say); for ``"relu6"`` in [0, 6] and ``"hard_tanh"`` in [-1, 1]. Otherwise the function changes: a relu
+    after a vertex with negative outputs zeroes them, ``"selu"`` scales positive values by 1.05, ``"tanh"`` or
+    ``"gelu"`` change every non-zero value. A new ``BatchNorm`` (unit scale, zero bias, running mean 0 and variance 1)
+    divides by ``sqrt(1 + epsilon)`` in inference (a relative change of 5e-6 at the default epsilon) and normalises
+    by each batch's statistics in training. NaiveGAflux samples the new layers' activations too; for an insertion
+    that keeps the function everywhere, give the space only ``"identity"`` activations and no batch norm.
     ``outselect`` picks which of ``v``'s readers read the new part instead: None (the default) for all, and the
     graph output if ``v`` is one; ``ng.RandomConsumers(p)`` for a random part of them, the graph output included
     (AutoFlux's choice); or a function ``outselect(consumers) -> consumers`` (the graph output stays ``v``).
@@ -110,8 +121,10 @@ class AddVertexMutation(VertexLevel):
         >>> g2 = m(jax.random.key(1), g, ["in"])
         >>> g2.vertex_names, g2.nin("d1")
         (('in', 'in_1', 'd1'), (3,))
-        >>> bool(jnp.allclose(g2(jnp.ones((1, 3))), g(jnp.ones((1, 3))), atol=1e-6))
-        True
+        >>> x = jnp.array([[1.0, 2.0, 3.0], [-1.0, 2.0, 3.0]])  # the new relu is the identity on the first row only
+        >>> change = jnp.abs(g2(x) - g(x)).max(axis=1)
+        >>> float(change[0]), bool(change[1] > 0)
+        (0.0, True)
     """
 
     space: Any

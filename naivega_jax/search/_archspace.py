@@ -5,7 +5,9 @@ NaiveGAflux: ``name`` for a single vertex, ``name.1``, ``name.2``... for repeats
 ``name.cat`` for forks, ``name.res``, ``name.add`` (and ``name.add.scale``) for residuals. ``outsize`` asks for the
 number of output neurons of the returned vertex; ``weight_init`` (``"default"``, ``"identity"``, ``"zero"`` or
 ``ng.PartialIdentityInit``) is propagated as NaiveGAflux does, so that ``outsize=nout(in)`` with ``"identity"``
-computes the identity. Composite spaces call ``sample(rng, ...)`` with one host generator.
+gives layers whose linear part is the identity; the piece computes the identity where the drawn activations are the
+identity on their inputs (see ``ng.AddVertexMutation``). Composite spaces call ``sample(rng, ...)`` with one host
+generator.
 """
 
 from __future__ import annotations
