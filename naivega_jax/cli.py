@@ -2,10 +2,16 @@
 
 naivega fit [--dataset mnist1d|digits|fashion-mnist|mnist|cifar10|FILE.npz] [--data-path DIR] [--out DIR]
             [--generations N] [--population N] [--time-budget 10m] [--seed S] [--epochs N] [--subset N] [--quiet]
-naivega resume DIR [--generations N] [--time-budget 10m]
+naivega resume DIR [--generations N] [--time-budget 10m] [--epochs N] [--executor ...]
 naivega plot DIR
-naivega export DIR --out PATH
+naivega export DIR --out PATH [--force]
 naivega evaluate DIR [--dataset NAME] [--data-path DIR] [--top K]
+
+A user error (bad option, data or path) prints one line ``naivega: error: ...`` and exits with status 2, without a
+traceback (set ``NAIVEGA_DEBUG=1`` to see it). SIGINT (Ctrl-C) and SIGTERM stop a search cleanly: the members
+scored so far are checkpointed, the summary is written, and the exit status is 128 + the signal's number; a second
+signal aborts at once. ``naivega resume DIR`` continues the run's own plan (generations, time budget, epochs,
+executor) from its run.json; options given to ``resume`` replace those and are recorded there.
 """
 
 from __future__ import annotations
@@ -14,10 +20,14 @@ import argparse
 import json
 import logging
 import math
+import os
 import re
+import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+from ._errors import NaiveGAError
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -38,13 +48,37 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 
-def _positive_int(text: str) -> int:
+class CliError(Exception):
+    """A user error of the command line: printed as one line ``naivega: error: ...``, exit status 2."""
+
+
+#: the largest seed plus one: ``jax.random.key`` keeps 32 bits, so larger seeds would repeat smaller ones
+SEED_LIMIT = 2**32
+
+
+def _int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1)
+
+
+def _seed(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        value = -1
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {SEED_LIMIT - 1}, got {text!r}")
     return value
 
 
@@ -61,8 +95,43 @@ def _default_out(dataset: str) -> str:
 def _run_info(run_dir: Path) -> dict[str, Any]:
     run_file = run_dir / "run.json"
     if not run_file.is_file():
-        raise SystemExit(f"naivega: {str(run_dir)!r} is not a naivega run directory (no run.json)")
-    return json.loads(run_file.read_text())
+        raise CliError(f"{str(run_dir)!r} is not a naivega run directory (no run.json)")
+    try:
+        return json.loads(run_file.read_text())
+    except ValueError as e:
+        raise CliError(f"the run.json of {str(run_dir)!r} is unreadable ({e})") from None
+
+
+#: the options of a run's plan: stored in run.json by ``fit``, continued by ``resume`` unless given again
+PLAN = {
+    "generations": 6,
+    "time_budget": None,
+    "executor": "local",
+    "ray_address": None,
+    "ray_gpus_per_task": 0.0,
+    "workers": None,
+}
+
+
+def _check_out(out: Path) -> None:
+    """A usable run directory path, checked before any work: not a file, and writable where it will be made."""
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {str(out)!r} is a file; give a directory for the run")
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise CliError(f"--out {str(out)!r} cannot be made: {str(existing)!r} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CliError(f"--out {str(out)!r} is not writable (no write permission on {str(existing)!r})")
+
+
+def _check_executor(plan: dict[str, Any]) -> None:
+    if plan["executor"] == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise CliError("--executor ray needs Ray, which is not installed: pip install 'naivega-jax[ray]'") from None
 
 
 def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) -> int:
@@ -73,6 +142,7 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
     from .plot import PlotFitness, ScatterBatchSize, ScatterOpt, ScatterPop
 
     out = Path(args.out or _default_out(args.dataset))
+    _check_out(out)
     if resume_info is None:
         cli = {
             "dataset": args.dataset,
@@ -81,16 +151,17 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
             "seed": args.seed,
             "epochs": args.epochs,
             "subset": args.subset,
+            **{name: getattr(args, name) for name in PLAN},
         }
     else:
-        cli = resume_info
+        given = {name: getattr(args, name) for name in (*PLAN, "epochs") if getattr(args, name) is not None}
+        cli = {**PLAN, **resume_info, **given}
+    _check_executor(cli)
     x_tr, y_tr, x_te, y_te = _load(cli["dataset"], cli["data_path"])
     subset = cli.get("subset")
     if subset is not None:
         if subset > x_tr.shape[0]:
-            raise SystemExit(
-                f"naivega: --subset {subset} exceeds the {x_tr.shape[0]} training examples of the data set"
-            )
+            raise CliError(f"--subset {subset} exceeds the {x_tr.shape[0]} training examples of the data set")
         x_tr, y_tr = x_tr[:subset], y_tr[:subset]
     if cli["epochs"] is None:
         cli = {**cli, "epochs": default_epochs(x_tr.shape[0] - math.ceil(VALIDATION_SPLIT * x_tr.shape[0]))}
@@ -103,34 +174,37 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
     )
     callbacks = [cls(out / "plots") for cls in (PlotFitness, ScatterPop, ScatterOpt, ScatterBatchSize)]
     executor = None
-    if args.executor != "local":
+    if cli["executor"] != "local":
         from .distributed import make_executor
 
         executor = make_executor(
-            args.executor,
-            ray_address=args.ray_address,
-            num_workers=args.workers,
-            num_gpus_per_task=args.ray_gpus_per_task,
+            cli["executor"],
+            ray_address=cli["ray_address"],
+            num_workers=cli["workers"],
+            num_gpus_per_task=cli["ray_gpus_per_task"],
         )
-    fit(
-        x_tr,
-        y_tr,
-        key=jax.random.key(cli["seed"]),
-        out_dir=out,
-        population_size=cli["population"],
-        max_generations=args.generations,
-        time_budget=args.time_budget,
-        callbacks=callbacks,
-        epochs_per_generation=cli["epochs"],
-        progress=not args.quiet,
-        run_info={"cli": cli},
-        executor=executor,
-        executor_chunk=args.workers,
-        test_data=(x_te, y_te),
-    )
-    if hasattr(executor, "close"):
-        executor.close()  # Ray actors hold their CPUs and GPUs until closed
-    best = json.loads((out / "summary.json").read_text())["best"]
+    try:
+        fit(
+            x_tr,
+            y_tr,
+            key=jax.random.key(cli["seed"]),
+            out_dir=out,
+            population_size=cli["population"],
+            max_generations=cli["generations"],
+            time_budget=cli["time_budget"],
+            callbacks=callbacks,
+            epochs_per_generation=cli["epochs"],
+            progress=not args.quiet,
+            run_info={"cli": cli, "command": ["naivega", *sys.argv[1:]]},
+            executor=executor,
+            executor_chunk=cli["workers"],
+            test_data=(x_te, y_te),
+        )
+    finally:
+        if hasattr(executor, "close"):
+            executor.close()  # Ray actors hold their CPUs and GPUs until closed
+    summary = json.loads((out / "summary.json").read_text())
+    best = summary["best"]
     if best is None:
         print(f"no candidate was scored yet; resume with `naivega resume {out}`", flush=True)
     else:
@@ -139,6 +213,10 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
             f"{best['nparams']} parameters; saved in {out / 'best'}",
             flush=True,
         )
+    stopped = summary.get("stopped")
+    if stopped in ("SIGINT", "SIGTERM"):
+        print(f"stopped by {stopped}; continue with `naivega resume {out}`", flush=True)
+        return 128 + signal.Signals[stopped].value
     return 0
 
 
@@ -146,7 +224,7 @@ def _resume(args: argparse.Namespace) -> int:
     run = Path(args.dir)
     info = _run_info(run).get("cli")
     if not info:
-        raise SystemExit(f"naivega: the run in {str(run)!r} was not started by `naivega fit`; resume it from Python")
+        raise CliError(f"the run in {str(run)!r} was not started by `naivega fit`; resume it from Python")
     args.dataset, args.out = info["dataset"], str(run)
     return _fit(args, resume_info=info)
 
@@ -171,7 +249,7 @@ def _export(args: argparse.Namespace) -> int:
     from .graph import save_graph
 
     _, best = _best(Path(args.dir))
-    path = save_graph(args.out, best.graph)
+    path = save_graph(args.out, best.graph, overwrite=args.force)
     print(f"exported the best graph (fitness {best.fitness:.4f}) to {path}; load it with ng.load_graph")
     return 0
 
@@ -179,19 +257,25 @@ def _export(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from .autofit import encode_known_labels
     from .train import evaluate_accuracy
 
     run = Path(args.dir)
     info = _run_info(run)
     dataset = args.dataset or (info.get("cli") or {}).get("dataset")
     if dataset is None:
-        raise SystemExit("naivega evaluate: --dataset is needed for runs not started by `naivega fit`")
+        raise CliError("--dataset is needed to evaluate a run not started by `naivega fit`")
     data_path = args.data_path or (info.get("cli") or {}).get("data_path")
     _, _, x_te, y_te = _load(dataset, data_path)
     if x_te.ndim == 2:
         x_te = x_te[..., None]
-    classes = np.asarray(info["classes"])
-    y_codes = np.searchsorted(classes, y_te)
+    in_shape = tuple(info.get("in_shape") or x_te.shape[1:])
+    if tuple(x_te.shape[1:]) != in_shape:
+        raise CliError(
+            f"the test examples of {dataset!r} have shape {tuple(x_te.shape[1:])}, but the run was trained on "
+            f"{in_shape}" + (" (save sequences in an npz with layout='sequences')" if len(in_shape) == 2 else "")
+        )
+    y_codes = encode_known_labels(y_te, np.asarray(info["classes"]), where=f"the test labels of {dataset!r}")
     pop, _ = _best(run)
     ranked = sorted((c for c in pop if c.fitness is not None), key=lambda c: c.fitness, reverse=True)
     for i, c in enumerate(ranked[: args.top]):
@@ -200,47 +284,65 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors as one line, ``naivega: error: ...`` (exit status 2), like every other user error."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.split()[1:]  # the subcommand, if any
+        where = f"{command[0]}: " if command else ""
+        self.exit(2, f"naivega: error: {where}{message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``naivega`` command."""
-    parser = argparse.ArgumentParser(prog="naivega", description="Neural architecture search by genetic algorithm.")
+    parser = _Parser(prog="naivega", description="Neural architecture search by genetic algorithm.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def run_options(p: argparse.ArgumentParser, resume: bool) -> None:
+        # resume: None means "as the run's plan says" (run.json), so that only the options given replace it
+        default = (lambda name: None) if resume else PLAN.get
+        note = " (default: as the run was started)" if resume else ""
         p.add_argument(
             "--generations",
             type=_positive_int,
-            default=6,
-            help="stop after this generation (6)",
+            default=default("generations"),
+            help="stop after this generation (6)" + note,
         )
         p.add_argument(
             "--time-budget",
             type=parse_duration,
+            default=default("time_budget"),
+            help="stop cleanly after e.g. 10m (each session gets it)" + note,
+        )
+        p.add_argument(
+            "--epochs",
+            type=_positive_int,
             default=None,
-            help="stop cleanly after e.g. 10m",
+            help="training epochs per generation (default: about 18,000 examples, 1 to 10 epochs)" + note,
         )
         p.add_argument("--quiet", action="store_true", help="no per-candidate progress lines")
         p.add_argument(
             "--executor",
             choices=("local", "devices", "ray"),
-            default="local",
-            help="where candidates are evaluated: this process (default), every local device, or Ray",
+            default=default("executor"),
+            help="where candidates are evaluated: this process (default), every local device, or Ray" + note,
         )
         p.add_argument(
             "--ray-address",
-            default=None,
-            help="Ray cluster to join (e.g. auto); default: a local Ray",
+            default=default("ray_address"),
+            help="Ray cluster to join (e.g. auto); default: a local Ray" + note,
         )
         p.add_argument(
             "--ray-gpus-per-task",
             type=float,
-            default=0.0,
-            help="GPUs each Ray worker holds (1, or 0.5 to share one); workers holding none compute on CPU",
+            default=default("ray_gpus_per_task"),
+            help="GPUs each Ray worker holds (1, or 0.5 to share one); workers holding none compute on CPU" + note,
         )
         p.add_argument(
             "--workers",
             type=_positive_int,
-            default=None,
-            help="devices or Ray CPUs to use; also how many candidates are evaluated between time checks",
+            default=default("workers"),
+            help="devices or Ray CPUs to use; also how many candidates are evaluated between time checks" + note,
         )
         if not resume:
             p.add_argument(
@@ -257,17 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--out", default=None, help="run directory (default runs/<dataset>)")
             p.add_argument(
                 "--population",
-                type=_positive_int,
+                type=_int_at_least(3),
                 default=8,
-                help="population size (8)",
+                help="population size, at least 3 (8)",
             )
-            p.add_argument("--seed", type=int, default=0, help="random seed (0)")
-            p.add_argument(
-                "--epochs",
-                type=_positive_int,
-                default=None,
-                help="training epochs per generation (default: about 18,000 examples, 1 to 10 epochs)",
-            )
+            p.add_argument("--seed", type=_seed, default=0, help=f"random seed, 0 to {SEED_LIMIT - 1} (0)")
             p.add_argument(
                 "--subset",
                 type=_positive_int,
@@ -287,7 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_plot)
     p = sub.add_parser("export", help="save the best graph of a run (load with ng.load_graph)")
     p.add_argument("dir")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="a new directory (or an empty one)")
+    p.add_argument("--force", action="store_true", help="replace a graph exported there before")
     p.set_defaults(func=_export)
     p = sub.add_parser("evaluate", help="test accuracy of a run's best candidates")
     p.add_argument("dir")
@@ -298,15 +395,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: errors a user causes (options, data, paths); anything else is a bug and keeps its traceback
+_USER_ERRORS = (CliError, NaiveGAError, ValueError, OSError)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``naivega`` command."""
+    """Entry point of the ``naivega`` command; returns the exit status."""
     from .autofit import ProgressHandler
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     handler = ProgressHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
-    return args.func(args)
+    debug = os.environ.get("NAIVEGA_DEBUG", "") not in ("", "0")
+    previous = None
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # outside a search SIGTERM stops like Ctrl-C
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return args.func(args)
+    except _USER_ERRORS as e:
+        if debug:
+            raise
+        message = " ".join(str(e).split()) or type(e).__name__
+        print(f"naivega: error: {message}", file=sys.stderr, flush=True)
+        return 2
+    except KeyboardInterrupt as e:
+        signum = e.args[0] if e.args and isinstance(e.args[0], int) else signal.SIGINT
+        if debug:
+            raise
+        print(f"naivega: stopped by {signal.Signals(signum).name} before the search started", file=sys.stderr)
+        return 128 + int(signum)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import functools
 import json
 import math
+import signal
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -13,7 +15,6 @@ from typing import Any
 
 import jax
 
-from .._errors import NaiveGAError
 from .._random import host_rng, key_bits
 from ..evolution import (
     AccuracyVsSize,
@@ -32,7 +33,8 @@ from ..io import (
 from ..plot import plot_graph
 from ..search import sample_graph
 from ..train import SGD, AdaGrad, Adam, Momentum, NAdam, Nesterov, engine_stats
-from ._data import VALIDATION_SPLIT, _prepare_test, default_epochs, prepare_data
+from ._control import LOCK_FILE, Interrupted, RunDirectoryError, RunLock, StopSignals
+from ._data import VALIDATION_SPLIT, _prepare_test, data_fingerprint, default_epochs, prepare_data
 from ._progress import RunProgress, format_duration, run_log
 from ._spaces import default_space
 from ._strategy import default_evolution
@@ -50,16 +52,6 @@ INITIAL_OPTIMISERS = (
     (AdaGrad, (-2.5, -1.0)),
 )
 INITIAL_BATCH_SIZES = (32, 64, 128)
-
-
-class RunDirectoryError(NaiveGAError):
-    """``out_dir`` holds files of something else, or of a run with other data or settings.
-
-    Example:
-        >>> import naivega_jax as ng
-        >>> issubclass(ng.autofit.RunDirectoryError, ng.NaiveGAError)
-        True
-    """
 
 
 def initial_population(key: jax.Array, space: Any, in_shape: tuple[int, ...], size: int) -> Population:
@@ -93,36 +85,69 @@ def _check_space(key: jax.Array, space: Any, in_shape: tuple[int, ...], nclasses
         )
 
 
-def _check_run_dir(out_dir: Path, settings: dict[str, Any]) -> bool:
-    """True if ``out_dir`` holds a run with these settings to resume; raises if it holds anything else."""
+#: run.json fields a resumed run must match exactly (the plan, ``cli`` and ``sessions`` may change between sessions)
+_SAME = ("format", "in_shape", "classes", "n_train", "n_val", "population_size", "key")
+
+
+def _data_source(document: dict[str, Any]) -> str:
+    cli = document.get("cli") or {}
+    if cli.get("dataset"):
+        return repr(cli["dataset"]) + (f" from {cli['data_path']!r}" if cli.get("data_path") else "")
+    return "the data given to fit"
+
+
+def _check_run_dir(out_dir: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored run.json if ``out_dir`` holds a run with these settings to continue, None for a new run; raises
+    if it holds anything else (another run, other data, files that are not a run)."""
     run_file = out_dir / "run.json"
     if run_file.is_file():
-        stored = json.loads(run_file.read_text())
-        for name in ("format", "in_shape", "classes", "n_train", "n_val", "population_size", "key"):
+        try:
+            stored = json.loads(run_file.read_text())
+        except ValueError as e:
+            raise RunDirectoryError(f"fit: out_dir {str(out_dir)!r} has an unreadable run.json ({e})") from None
+        for name in _SAME:
             if stored.get(name) != settings[name]:
                 raise RunDirectoryError(
                     f"fit: out_dir {str(out_dir)!r} holds a run with {name}={stored.get(name)!r}, but this call has "
                     f"{name}={settings[name]!r}; use another out_dir, or the same data, key and population_size"
                 )
-        return bool(run_checkpoints(out_dir))
-    if out_dir.exists() and any(p.name != _RUN_TMP for p in out_dir.iterdir()):
+        for name, what in (("data_sha256", "training data"), ("test_sha256", "test data")):
+            before, now = stored.get(name), settings.get(name)
+            if before is not None and now is not None and before != now:
+                raise RunDirectoryError(
+                    f"fit: out_dir {str(out_dir)!r} holds a run on other {what}: it was started on "
+                    f"{_data_source(stored)} (SHA-256 {before[:12]}...), this call gives {_data_source(settings)} "
+                    f"(SHA-256 {now[:12]}...) of the same shape and classes; use another out_dir, or the run's data"
+                )
+        return stored
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RunDirectoryError(f"fit: out_dir {str(out_dir)!r} is a file, not a directory; choose a directory")
+    if out_dir.exists() and any(p.name not in (_RUN_TMP, LOCK_FILE) for p in out_dir.iterdir()):
         raise RunDirectoryError(
             f"fit: out_dir {str(out_dir)!r} is not empty and holds no naivega_jax run (no run.json); "
             "choose an empty or new directory"
         )
-    return False
+    return None
+
+
+def _write_run_json(out_dir: Path, document: dict[str, Any]) -> None:
+    tmp = out_dir / _RUN_TMP  # write then rename: a run killed here must not leave a half-written run.json
+    tmp.write_text(json.dumps(document, indent=1))
+    tmp.replace(out_dir / "run.json")
 
 
 class _BudgetedExecutor:
-    """Evaluates the members not yet ``done``, in chunks, until the deadline; later members come back unscored.
+    """Evaluates the members not yet ``done``, in chunks, until the deadline or a stop signal; later members come
+    back unscored.
 
     With no inner executor members run here one at a time; with one, ``chunk`` members at a time go to it (all at
-    once when ``chunk`` is None), and the deadline is checked between chunks. ``new`` lists the members evaluated
-    by this call (``evaluated`` also those already ``done``).
+    once when ``chunk`` is None), and the deadline and ``stop`` are checked between chunks. A stop signal while a
+    chunk trains drops that chunk (a resumed run trains it again). ``new`` lists the members evaluated by this call
+    (``evaluated`` also those already ``done``).
     """
 
-    def __init__(self, deadline, done, progress: RunProgress, report, inner=None, chunk=None):
-        self.deadline, self.done, self.progress, self.report = deadline, done, progress, report
+    def __init__(self, deadline, done, progress: RunProgress, report, stop: StopSignals, inner=None, chunk=None):
+        self.deadline, self.done, self.progress, self.report, self.stop = deadline, done, progress, report, stop
         self.inner, self.chunk = inner, (1 if inner is None else chunk)
         self.evaluated: list[int] = []
         self.new: list[int] = []
@@ -134,13 +159,18 @@ class _BudgetedExecutor:
         self.evaluated = sorted(self.done)
         pos = 0
         while pos < len(todo):
-            if self.deadline is not None and time.monotonic() >= self.deadline:
+            if self.stop.signum is not None or (self.deadline is not None and time.monotonic() >= self.deadline):
                 self.stopped = True
                 break
             batch = todo[pos : pos + (self.chunk or len(todo))]
             chunk_items = [items[i] for i in batch]
             self.progress.started(batch)
-            out = self.inner(fn, chunk_items) if self.inner is not None else [fn(item) for item in chunk_items]
+            try:
+                with self.stop.interruptible():
+                    out = self.inner(fn, chunk_items) if self.inner is not None else [fn(item) for item in chunk_items]
+            except Interrupted:
+                self.stopped = True
+                break
             self.progress.finished(len(batch))
             for i, result in zip(batch, out, strict=True):
                 results[i] = result
@@ -278,6 +308,16 @@ def fit(
     if space is not None and fitness is None:
         _check_space(key, space, in_shape, nclasses)
     out_dir = Path(out_dir)
+    space = default_space(in_shape, nclasses) if space is None else space
+    epochs_per_generation = epochs_per_generation or (None if fitness else default_epochs(x_tr.shape[0]))
+    fitness = fitness or TrainThenFitness(
+        train_data=(x_tr, y_tr),
+        fitness=AccuracyVsSize((x_val, y_val)),
+        invalid_fitness=0.0,
+        epochs=epochs_per_generation,
+    )
+    epochs = getattr(fitness, "epochs", None)
+    plan = {"max_generations": max_generations, "time_budget": time_budget, "epochs_per_generation": epochs}
     settings = {
         "format": RUN_FORMAT,
         "in_shape": list(in_shape),
@@ -286,75 +326,76 @@ def fit(
         "n_val": int(x_val.shape[0]),
         "population_size": population_size,
         "key": list(key_bits(key)),
+        "data_sha256": data_fingerprint(x_tr, y_tr, x_val, y_val),
+        "test_sha256": None if test is None else data_fingerprint(*test),
         **(run_info or {}),
     }
-    resume = _check_run_dir(out_dir, settings)
+    _check_run_dir(out_dir, settings)  # before creating anything
     out_dir.mkdir(parents=True, exist_ok=True)
-    if not (out_dir / "run.json").is_file():
-        tmp = out_dir / _RUN_TMP  # write then rename: a run killed here must not leave a half-written run.json
-        tmp.write_text(json.dumps(settings, indent=1))
-        tmp.replace(out_dir / "run.json")
-
-    space = default_space(in_shape, nclasses) if space is None else space
-    fitness = fitness or TrainThenFitness(
-        train_data=(x_tr, y_tr),
-        fitness=AccuracyVsSize((x_val, y_val)),
-        invalid_fitness=0.0,
-        epochs=epochs_per_generation or default_epochs(x_tr.shape[0]),
-    )
-    epochs = getattr(fitness, "epochs", None)
-    evolution = evolution or default_evolution(population_size, in_shape)
-    start = time.monotonic()
-    deadline = None if time_budget is None else start + float(time_budget)
-    engine_before = engine_stats()
-    with run_log(out_dir) as log_handler:
-        display = RunProgress(
-            population_size=population_size,
-            max_generations=max_generations,
-            deadline=deadline,
-            enabled=progress,
-            log_handler=log_handler,
-        )
-        run = _Run(
-            out_dir,
-            key,
-            max_generations,
-            time_budget,
-            deadline,
-            callbacks,
-            fitness,
-            evolution,
-            executor,
-            executor_chunk,
-            display,
-            start,
-            executor is None if precompile is None else precompile,
-        )
-        try:
-            display.say(
-                f"{'resuming' if resume else 'starting'} a run in {out_dir}: {x_tr.shape[0]} training and "
-                f"{x_val.shape[0]} validation examples of shape {in_shape}, {nclasses} classes; population "
-                f"{population_size}, up to {max_generations} generations"
-                + (f" of {epochs} epochs" if epochs else "")
-                + (f", time budget {time_budget:.0f} s" if time_budget else "")
+    with RunLock(out_dir), StopSignals() as stop:
+        stored = _check_run_dir(out_dir, settings)  # again under the lock: another process may have started it
+        resume = stored is not None and bool(run_checkpoints(out_dir))
+        session = {"started": datetime.datetime.now().isoformat(timespec="seconds"), "plan": plan}
+        document = {**(stored or {}), **settings}
+        if stored is not None and stored.get("test_sha256") and not settings["test_sha256"]:
+            document["test_sha256"] = stored["test_sha256"]
+        document.update(plan=plan, sessions=[*(stored or {}).get("sessions", []), session])
+        _write_run_json(out_dir, document)
+        evolution = evolution or default_evolution(population_size, in_shape)
+        start = time.monotonic()
+        deadline = None if time_budget is None else start + float(time_budget)
+        engine_before = engine_stats()
+        with run_log(out_dir) as log_handler:
+            display = RunProgress(
+                population_size=population_size,
+                max_generations=max_generations,
+                deadline=deadline,
+                enabled=progress,
+                log_handler=log_handler,
             )
-            population, stopped = run.search(resume, space, in_shape, population_size)
-            engine = {k: v - engine_before.get(k, 0) for k, v in engine_stats().items()}
-            session = run.session()
-            summary = run_summary(
-                out_dir,
-                population,
-                stopped=stopped,
-                session=session,
-                totals=add_totals(run.previous, session),
-                engine=engine,
-                val_data=(x_val, y_val),
-                test_data=test,
+            run = _Run(
+                out_dir=out_dir,
+                key=key,
+                max_generations=max_generations,
+                time_budget=time_budget,
+                deadline=deadline,
+                callbacks=callbacks,
+                fitness=fitness,
+                evolution=evolution,
+                executor=executor,
+                executor_chunk=executor_chunk,
+                progress=display,
+                start=start,
+                precompile=executor is None if precompile is None else precompile,
+                stop=stop,
             )
-            display.close()
-            display.say(format_summary(summary))
-        finally:
-            display.close()
+            try:
+                display.say(
+                    f"{'resuming' if resume else 'starting'} a run in {out_dir}: {x_tr.shape[0]} training and "
+                    f"{x_val.shape[0]} validation examples of shape {in_shape}, {nclasses} classes; population "
+                    f"{population_size}, up to {max_generations} generations"
+                    + (f" of {epochs} epochs" if epochs else "")
+                    + (f", time budget {time_budget:.0f} s" if time_budget else "")
+                )
+                population, stopped = run.search(resume, space, in_shape, population_size)
+                engine = {k: v - engine_before.get(k, 0) for k, v in engine_stats().items()}
+                tally = run.session()
+                summary = run_summary(
+                    out_dir,
+                    population,
+                    stopped=stopped,
+                    session=tally,
+                    totals=add_totals(run.previous, tally),
+                    engine=engine,
+                    val_data=(x_val, y_val),
+                    test_data=test,
+                )
+                display.close()
+                display.say(format_summary(summary))
+                if stop.signum is not None:
+                    display.say(f"stopped by {stop.name}; continue the run with the same out_dir ({out_dir})")
+            finally:
+                display.close()
     return _sorted(population)
 
 
@@ -375,6 +416,7 @@ class _Run:
     progress: RunProgress
     start: float
     precompile: bool
+    stop: StopSignals
     previous: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
     tally: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
 
@@ -406,8 +448,8 @@ class _Run:
         return Population(tuple(self.evolution(evo_key, list(population))), population.generation + 1), {}, None
 
     def search(self, resume: bool, space: Any, in_shape: tuple[int, ...], size: int) -> tuple[Population, str]:
-        """Runs generations until ``max_generations`` or the deadline; returns the last population and why it
-        stopped (``"max_generations"`` or ``"time_budget"``)."""
+        """Runs generations until ``max_generations``, the deadline or a stop signal; returns the last population and
+        why it stopped (``"max_generations"``, ``"time_budget"``, ``"SIGINT"`` or ``"SIGTERM"``)."""
         done: dict[int, Candidate] = {}
         if resume:
             population, done, stopped = self._resume()
@@ -419,9 +461,11 @@ class _Run:
             gen = population.generation
             scored, complete = self._generation(population, done)
             if not complete:
-                return scored, "time_budget"
+                return scored, self._stop_reason()
             if gen >= self.max_generations:
                 return scored, "max_generations"
+            if self.stop.signum is not None:
+                return scored, self._stop_reason()
             if self.deadline is not None and time.monotonic() >= self.deadline:
                 self.progress.say(f"time budget of {self.time_budget} s reached after generation {gen}")
                 return scored, "time_budget"
@@ -430,6 +474,9 @@ class _Run:
             population = Population(tuple(self.evolution(evo_key, list(scored))), gen + 1)
             done = {}
 
+    def _stop_reason(self) -> str:
+        return "time_budget" if self.stop.signum is None else signal.Signals(self.stop.signum).name
+
     def _generation(self, population: Population, done: dict[int, Candidate]) -> tuple[Population, bool]:
         gen = population.generation
         fit_key = jax.random.split(jax.random.fold_in(self.key, gen))[0]
@@ -437,7 +484,9 @@ class _Run:
         t0 = time.perf_counter()
         engine0 = engine_stats()
         report = functools.partial(_report, self.progress, gen, len(population))
-        runner = _BudgetedExecutor(self.deadline, done, self.progress, report, self.executor, self.executor_chunk)
+        runner = _BudgetedExecutor(
+            self.deadline, done, self.progress, report, self.stop, self.executor, self.executor_chunk
+        )
         # members trained here: a thread compiles the next members' executables while one trains
         scored = evaluate(fit_key, self.fitness, population, executor=runner, precompile=self.precompile)
         for i in runner.new:
@@ -450,9 +499,10 @@ class _Run:
         extra = {"complete": complete, "evaluated": sorted(runner.evaluated), "totals": self.totals()}
         write_run_checkpoint(self.out_dir, scored, key=self.key, extra=extra)
         if not complete:
+            why = f"time budget of {self.time_budget} s reached" if self.stop.signum is None else self.stop.name
             self.progress.say(
-                f"time budget of {self.time_budget} s reached in generation {gen} after {len(runner.evaluated)} of "
-                f"{len(population)} candidates; checkpoint written, resume with the same out_dir"
+                f"{why} in generation {gen} after {len(runner.evaluated)} of {len(population)} candidates; "
+                "checkpoint written, resume with the same out_dir"
             )
             return scored, False
         best = _write_best(self.out_dir, scored)

@@ -192,11 +192,18 @@ def load_npz(path: Path) -> tuple[tuple[np.ndarray, ...], np.ndarray | None]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file (expected an .npz with arrays {', '.join(NPZ_KEYS)})")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            missing = [k for k in NPZ_KEYS if k not in f.files]
-            if missing:
-                raise ValueError(f"{path}: missing arrays {missing}; an npz data set needs {list(NPZ_KEYS)}")
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, EOFError, ValueError) as e:
+        # a file that is no archive reads as pickled data, which allow_pickle=False refuses with a ValueError
+        raise ValueError(f"{path}: not a readable .npz file ({e})") from None
+    if not hasattr(archive, "files"):
+        raise ValueError(f"{path}: not an .npz archive (it holds one array); save the data with np.savez")
+    with archive as f:
+        missing = [k for k in NPZ_KEYS if k not in f.files]
+        if missing:
+            raise ValueError(f"{path}: missing arrays {missing}; an npz data set needs {list(NPZ_KEYS)}")
+        try:
             layout = f[NPZ_LAYOUT_KEY] if NPZ_LAYOUT_KEY in f.files else None
             return tuple(f[k] for k in NPZ_KEYS), layout
-    except (OSError, EOFError) as e:
-        raise ValueError(f"{path}: not a readable .npz file ({e})") from None
+        except (OSError, EOFError, ValueError) as e:
+            raise ValueError(f"{path}: not a readable .npz file ({e})") from None

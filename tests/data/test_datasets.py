@@ -252,8 +252,8 @@ def test_npz_file(tmp_path):
     x = np.arange(5 * 4 * 3, dtype=np.uint8).reshape(5, 4, 3)
     np.savez(f, x_train=x, y_train=np.arange(5), x_test=x[:2], y_test=np.array([1.0, 0.0]))
     x_tr, _, _, y_te = ng.datasets.load(str(f))
-    assert x_tr.shape == (5, 4, 3) and x_tr.dtype == np.float32
-    np.testing.assert_allclose(x_tr, x / 255.0, rtol=1e-6)
+    assert x_tr.shape == (5, 4, 3, 1) and x_tr.dtype == np.float32  # (n, H, W): one-channel images
+    np.testing.assert_allclose(x_tr, x[..., None] / 255.0, rtol=1e-6)
     assert y_te.tolist() == [1, 0] and y_te.dtype == np.int32
     floats = tmp_path / "floats.npz"
     np.savez(floats, x_train=np.full((3, 2), 7.5), y_train=np.zeros(3), x_test=np.ones((1, 2)), y_test=np.zeros(1))

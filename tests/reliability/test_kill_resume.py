@@ -49,7 +49,7 @@ def digits_npz(tmp_path_factory) -> Path:
 
 def _command(npz: Path, out: Path) -> list[str]:
     if (out / "run.json").is_file():
-        return [sys.executable, "-m", "naivega_jax.cli", "resume", str(out), *ARGS[2:4], "--quiet"]
+        return [sys.executable, "-m", "naivega_jax.cli", "resume", str(out)]  # bare: the run's own plan
     return [sys.executable, "-m", "naivega_jax.cli", "fit", "--dataset", str(npz), "--out", str(out), *ARGS]
 
 
@@ -151,13 +151,19 @@ def _assert_same_population(a: ng.Population, b: ng.Population) -> None:
             assert u.tobytes() == v.tobytes()
 
 
-def test_sigkill_at_random_moments_and_inside_a_checkpoint_write_resumes_exactly(digits_npz, tmp_path):
-    log = tmp_path / "log.txt"
-    straight_dir = tmp_path / "straight"
+@pytest.fixture(scope="module")
+def straight(digits_npz, tmp_path_factory) -> tuple[Path, float]:
+    """The uninterrupted run every stopped one must end like, and how long it took."""
+    root = tmp_path_factory.mktemp("straight")
     t0 = time.monotonic()
-    proc = _start(digits_npz, straight_dir, log)
-    assert proc.wait(timeout=600) == 0, log.read_text()
-    duration = time.monotonic() - t0
+    proc = _start(digits_npz, root / "run", root / "log.txt")
+    assert proc.wait(timeout=600) == 0, (root / "log.txt").read_text()
+    return root / "run", time.monotonic() - t0
+
+
+def test_sigkill_at_random_moments_and_inside_a_checkpoint_write_resumes_exactly(digits_npz, straight, tmp_path):
+    log = tmp_path / "log.txt"
+    straight_dir, duration = straight
 
     rng = np.random.default_rng(20240611)
     for attempt in range(2):  # a second, fresh run only if a random kill came after the run had finished
@@ -193,3 +199,63 @@ def test_sigkill_at_random_moments_and_inside_a_checkpoint_write_resumes_exactly
     assert proc.wait(timeout=600) == 0, log.read_text()
     assert _temp_checkpoints(out) == []  # leftovers of the killed writes were cleared
     _assert_same_population(ng.load_population(out), ng.load_population(straight_dir))
+
+
+def _stop_with(signals: list[signal.Signals], npz: Path, out: Path, after: str) -> tuple[int, float, str, str]:
+    """Starts ``naivega fit`` with the default SIGINT disposition (as a terminal's foreground job has it), sends
+    ``signals`` once stderr shows ``after``; returns the exit status, the seconds from the first signal to the exit,
+    stdout and stderr."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "naivega_jax.cli", "fit", "--dataset", str(npz), "--out", str(out), *ARGS[:-1]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if after in line:
+            break
+    assert proc.poll() is None, "".join(seen)
+    t0 = time.monotonic()
+    for i, sig in enumerate(signals):
+        if i:
+            time.sleep(0.3)  # two signals sent at once may arrive as one
+        proc.send_signal(sig)
+    out_text, err_text = proc.communicate(timeout=120)
+    return proc.returncode, time.monotonic() - t0, out_text, "".join(seen) + err_text
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_the_run_cleanly_and_a_bare_resume_ends_like_the_uninterrupted_run(
+    digits_npz, straight, tmp_path, sig
+):
+    out = tmp_path / "run"
+    status, seconds, stdout, stderr = _stop_with([sig], digits_npz, out, after="gen 2 candidate 2/4: fitness")
+    # before: SIGINT gave a 48-line KeyboardInterrupt traceback, no summary, and the generation in progress was lost
+    assert status == 128 + sig, stderr
+    assert seconds < 30, seconds
+    assert "Traceback" not in stderr and f"{sig.name}" in stderr and "stopping cleanly" in stderr
+    assert f"continue with `naivega resume {out}`" in stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stopped"] == sig.name and summary["generation"] == 2
+    population, _, extra, _ = ng.load_run_checkpoint(out)
+    assert population.generation == 2 and extra["complete"] is False
+    assert len(extra["evaluated"]) >= 2  # the members scored before the signal are kept
+    assert all(population[i].fitness is not None for i in extra["evaluated"])
+
+    log = tmp_path / "resume.txt"
+    proc = _start(digits_npz, out, log)  # a bare `naivega resume RUN`
+    assert proc.wait(timeout=600) == 0, log.read_text()
+    _assert_same_population(ng.load_population(out), ng.load_population(straight[0]))
+
+
+def test_a_second_ctrl_c_aborts_at_once_leaving_a_usable_checkpoint(digits_npz, tmp_path):
+    out = tmp_path / "run"
+    status, seconds, _, stderr = _stop_with(
+        [signal.SIGINT, signal.SIGINT], digits_npz, out, after="gen 2 candidate 1/4: fitness"
+    )
+    assert status == 128 + signal.SIGINT and seconds < 10, stderr
+    assert "again: aborting at once" in stderr and "Traceback" not in stderr
+    assert ng.load_run_checkpoint(out)[0].generation >= 1

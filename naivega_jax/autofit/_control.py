@@ -1,0 +1,152 @@
+"""What keeps a run safe from its surroundings: one process per run directory, and signals that stop it cleanly."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import signal
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .._errors import NaiveGAError
+
+LOCK_FILE = ".lock"
+
+
+class RunDirectoryError(NaiveGAError):
+    """``out_dir`` holds files of something else, of a run with other data or settings, or of a run in use.
+
+    Example:
+        >>> import naivega_jax as ng
+        >>> issubclass(ng.autofit.RunDirectoryError, ng.NaiveGAError)
+        True
+    """
+
+
+class RunLock:
+    """An exclusive lock on a run directory, held by one process while it runs the search there.
+
+    The lock is ``flock`` on ``out_dir/.lock``: the operating system releases it when the process ends, however it
+    ends, so a killed run never blocks its resume. The file names the holder (process id, host, start time) for the
+    error a second process gets. Where ``fcntl`` does not exist (Windows) there is no lock.
+
+    Example:
+        >>> import tempfile
+        >>> from naivega_jax.autofit._control import RunLock
+        >>> d = tempfile.mkdtemp()
+        >>> with RunLock(d):
+        ...     try:
+        ...         RunLock(d).acquire()
+        ...     except Exception as e:
+        ...         print(type(e).__name__)
+        RunDirectoryError
+    """
+
+    def __init__(self, out_dir: str | os.PathLike):
+        self.path = Path(out_dir) / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise RunDirectoryError(
+                f"out_dir {str(self.path.parent)!r} is in use by {holder}; wait for that run to end or stop it "
+                "(one process per run directory)"
+            ) from None
+        started = datetime.datetime.now().isoformat(timespec="seconds")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"process {os.getpid()} on {socket.gethostname()} (since {started})\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        # the file stays: removing it could let a third process lock a new file while a second waits on the old one
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+class Interrupted(BaseException):
+    """Raised in the main thread when a stop signal arrives while candidates train; not an ``Exception``, so that
+    no candidate's failure handling mistakes it for the candidate failing."""
+
+
+_NAMES = {signal.SIGINT: "SIGINT (Ctrl-C)", signal.SIGTERM: "SIGTERM"}
+
+
+class StopSignals:
+    """While active, SIGINT and SIGTERM ask the run to stop cleanly instead of killing it.
+
+    The first signal sets ``signum``; if candidates are training (inside ``interruptible()``) it also raises
+    ``Interrupted`` there, so that the candidate in progress is dropped (a resumed run trains it again) instead of
+    finished. Elsewhere (checkpoints, evolution, plots) the work in hand completes and the run stops at the next
+    boundary. A second signal ends the process at once (exit status 128 + the signal's number); checkpoints are
+    written atomically, so the last complete one is intact.
+
+    Handlers are installed only from the main thread, and only for signals that are not ignored (a process started
+    with SIGINT ignored, as background jobs of a shell are, keeps ignoring it); the previous handlers come back on
+    exit.
+    """
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._interruptible = False
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def name(self) -> str | None:
+        return None if self.signum is None else _NAMES.get(self.signum, f"signal {self.signum}")
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in _NAMES:
+                previous = signal.getsignal(sig)
+                if previous is not signal.SIG_IGN:
+                    self._previous[sig] = previous
+                    signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            os.write(2, f"\n{_NAMES.get(signum, signum)} again: aborting at once\n".encode())
+            os._exit(128 + signum)
+        self.signum = signum
+        # os.write, not print or logging: a handler may run while the main thread holds their locks
+        message = f"\n{self.name} received: stopping cleanly (checkpoint, summary); send it again to abort at once\n"
+        os.write(2, message.encode())
+        if self._interruptible:
+            raise Interrupted(signum)
+
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Candidates train inside: a first signal raises ``Interrupted`` here."""
+        if self.signum is not None:
+            raise Interrupted(self.signum)
+        self._interruptible = True
+        try:
+            yield
+        finally:
+            self._interruptible = False
