@@ -11,6 +11,7 @@ from .data import *
 from .distributed import *
 from .evolution import *
 from .graph import *
+from .graph._io import OverwriteError as OverwriteError
 from .io import *
 from .mutation import *
 from .plot import *
@@ -32,5 +33,6 @@ __all__ = sorted(
         *plot.__all__,
         *autofit.__all__,
         *distributed.__all__,
+        "OverwriteError",
     }
 )

@@ -8,13 +8,14 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
 
-from .._errors import GraphError
+from .._errors import GraphError, NaiveGAError
 from ._graph import Graph
 from ._ops import Op, PartialIdentityInit
 from ._ops_shape import OPS
@@ -100,18 +101,118 @@ def weight_init_to_json(init: Any) -> Any:
     return init
 
 
-def atomic_directory(path: str | os.PathLike, write) -> Path:
-    """Runs ``write(tmp_dir)`` then moves ``tmp_dir`` to ``path`` so readers never see a half-written directory.
+class OverwriteError(NaiveGAError, FileExistsError):
+    """A save refused to replace what is at its path (it replaces only an empty directory or its own kind of output).
 
-    An existing ``path`` is replaced only after the new one is complete.
+    Example:
+        >>> import jax, pathlib, tempfile, naivega_jax as ng
+        >>> notes = pathlib.Path(tempfile.mkdtemp()) / "notes.txt"
+        >>> _ = notes.write_text("mine")
+        >>> inp = ng.input_vertex("in", shape=(2,))
+        >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
+        >>> try:
+        ...     ng.save_graph(notes, g)
+        ... except ng.OverwriteError as e:
+        ...     print(isinstance(e, FileExistsError), notes.read_text())
+        True mine
+    """
+
+
+@dataclasses.dataclass(frozen=True)
+class Artifact:
+    """A kind of directory a save writes: a JSON ``document`` naming one of ``formats``, beside an ``arrays/`` folder.
+
+    A directory holding exactly these two entries is taken for this kind even if its document no longer parses
+    (the damaged output of an earlier save is still ours to replace).
+    """
+
+    what: str
+    document: str
+    formats: tuple[str, ...]
+
+    def holds(self, path: Path) -> bool:
+        if path.is_symlink() or not path.is_dir():
+            return False
+        with os.scandir(path) as it:
+            entries = {e.name: e for e in it}
+        if set(entries) != {self.document, "arrays"}:
+            return False
+        if not entries[self.document].is_file(follow_symlinks=False):
+            return False
+        if not entries["arrays"].is_dir(follow_symlinks=False):
+            return False
+        try:
+            data = json.loads(Path(entries[self.document].path).read_text())
+        except ValueError:  # UnicodeDecodeError included
+            return True
+        except OSError:
+            return False
+        return isinstance(data, dict) and data.get("format") in self.formats
+
+
+SAVED_GRAPH = Artifact("a saved graph (spec.json and arrays/)", "spec.json", (FORMAT,))
+
+
+def describe_path(path: Path) -> str:
+    """What is at ``path``, in words, for error messages."""
+    if path.is_symlink():
+        return f"a symbolic link to {os.readlink(path)!r}"
+    if path.is_dir():
+        with os.scandir(path) as it:
+            names = sorted(e.name + ("/" if e.is_dir(follow_symlinks=False) else "") for e in it)
+        if not names:
+            return "an empty directory"
+        more = f", ... ({len(names)} entries)" if len(names) > 5 else ""
+        return f"a directory holding {', '.join(names[:5])}{more}"
+    if path.is_file():
+        return f"a file of {path.stat().st_size} bytes"
+    return "something that is neither a file nor a directory"
+
+
+def check_replaceable(path: Path, artifact: Artifact, where: str, *, overwrite: bool = True) -> None:
+    """Raises ``OverwriteError`` unless a save of ``artifact`` may write ``path``.
+
+    Allowed: nothing there, an empty directory, and (when ``overwrite``) an earlier save of the same kind. Anything
+    else (a file, a symbolic link, any other directory) belongs to someone else and is never replaced.
     """
     path = Path(path)
+    if not os.path.lexists(path):
+        return
+    if not path.is_symlink() and path.is_dir():
+        with os.scandir(path) as it:
+            if next(it, None) is None:
+                return
+    if artifact.holds(path):
+        if overwrite:
+            return
+        raise OverwriteError(
+            f"{where}: {str(path)!r} is already {artifact.what}; pass overwrite=True (naivega export --force) "
+            "to replace it"
+        )
+    raise OverwriteError(
+        f"{where}: refusing to replace {str(path)!r}: it is {describe_path(path)}; expected {artifact.what}, "
+        "an empty directory or a path that does not exist"
+    )
+
+
+def atomic_directory(path: str | os.PathLike, write, *, replaces: Callable[[Path], None] | None = None) -> Path:
+    """Runs ``write(tmp_dir)`` then moves ``tmp_dir`` to ``path`` so readers never see a half-written directory.
+
+    An existing ``path`` is replaced only after the new one is complete. ``replaces(path)`` raises if what is at
+    ``path`` must not be replaced; it runs before any work and again just before the move. Without it, anything at
+    ``path`` is replaced: every save of a path a user names passes one (``check_replaceable``).
+    """
+    path = Path(path)
+    if replaces is not None:
+        replaces(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     old = None
     try:
         write(tmp)
-        if path.exists():
+        if replaces is not None:
+            replaces(path)  # something may have appeared there while we wrote
+        if os.path.lexists(path):
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
             old.rmdir()
             path.rename(old)
@@ -140,8 +241,15 @@ def load_arrays(path: Path) -> Any:
         return ocp.PyTreeCheckpointer().restore(Path(path).absolute())
 
 
-def save_graph(path: str | os.PathLike, graph: Graph) -> Path:
+def save_graph(path: str | os.PathLike, graph: Graph, *, overwrite: bool = True) -> Path:
     """Saves ``graph`` to the directory ``path`` (``spec.json`` plus orbax ``arrays/``), atomically.
+
+    Args:
+        path: a new path, an empty directory, or (when ``overwrite``) a graph saved earlier. Anything else there (a
+            file, a run directory, a directory with other contents, a symbolic link) raises ``OverwriteError``
+            before anything is written.
+        graph: the graph to save.
+        overwrite: whether a graph saved earlier at ``path`` is replaced (once the new one is complete).
 
     Example:
         >>> import jax, tempfile, naivega_jax as ng
@@ -149,6 +257,11 @@ def save_graph(path: str | os.PathLike, graph: Graph) -> Path:
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
         >>> d = tempfile.mkdtemp()
         >>> ng.load_graph(ng.save_graph(d + "/g", g)).spec == g.spec
+        True
+        >>> try:
+        ...     ng.save_graph(d + "/g", g, overwrite=False)
+        ... except ng.OverwriteError as e:
+        ...     print("overwrite=True" in str(e))
         True
     """
     if not isinstance(graph, Graph):
@@ -158,11 +271,48 @@ def save_graph(path: str | os.PathLike, graph: Graph) -> Path:
         (tmp / "spec.json").write_text(to_json(graph.spec, indent=1))
         save_arrays(tmp / "arrays", {"params": graph.params, "state": graph.state})
 
-    return atomic_directory(path, write)
+    def replaces(p: Path) -> None:
+        check_replaceable(p, SAVED_GRAPH, "save_graph", overwrite=overwrite)
+
+    return atomic_directory(path, write, replaces=replaces)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def _read_spec(spec_file: Path) -> GraphSpec:
+    try:
+        data = json.loads(spec_file.read_text())
+    except (OSError, ValueError) as e:
+        raise GraphError(f"load_graph: {str(spec_file)!r} is not readable JSON ({_first_line(e)})") from None
+    if not isinstance(data, dict):
+        raise GraphError(f"load_graph: {str(spec_file)!r} holds a {type(data).__name__}, expected a JSON object")
+    # every spec.json save_graph ever wrote names its format
+    if data.get("format") != FORMAT:
+        raise GraphError(
+            f"load_graph: {str(spec_file)!r} has format {data.get('format')!r}, expected {FORMAT!r} "
+            "(a graph written by ng.save_graph)"
+        )
+    try:
+        return from_json(data)
+    except GraphError as e:
+        raise GraphError(f"load_graph: {str(spec_file)!r}: {e}") from None
+
+
+def _host_arrays(tree: Any, group: str, where: str) -> dict[str, dict[str, np.ndarray]]:
+    tree = {} if tree is None else tree
+    if not isinstance(tree, dict) or not all(isinstance(v, dict) for v in tree.values()):
+        raise GraphError(f"{where}: {group} should map vertex names to dicts of arrays, got {type(tree).__name__}")
+    return {v: {k: np.asarray(a) for k, a in arrays.items()} for v, arrays in tree.items()}
 
 
 def load_graph(path: str | os.PathLike) -> Graph:
     """Loads a graph written by ``save_graph``; raises ``GraphError`` if its arrays do not fit its spec.
+
+    The arrays are checked against the spec before anything the size of the spec is created, so an edited or
+    damaged ``spec.json`` fails with one message naming the vertex.
 
     Example:
         >>> import jax, tempfile, numpy as np, naivega_jax as ng
@@ -176,13 +326,24 @@ def load_graph(path: str | os.PathLike) -> Graph:
     spec_file = path / "spec.json"
     if not spec_file.is_file():
         raise GraphError(f"load_graph: {str(path)!r} is not a saved graph (no spec.json in it)")
-    spec = from_json(spec_file.read_text())
-    tree = load_arrays(path / "arrays")
-    # via numpy: orbax restores device-committed arrays, and jit keys on commitment, so a loaded graph would
-    # compile every function again instead of sharing the compiled code of graphs with the same spec
-    conv = lambda d: {v: {k: jnp.asarray(np.asarray(a)) for k, a in arrays.items()} for v, arrays in (d or {}).items()}
-    graph = Graph(spec, conv(tree.get("params")), conv(tree.get("state")))
+    spec = _read_spec(spec_file)
+    try:
+        tree = load_arrays(path / "arrays")
+    except Exception as e:  # orbax raises many types (and long messages) for a missing or damaged directory
+        raise GraphError(f"load_graph: the arrays of {str(path)!r} are unreadable ({_first_line(e)})") from None
+    if not isinstance(tree, dict):
+        raise GraphError(f"load_graph: the arrays of {str(path)!r} hold a {type(tree).__name__}, expected a dict")
+    where = f"load_graph {str(path)!r}"
+    host = Graph(
+        spec, _host_arrays(tree.get("params"), "params", where), _host_arrays(tree.get("state"), "state", where)
+    )
     from ._validate import validate_graph
 
-    validate_graph(graph)
-    return graph
+    try:
+        validate_graph(host)
+    except GraphError as e:
+        raise GraphError(f"load_graph: the arrays of {str(path)!r} do not fit its spec: {e}") from None
+    # via numpy: orbax restores device-committed arrays, and jit keys on commitment, so a loaded graph would
+    # compile every function again instead of sharing the compiled code of graphs with the same spec
+    conv = lambda d: {v: {k: jnp.asarray(a) for k, a in arrays.items()} for v, arrays in d.items()}
+    return Graph(spec, conv(host.params), conv(host.state))

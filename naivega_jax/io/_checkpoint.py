@@ -8,7 +8,9 @@ Layout of a checkpoint directory::
     arrays/           orbax: ONE float32 vector holding every candidate's params and state (orbax costs ~1 ms per
                       leaf: one leaf instead of thousands keeps a checkpoint of 50 candidates in tens of ms)
 
-The JSON records a SHA-256 of the packed vector, so a damaged checkpoint is detected on load. A run directory
+The JSON records a SHA-256 of itself and the packed vector together (``_digest``), so any change to either, a
+flipped key bit or fitness as much as a damaged array, is detected on load; every graph is then checked against its
+arrays, and anything that does not decode is reported as a ``CheckpointError``. A run directory
 keeps checkpoints under ``checkpoints/gen_NNNNNN`` and names the newest complete one in ``checkpoints/LATEST``.
 """
 
@@ -30,11 +32,16 @@ import numpy as np
 from .._errors import NaiveGAError
 from .._random import key_bits
 from ..evolution import Candidate, Population
-from ..graph import Graph, from_json, to_json
-from ..graph._io import atomic_directory, load_arrays, save_arrays
+from ..graph import Graph, from_json, to_json, validate_graph
+from ..graph._io import Artifact, atomic_directory, check_replaceable, load_arrays, save_arrays
 from ..train import Optimiser, optimiser_from_dict
 
-FORMAT = "naivega_jax.population/1"
+FORMAT = "naivega_jax.population/2"
+# still read: its SHA-256 covered only the packed arrays
+FORMAT_ARRAYS_HASH = "naivega_jax.population/1"
+CHECKPOINT = Artifact(
+    "a population checkpoint (population.json and arrays/)", "population.json", (FORMAT, FORMAT_ARRAYS_HASH)
+)
 CHECKPOINTS = "checkpoints"
 LATEST = "LATEST"
 
@@ -84,11 +91,23 @@ def _pack(candidates: tuple[Candidate, ...]) -> tuple[np.ndarray, list[list[list
 
 
 def _unpack(packed: np.ndarray, layout: list[list[Any]]) -> tuple[dict, dict]:
-    trees: dict[str, dict[str, dict[str, jax.Array]]] = {"params": {}, "state": {}}
+    """Host views into ``packed`` (nothing copied); raises ``ValueError`` on a layout that does not fit it."""
+    trees: dict[str, dict[str, dict[str, np.ndarray]]] = {"params": {}, "state": {}}
     for group, vertex, name, shape, offset in layout:
+        if group not in trees or not all(isinstance(n, int) and n >= 0 for n in [*shape, offset]):
+            raise ValueError(f"bad array entry {[group, vertex, name, shape, offset]!r}")
         size = math.prod(shape)
-        trees[group].setdefault(vertex, {})[name] = jnp.asarray(packed[offset : offset + size].reshape(shape))
+        if offset + size > packed.size:
+            raise ValueError(f"array {vertex}/{name} at {offset} of size {size} ends past the {packed.size} stored")
+        trees[group].setdefault(vertex, {})[name] = packed[offset : offset + size].reshape(shape)
     return trees["params"], trees["state"]
+
+
+def _digest(body: Mapping[str, Any], packed: np.ndarray) -> str:
+    """SHA-256 of the document (without its ``sha256`` field, as canonical JSON) followed by the packed arrays."""
+    h = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
+    h.update(np.ascontiguousarray(packed, dtype="<f4").tobytes())
+    return h.hexdigest()
 
 
 def save_population(
@@ -101,7 +120,8 @@ def save_population(
     """Writes ``population`` to the directory ``path`` atomically (readers never see a half-written one).
 
     Args:
-        path: the checkpoint directory (replaced if it exists, only once the new one is complete).
+        path: a new path, an empty directory, or a checkpoint saved earlier (replaced once the new one is
+            complete). Anything else there raises ``ng.OverwriteError`` before anything is written.
         population: the population, with its candidates' graphs, optimiser specs, fitness and lineage.
         key: the evolution key to resume from, if any.
         extra: more JSON-friendly run state (data-iterator position, settings).
@@ -135,7 +155,7 @@ def save_population(
                 "arrays": layout,
             }
         )
-    document = {
+    body = {
         "format": FORMAT,
         "generation": population.generation,
         "key": None if key is None else list(key_bits(key)),
@@ -143,14 +163,18 @@ def save_population(
         "specs": [json.loads(to_json(s)) for s in specs],
         "candidates": members,
         "arrays_size": int(packed.size),
-        "arrays_sha256": hashlib.sha256(packed.tobytes()).hexdigest(),
     }
+    body = json.loads(json.dumps(body))  # hashed as a reader will see it: tuples as lists, keys as strings
+    document = {**body, "sha256": _digest(body, packed)}
 
     def write(tmp: Path) -> None:
         save_arrays(tmp / "arrays", {"packed": packed})
         (tmp / "population.json").write_text(json.dumps(document, indent=1))
 
-    return atomic_directory(path, write)
+    def replaces(p: Path) -> None:
+        check_replaceable(p, CHECKPOINT, "save_population")
+
+    return atomic_directory(path, write, replaces=replaces)
 
 
 def _fitness_from_json(value: Any) -> float | None:
@@ -160,7 +184,9 @@ def _fitness_from_json(value: Any) -> float | None:
 def load_checkpoint(path: str | os.PathLike) -> tuple[Population, jax.Array | None, dict[str, Any]]:
     """Reads a checkpoint written by ``save_population``: ``(population, key or None, extra)``.
 
-    Raises ``CheckpointError`` naming the path if it is missing, incomplete or damaged (checksum mismatch).
+    Raises ``CheckpointError`` naming the path if it is missing, incomplete or damaged: a checksum mismatch (any
+    change to population.json or the arrays), graphs whose arrays do not fit their specs, or fields that do not
+    decode.
 
     Example:
         >>> import jax, tempfile, naivega_jax as ng
@@ -180,23 +206,52 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[Population, jax.Array | No
         raise CheckpointError(f"{str(path)!r} is not a population checkpoint (no population.json)") from None
     except (OSError, ValueError) as e:
         raise CheckpointError(f"checkpoint {str(path)!r} is damaged: population.json unreadable ({e})") from None
-    if document.get("format") != FORMAT:
-        raise CheckpointError(f"checkpoint {str(path)!r} has format {document.get('format')!r}, expected {FORMAT!r}")
+    fmt = document.get("format") if isinstance(document, dict) else None
+    if fmt not in (FORMAT, FORMAT_ARRAYS_HASH):
+        raise CheckpointError(f"checkpoint {str(path)!r} has format {fmt!r}, expected {FORMAT!r}")
     try:
         packed = np.asarray(load_arrays(path / "arrays")["packed"], dtype=np.float32)
     except Exception as e:  # orbax raises many types for a damaged directory
         raise CheckpointError(f"checkpoint {str(path)!r} is damaged: arrays unreadable ({type(e).__name__})") from None
-    if packed.size != document["arrays_size"] or hashlib.sha256(packed.tobytes()).hexdigest() != document.get(
-        "arrays_sha256"
-    ):
-        raise CheckpointError(f"checkpoint {str(path)!r} is damaged: its arrays do not match the recorded checksum")
+    if not _checksum_matches(document, packed):
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is damaged: population.json and its arrays do not match the recorded checksum"
+        )
+    try:
+        return _decode(document, packed)
+    except Exception as e:  # whatever a malformed document raises, the checkpoint is unusable: say so, one line
+        text = str(e).splitlines()[0] if str(e) else ""
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is damaged: population.json does not decode ({type(e).__name__}: {text})"
+        ) from None
+
+
+def _checksum_matches(document: dict[str, Any], packed: np.ndarray) -> bool:
+    if document.get("arrays_size") != packed.size:
+        return False
+    if document["format"] == FORMAT_ARRAYS_HASH:
+        return hashlib.sha256(packed.tobytes()).hexdigest() == document.get("arrays_sha256")
+    body = {k: v for k, v in document.items() if k != "sha256"}
+    return document.get("sha256") == _digest(body, packed)
+
+
+def _to_device(tree: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, jax.Array]]:
+    return {v: {k: jnp.asarray(a) for k, a in arrays.items()} for v, arrays in tree.items()}
+
+
+def _decode(document: dict[str, Any], packed: np.ndarray) -> tuple[Population, jax.Array | None, dict[str, Any]]:
     specs = [from_json(s) for s in document["specs"]]
     candidates = []
     for m in document["candidates"]:
+        index = m["spec"]
+        if not (isinstance(index, int) and 0 <= index < len(specs)):
+            raise IndexError(f"spec index {index!r} is not one of the {len(specs)} specs")
         params, state = _unpack(packed, m["arrays"])
+        # checked on host views, before anything is copied to the device
+        validate_graph(Graph(specs[index], params, state))
         candidates.append(
             Candidate(
-                Graph(specs[m["spec"]], params, state),
+                Graph(specs[index], _to_device(params), _to_device(state)),
                 optimiser=None if m["optimiser"] is None else optimiser_from_dict(m["optimiser"]),
                 batch_size=m["batch_size"],
                 fitness=_fitness_from_json(m["fitness"]),

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from ..evolution import Candidate, Population
+from ..graph._io import OverwriteError, describe_path
 from ._checkpoint import _json_safe, write_run_checkpoint
 
 
@@ -55,10 +56,32 @@ def lineage_document(candidate: Candidate) -> dict:
 
 
 def save_lineage(path: str | os.PathLike, candidate: Candidate) -> Path:
-    """Writes ``lineage_document(candidate)`` as indented JSON to the file ``path`` (atomically)."""
+    """Writes ``lineage_document(candidate)`` as indented JSON to the file ``path`` (atomically).
+
+    An earlier file at ``path`` is replaced; a directory, a symbolic link or anything else that is not a plain file
+    raises ``ng.OverwriteError`` before anything is written.
+
+    Example:
+        >>> import jax, json, tempfile, naivega_jax as ng
+        >>> inp = ng.input_vertex("in", shape=(2,))
+        >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
+        >>> path = ng.save_lineage(tempfile.mkdtemp() + "/lineage.json", ng.Candidate(g, fitness=0.5))
+        >>> json.loads(path.read_text())["fitness"]
+        0.5
+    """
     path = Path(path)
+    if os.path.lexists(path) and (path.is_symlink() or not path.is_file()):
+        raise OverwriteError(
+            f"save_lineage: refusing to replace {str(path)!r}: it is {describe_path(path)}; expected a lineage JSON "
+            "file or a path that does not exist"
+        )
+    document = json.dumps(lineage_document(candidate), indent=1)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(lineage_document(candidate), indent=1))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(document)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
