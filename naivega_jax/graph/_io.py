@@ -195,23 +195,21 @@ def check_replaceable(path: Path, artifact: Artifact, where: str, *, overwrite: 
     )
 
 
-def atomic_directory(path: str | os.PathLike, write, *, replaces: Callable[[Path], None] | None = None) -> Path:
+def atomic_directory(path: str | os.PathLike, write, *, replaces: Callable[[Path], None]) -> Path:
     """Runs ``write(tmp_dir)`` then moves ``tmp_dir`` to ``path`` so readers never see a half-written directory.
 
-    An existing ``path`` is replaced only after the new one is complete. ``replaces(path)`` raises if what is at
-    ``path`` must not be replaced; it runs before any work and again just before the move. Without it, anything at
-    ``path`` is replaced: every save of a path a user names passes one (``check_replaceable``).
+    An existing ``path`` is replaced only after the new one is complete, and only if ``replaces(path)`` allows it:
+    it raises if what is at ``path`` must not be replaced, and runs before any work and again just before the move.
+    There is no default: every caller says what it may replace (``check_replaceable`` for a kind of artifact).
     """
     path = Path(path)
-    if replaces is not None:
-        replaces(path)
+    replaces(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     old = None
     try:
         write(tmp)
-        if replaces is not None:
-            replaces(path)  # something may have appeared there while we wrote
+        replaces(path)  # something may have appeared there while we wrote
         if os.path.lexists(path):
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
             old.rmdir()

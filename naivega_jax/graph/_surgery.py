@@ -206,9 +206,12 @@ def insert_vertex(
 
     ``outputs`` selects which consumers of ``after`` read the new vertex instead (names, or a function of the
     tuple of consumer names; default all of them, and the graph output if ``after`` is one). No size changes: an
-    absorbing op (Dense, Conv) must have ``nout == nout(after)``. ``weight_init="identity"`` (default) makes the new
-    vertex compute the identity (exactly with an identity activation, or after a relu with relu), so the graph
-    computes the same.
+    absorbing op (Dense, Conv) must have ``nout == nout(after)``. ``weight_init="identity"`` (default) makes the
+    new vertex's linear part the identity; the graph then computes exactly the same when the op's activation is the
+    identity on the values it sees: always for ``"identity"``; for relu, elu and leaky_relu when ``after``'s outputs
+    are non-negative (after a relu, say). Otherwise the activation changes the values it changes (a relu zeroes
+    negative ones). A new BatchNorm (mean 0, variance 1) divides by ``sqrt(1 + eps)`` in inference and normalises
+    by batch statistics in training; a Dropout is the identity in inference only.
 
     Example:
         >>> import jax, jax.numpy as jnp, naivega_jax as ng

@@ -13,17 +13,22 @@ import jax
 import numpy as np
 
 import naivega_jax as ng
-from naivega_jax.train._engine import _on_device
+from naivega_jax.train import _engine
 
 
 def device_copies() -> dict:
-    """The engine's cache of device copies of host data (used off CPU) keeps one copy per device."""
+    """A train fitness's training data off CPU: one copy per device, made once and reused by every candidate."""
     x = np.arange(6.0, dtype=np.float32)
+    fit = ng.TrainAccuracyFitness((x[:, None], np.zeros(6, np.int32)))
+    original, _engine._batches_on_device = _engine._batches_on_device, lambda: True  # as on a GPU
     seen = {}
-    for d in jax.devices()[:2]:
-        with jax.default_device(d):
-            first, again = _on_device(x), _on_device(x)
-            seen[d.id] = (sorted(e.id for e in first.devices()), first is again)
+    try:
+        for d in jax.devices()[:2]:
+            with jax.default_device(d):
+                first, again = fit._data.here()[0], fit._data.here()[0]
+                seen[d.id] = (sorted(e.id for e in first.devices()), first is again)
+    finally:
+        _engine._batches_on_device = original
     return seen
 
 

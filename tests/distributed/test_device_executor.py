@@ -37,7 +37,7 @@ def test_four_devices_give_the_in_process_population(tmp_path):
     assert [w["arrays"] for w in local["where"]] == [[0]] * 4
     # results come back to the caller's device, so mutation and crossover never mix devices
     assert spread["result_devices"] == [0]
-    assert report["copies"] == {0: ([0], True), 1: ([1], True)}  # training data: one copy per device, reused
+    assert report["copies"] == {0: ([0], True), 1: ([1], True)}  # a fitness's training data: a copy per device
 
 
 @pytest.mark.slow

@@ -160,9 +160,13 @@ def test_saving_over_an_existing_graph_replaces_it(key, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["g"]
 
 
+def _anything(path):
+    """What these tests replace is their own: anything at the path may go."""
+
+
 def test_atomic_directory_keeps_old_content_when_write_raises(tmp_path):
     path = tmp_path / "out"
-    atomic_directory(path, lambda d: (d / "a.txt").write_text("old"))
+    atomic_directory(path, lambda d: (d / "a.txt").write_text("old"), replaces=_anything)
     assert (path / "a.txt").read_text() == "old"
 
     def failing(d):
@@ -171,21 +175,21 @@ def test_atomic_directory_keeps_old_content_when_write_raises(tmp_path):
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError, match="disk full"):
-        atomic_directory(path, failing)
+        atomic_directory(path, failing, replaces=_anything)
     assert sorted(os.listdir(path)) == ["a.txt"] and (path / "a.txt").read_text() == "old"
     assert sorted(os.listdir(tmp_path)) == ["out"]  # the temporary directory is gone
     with pytest.raises(KeyboardInterrupt):
-        atomic_directory(tmp_path / "fresh", lambda d: (_ for _ in ()).throw(KeyboardInterrupt()))
+        atomic_directory(tmp_path / "fresh", lambda d: (_ for _ in ()).throw(KeyboardInterrupt()), replaces=_anything)
     assert sorted(os.listdir(tmp_path)) == ["out"]  # a failed first write leaves nothing
 
-    atomic_directory(path, lambda d: (d / "c.txt").write_text("newer"))
+    atomic_directory(path, lambda d: (d / "c.txt").write_text("newer"), replaces=_anything)
     assert sorted(os.listdir(path)) == ["c.txt"] and (path / "c.txt").read_text() == "newer"
     assert sorted(os.listdir(tmp_path)) == ["out"]
 
 
 def test_atomic_directory_restores_old_content_when_the_final_move_fails(tmp_path, monkeypatch):
     path = tmp_path / "out"
-    atomic_directory(path, lambda d: (d / "a.txt").write_text("old"))
+    atomic_directory(path, lambda d: (d / "a.txt").write_text("old"), replaces=_anything)
     rename = type(path).rename
 
     def failing_rename(self, target):
@@ -195,7 +199,7 @@ def test_atomic_directory_restores_old_content_when_the_final_move_fails(tmp_pat
 
     monkeypatch.setattr(type(path), "rename", failing_rename)
     with pytest.raises(OSError, match="rename failed"):
-        atomic_directory(path, lambda d: (d / "a.txt").write_text("new"))
+        atomic_directory(path, lambda d: (d / "a.txt").write_text("new"), replaces=_anything)
     monkeypatch.undo()
     assert (path / "a.txt").read_text() == "old"
     assert sorted(os.listdir(tmp_path)) == ["out"]
