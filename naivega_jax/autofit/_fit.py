@@ -249,9 +249,18 @@ def fit(
     The defaults (8 candidates, 6 generations) fit a small machine: on MNIST-1D a run takes a few minutes on 2 CPU
     cores and its best model reaches ~95% test accuracy (README).
 
-    Calling ``fit`` again with an ``out_dir`` that holds a run resumes it. ``time_budget`` (seconds) stops the run
-    cleanly: no new candidate evaluation starts after it; the partly scored generation is checkpointed and a
+    Calling ``fit`` again with an ``out_dir`` that holds a run resumes it; on other data (the run's ``run.json``
+    holds SHA-256 fingerprints of the training and test data), another key or population size it raises
+    ``RunDirectoryError`` before touching anything, and so it does for a directory another process is running
+    (``out_dir/.lock``; the operating system releases it when that process ends, however it ends). ``run.json`` also
+    records each session's plan (``max_generations``, ``time_budget``, epochs). ``time_budget`` (seconds) stops the
+    run cleanly: no new candidate evaluation starts after it; the partly scored generation is checkpointed and a
     resumed run completes it.
+
+    While ``fit`` runs in the main thread, SIGINT (Ctrl-C) and SIGTERM stop it the same way, within seconds: the
+    candidate in training is dropped (a resumed run trains it again), the members scored so far are checkpointed,
+    the summary says ``stopped: SIGINT`` (or ``SIGTERM``) and ``fit`` returns; a second signal ends the process at
+    once. The previous handlers are restored when ``fit`` returns; ignored signals stay ignored.
 
     Progress goes to stderr when ``progress`` (a status line with the generation, candidate, best fitness so far and
     ETA on a terminal; plain lines elsewhere), and always to ``out_dir/run.log`` together with the warnings of the

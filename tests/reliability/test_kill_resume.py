@@ -205,12 +205,12 @@ def _stop_with(signals: list[signal.Signals], npz: Path, out: Path, after: str) 
     """Starts ``naivega fit`` with the default SIGINT disposition (as a terminal's foreground job has it), sends
     ``signals`` once stderr shows ``after``; returns the exit status, the seconds from the first signal to the exit,
     stdout and stderr."""
+    command = [sys.executable, "-m", "naivega_jax.cli", "fit", "--dataset", str(npz), "--out", str(out), *ARGS[:-1]]
+    # a shim sets SIGINT's default disposition and execs the command (exec keeps it); preexec_fn would fork this
+    # multithreaded process and run Python in the child
+    shim = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "naivega_jax.cli", "fit", "--dataset", str(npz), "--out", str(out), *ARGS[:-1]],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        [sys.executable, "-c", shim, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     seen = []
     for line in proc.stderr:
