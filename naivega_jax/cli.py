@@ -2,6 +2,7 @@
 
 naivega fit [--dataset mnist1d|digits|fashion-mnist|mnist|cifar10|FILE.npz] [--data-path DIR] [--out DIR]
             [--generations N] [--population N] [--time-budget 10m] [--seed S] [--epochs N] [--subset N] [--quiet]
+            [--strategy evolution|random] [--budget EXAMPLES]
 naivega resume DIR [--generations N] [--time-budget 10m] [--epochs N] [--executor ...]
 naivega plot DIR
 naivega export DIR --out PATH [--force]
@@ -137,7 +138,7 @@ def _check_executor(plan: dict[str, Any]) -> None:
 def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) -> int:
     import jax
 
-    from .autofit import default_epochs, fit
+    from .autofit import default_epochs, fit, random_search, search_budget
     from .autofit._data import VALIDATION_SPLIT
     from .plot import PlotFitness, ScatterBatchSize, ScatterOpt, ScatterPop
 
@@ -151,6 +152,8 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
             "seed": args.seed,
             "epochs": args.epochs,
             "subset": args.subset,
+            "strategy": args.strategy,
+            "budget": args.budget,
             **{name: getattr(args, name) for name in PLAN},
         }
     else:
@@ -163,8 +166,11 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
         if subset > x_tr.shape[0]:
             raise CliError(f"--subset {subset} exceeds the {x_tr.shape[0]} training examples of the data set")
         x_tr, y_tr = x_tr[:subset], y_tr[:subset]
+    n_train = x_tr.shape[0] - math.ceil(VALIDATION_SPLIT * x_tr.shape[0])
     if cli["epochs"] is None:
-        cli = {**cli, "epochs": default_epochs(x_tr.shape[0] - math.ceil(VALIDATION_SPLIT * x_tr.shape[0]))}
+        cli = {**cli, "epochs": default_epochs(n_train)}
+    if cli.get("strategy", "evolution") == "random" and cli.get("budget") is None:
+        cli = {**cli, "budget": search_budget(n_train, cli["population"], cli["generations"], cli["epochs"])}
     print(
         f"naivega fit: {cli['dataset']}, {x_tr.shape[0]} examples"
         + (f" (the first {subset})" if subset is not None else "")
@@ -183,23 +189,31 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
             num_workers=cli["workers"],
             num_gpus_per_task=cli["ray_gpus_per_task"],
         )
+    common = dict(
+        out_dir=out,
+        time_budget=cli["time_budget"],
+        callbacks=callbacks,
+        progress=not args.quiet,
+        run_info={"cli": cli, "command": ["naivega", *sys.argv[1:]]},
+        executor=executor,
+        executor_chunk=cli["workers"],
+        test_data=(x_te, y_te),
+    )
     try:
-        fit(
-            x_tr,
-            y_tr,
-            key=jax.random.key(cli["seed"]),
-            out_dir=out,
-            population_size=cli["population"],
-            max_generations=cli["generations"],
-            time_budget=cli["time_budget"],
-            callbacks=callbacks,
-            epochs_per_generation=cli["epochs"],
-            progress=not args.quiet,
-            run_info={"cli": cli, "command": ["naivega", *sys.argv[1:]]},
-            executor=executor,
-            executor_chunk=cli["workers"],
-            test_data=(x_te, y_te),
-        )
+        if cli.get("strategy", "evolution") == "random":
+            random_search(
+                jax.random.key(cli["seed"]), x_tr, y_tr, members=cli["population"], budget=cli["budget"], **common
+            )
+        else:
+            fit(
+                x_tr,
+                y_tr,
+                key=jax.random.key(cli["seed"]),
+                population_size=cli["population"],
+                max_generations=cli["generations"],
+                epochs_per_generation=cli["epochs"],
+                **common,
+            )
     finally:
         if hasattr(executor, "close"):
             executor.close()  # Ray actors hold their CPUs and GPUs until closed
@@ -364,6 +378,20 @@ def build_parser() -> argparse.ArgumentParser:
                 help="population size, at least 3 (8)",
             )
             p.add_argument("--seed", type=_seed, default=0, help=f"random seed, 0 to {SEED_LIMIT - 1} (0)")
+            p.add_argument(
+                "--strategy",
+                choices=("evolution", "random"),
+                default="evolution",
+                help="evolution (default), or the random-search baseline: --population members drawn from the same "
+                "space, each trained on an equal share of --budget",
+            )
+            p.add_argument(
+                "--budget",
+                type=_positive_int,
+                default=None,
+                help="random search: training examples in all (default: what evolution with these --population, "
+                "--generations and --epochs spends)",
+            )
             p.add_argument(
                 "--subset",
                 type=_positive_int,

@@ -1,8 +1,9 @@
-"""The application: AutoFlux's default search spaces and strategy, and ``fit``."""
+"""The application: AutoFlux's default search spaces and strategy, ``fit``, and the random-search baseline."""
 
 from ._data import data_fingerprint, default_epochs, encode_known_labels, prepare_data
 from ._fit import RunDirectoryError, fit, initial_population
 from ._progress import ProgressHandler, RunProgress, format_duration
+from ._random_search import random_search, search_budget
 from ._spaces import (
     conv_layer_space,
     default_space,
@@ -40,5 +41,7 @@ __all__ = [
     "initial_population",
     "mlp_space",
     "prepare_data",
+    "random_search",
     "rep_fork_res",
+    "search_budget",
 ]

@@ -503,6 +503,8 @@ class _Run:
             self.tally["compile_seconds"] += float(info.get("compile_seconds", 0.0))
             self.tally["train_seconds"] += float(info.get("train_seconds", 0.0))
             self.tally["evaluations"] += 1
+            self.tally["train_examples"] += int(info.get("train_examples", 0))
+            self.tally["candidate_epochs"] += int(info.get("train_epochs", 0))
         complete = not runner.stopped
         self.progress.set_activity("writing the checkpoint" + (", the best model and the plots" if complete else ""))
         extra = {"complete": complete, "evaluated": sorted(runner.evaluated), "totals": self.totals()}
@@ -526,7 +528,7 @@ class _Run:
             f"fast-tier, {engine['background_compiles']} ahead of need in "
             f"{engine['background_compile_seconds']:.1f} s, "
             f"{engine['disk_hits']} from the disk cache), waited {engine['compile_seconds']:.1f} s for compiles, "
-            f"{engine['cache_hits']} cache hits"
+            f"{engine['cache_hits']} cache hits; {int(self.totals()['train_examples']):,} training examples so far"
         )
         return scored, True
 

@@ -17,7 +17,9 @@ from ..train import evaluate_accuracy
 from ._progress import LOG_FILE, describe, format_duration
 
 SUMMARY_FILE = "summary.json"
-TOTAL_KEYS = ("wall_seconds", "compile_seconds", "train_seconds", "evaluations")
+#: what a run tallies over its sessions; ``train_examples`` (examples every candidate's steps trained on, summed) and
+#: ``candidate_epochs`` are the units in which search strategies' budgets compare
+TOTAL_KEYS = ("wall_seconds", "compile_seconds", "train_seconds", "evaluations", "train_examples", "candidate_epochs")
 
 
 def add_totals(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
@@ -110,6 +112,11 @@ def _time_line(t: dict[str, float], engine: dict[str, float] | None) -> str:
         f"wall {wall:.0f} s{long} = compile {compile_s:.0f} s{counts} + train "
         f"{t['train_seconds']:.0f} s + other {other:.0f} s; {t['evaluations']} candidate evaluations, "
         f"{'?' if math.isnan(per) else f'{per:.1f}'} s each"
+        + (
+            f"; {t['train_examples']:,} training examples in {t['candidate_epochs']:,} candidate epochs"
+            if t.get("train_examples")
+            else ""
+        )
     )
 
 

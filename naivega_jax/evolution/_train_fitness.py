@@ -224,6 +224,8 @@ def _train(self: Any, key: jax.Array, candidate: Candidate, where: str) -> tuple
         "compile_seconds": result.compile_seconds,
         "train_seconds": result.train_seconds,
         "train_steps": result.steps,
+        "train_examples": _examples_seen(result.steps, batch_size, int(np.shape(labels)[0])),
+        "train_epochs": result.epochs,
         "compiles": result.compiles,
         "cache_hits": result.cache_hits,
         "driver": result.driver,
@@ -233,6 +235,14 @@ def _train(self: Any, key: jax.Array, candidate: Candidate, where: str) -> tuple
         logger.warning("%s", result.failure)
         info["failure"] = result.failure
     return candidate.replace(graph=result.graph, batch_size=batch_size, info=info), result
+
+
+def _examples_seen(steps: int, batch_size: int, n: int) -> int:
+    """Training examples that ``steps`` steps at ``batch_size`` consumed from ``n`` (an epoch's last batch is padded:
+    its padding is not counted). The unit in which search strategies' budgets compare."""
+    per_epoch = -(-n // batch_size)
+    epochs, rest = divmod(steps, per_epoch)
+    return epochs * n + min(rest * batch_size, n)
 
 
 def _precompile(self: Any, candidate: Candidate) -> None:
@@ -272,7 +282,8 @@ class TrainThenFitness:
 
     The candidate's ``batch_size`` is the training batch size; after an out-of-memory retry the candidate keeps the
     halved batch size that trained, and ``info["out_of_memory"]`` records the first error. ``info`` gains
-    ``compile_seconds``, ``train_seconds``, ``train_steps``, ``compiles``, ``cache_hits``, ``driver`` and
+    ``compile_seconds``, ``train_seconds``, ``train_steps``, ``train_examples`` (examples the steps trained on,
+    padding excluded: the unit search budgets compare in), ``train_epochs`` (epochs completed), ``compiles``, ``cache_hits``, ``driver`` and
     ``train_loss`` (the last finite step loss).
 
     Example:
@@ -283,8 +294,8 @@ class TrainThenFitness:
         >>> score = lambda key, c: c.replace(fitness=ng.evaluate_accuracy(c.graph, x, y))
         >>> f = ng.TrainThenFitness((x, y), fitness=score, default_optimiser=ng.SGD(0.5), epochs=3)
         >>> c = f(jax.random.key(1), ng.Candidate(g, batch_size=8))
-        >>> c.fitness, c.info["train_steps"], "failure" in c.info
-        (1.0, 12, False)
+        >>> c.fitness, c.info["train_steps"], c.info["train_examples"], "failure" in c.info
+        (1.0, 12, 96, False)
     """
 
     train_data: Any = dataclasses.field(repr=False)

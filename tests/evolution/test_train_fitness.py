@@ -184,3 +184,14 @@ def test_digits_mlp_candidate_reaches_90_percent_validation_accuracy():
     c = f(jax.random.key(1), ng.Candidate(g, optimiser=ng.Adam(3e-3), batch_size=32))
     assert c.fitness > 0.9
     assert c.info["train_steps"] == 5 * 45  # 1437 examples: 44 full batches and one padded
+    assert c.info["train_examples"] == 5 * 1437  # the padding is not counted
+
+
+def test_examples_seen_counts_every_real_example_and_no_padding():
+    from naivega_jax.evolution._train_fitness import _examples_seen
+
+    assert _examples_seen(steps=10, batch_size=32, n=100) == 264  # 4 steps an epoch: 2 epochs + 2 batches
+    assert _examples_seen(steps=8, batch_size=32, n=100) == 200
+    assert _examples_seen(steps=3, batch_size=32, n=100) == 96
+    assert _examples_seen(steps=0, batch_size=32, n=100) == 0
+    assert _examples_seen(steps=7, batch_size=1, n=7) == 7

@@ -1,0 +1,117 @@
+"""``random_search``: the baseline a search must beat, run with the search's own sampler, engine and files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+
+from ..evolution import Population
+from ._data import VALIDATION_SPLIT, default_epochs, prepare_data
+from ._fit import fit
+
+
+def search_budget(n_train: int, population_size: int = 8, max_generations: int = 6, epochs: int | None = None) -> int:
+    """Training examples a search with these settings spends when it runs to its end: every member of every
+    generation trains ``epochs`` epochs on ``n_train`` examples (``epochs`` default: ``default_epochs(n_train)``).
+
+    Example:
+        >>> from naivega_jax.autofit import search_budget
+        >>> search_budget(3600)  # the README's main job on MNIST-1D: 8 members x 6 generations x 5 epochs x 3600
+        864000
+    """
+    for name, value in (
+        ("n_train", n_train),
+        ("population_size", population_size),
+        ("max_generations", max_generations),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"search_budget: {name} must be a positive int, got {value!r}")
+    epochs = default_epochs(n_train) if epochs is None else epochs
+    return population_size * max_generations * epochs * n_train
+
+
+def random_search(
+    key: jax.Array,
+    x: Any,
+    y: Any,
+    *,
+    out_dir: str | Path,
+    members: int = 8,
+    budget: int | None = None,
+    space: Any = None,
+    fitness: Callable | None = None,
+    validation_split: float = VALIDATION_SPLIT,
+    time_budget: float | None = None,
+    callbacks: Sequence[Callable[[Population], Any]] = (),
+    executor: Callable | None = None,
+    executor_chunk: int | None = None,
+    progress: bool = True,
+    run_info: dict[str, Any] | None = None,
+    test_data: tuple[Any, Any] | None = None,
+) -> Population:
+    """Random search of a search's own space: ``members`` candidates drawn as ``fit`` draws its first generation,
+    each trained on an equal share of ``budget`` training examples, scored, and the best kept.
+
+    This is the honest baseline for a search (random search is the one many NAS methods fail to beat): the same
+    space, architectures, optimisers and batch sizes (``initial_population``: member ``i`` from ``fold_in(key, i)``,
+    so the members are exactly the first generation ``fit`` with the same key would train), the same engine and
+    fitness (by default ``TrainThenFitness`` and ``AccuracyVsSize`` on the same validation split), and the same run
+    directory: checkpoints, ``summary.json`` (``totals.train_examples``, the examples actually trained on), the best
+    model in ``out_dir/best``, resume after a kill or a time budget.
+
+    Args:
+        key: a ``jax.random`` key.
+        x, y: the data, as for ``fit``.
+        out_dir: the run directory.
+        members: how many candidates to draw (K); each trains ``round(budget / (members * n_train))`` epochs, at
+            least 1, so the examples spent are ``budget`` up to that rounding (``summary.json`` has the exact count).
+        budget: training examples for the whole search; default ``search_budget(n_train)``, what ``fit`` spends
+            with its defaults (8 members, 6 generations, ``default_epochs``).
+        space, fitness, validation_split, time_budget, callbacks, executor, executor_chunk, progress, run_info,
+            test_data: as for ``fit``.
+
+    Returns the scored members, best first.
+
+    Example:
+        >>> import jax, tempfile, naivega_jax as ng
+        >>> x, y, _, _ = ng.datasets.load("digits")
+        >>> pop = ng.random_search(jax.random.key(0), x[:300], y[:300], out_dir=tempfile.mkdtemp(), members=3,
+        ...                        budget=3 * 270 * 2, progress=False)  # doctest: +SKIP
+    """
+    if isinstance(members, bool) or not isinstance(members, int) or members < 3:
+        raise ValueError(f"random_search: members must be an int >= 3, got {members!r}")
+    x_tr = prepare_data(x, y, validation_split)[0]
+    n_train = int(x_tr.shape[0])
+    if budget is None:
+        budget = search_budget(n_train)
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise ValueError(f"random_search: budget must be a positive int (training examples), got {budget!r}")
+    epochs = max(1, round(budget / (members * n_train)))
+    if fitness is not None and hasattr(fitness, "epochs") and fitness.epochs != epochs:
+        raise ValueError(
+            f"random_search: fitness trains {fitness.epochs} epochs, but a budget of {budget} examples over {members} "
+            f"members of {n_train} examples gives {epochs}; pass fitness=None or one with epochs={epochs}"
+        )
+    info = {"strategy": {"name": "random", "members": members, "budget": budget, "epochs": epochs}}
+    return fit(
+        x,
+        y,
+        key=key,
+        out_dir=out_dir,
+        population_size=members,
+        max_generations=1,
+        time_budget=time_budget,
+        callbacks=callbacks,
+        fitness=fitness,
+        space=space,
+        validation_split=validation_split,
+        epochs_per_generation=epochs,
+        executor=executor,
+        executor_chunk=executor_chunk,
+        progress=progress,
+        run_info={**info, **(run_info or {})},
+        test_data=test_data,
+    )
