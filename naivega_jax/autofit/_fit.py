@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 
 from .._random import host_rng, key_bits
 from ..evolution import (
@@ -35,6 +36,7 @@ from ..search import sample_graph
 from ..train import SGD, AdaGrad, Adam, Momentum, NAdam, Nesterov, engine_stats
 from ._control import LOCK_FILE, Interrupted, RunDirectoryError, RunLock, StopSignals
 from ._data import VALIDATION_SPLIT, _prepare_test, data_fingerprint, default_epochs, prepare_data
+from ._final import train_best
 from ._progress import RunProgress, format_duration, run_log
 from ._spaces import default_space
 from ._strategy import default_evolution
@@ -234,6 +236,7 @@ def fit(
     progress: bool = True,
     run_info: dict[str, Any] | None = None,
     test_data: tuple[Any, Any] | None = None,
+    final_training: float | None = None,
 ) -> Population:
     """Searches for a classifier of ``x`` (images ``(n, H, W, C)``, sequences ``(n, L, C)`` or vectors ``(n, F)``).
 
@@ -277,6 +280,15 @@ def fit(
 
     ``run_info`` (JSON-friendly) is stored in ``out_dir/run.json`` with the run's settings when the run starts.
 
+    ``final_training`` (a share in (0, 1), default None: none, as upstream) keeps that share of the budget for
+    training the best candidate on at the end, with a step-decaying learning rate (``_final.final_plan``), keeping
+    the weights that score best on the validation split: with a ``time_budget``, the search stops at
+    ``(1 - final_training) * time_budget`` and the best trains until the budget's end; without one, the best trains
+    ``final_training / (1 - final_training)`` times the examples the search trained on. It needs ``fit``'s own
+    training (the default fitness or a ``TrainThenFitness``), and runs when the search ends by ``max_generations`` or
+    its time budget (not after a stop signal). The trained candidate replaces the best in the last checkpoint (its
+    fitness is the search's; ``info["final"]`` has the final phase's epochs and validation accuracies).
+
     Returns the last scored population, best candidate first.
 
     Example:
@@ -307,6 +319,15 @@ def fit(
         isinstance(executor_chunk, bool) or not isinstance(executor_chunk, int) or executor_chunk < 1
     ):
         raise ValueError(f"fit: executor_chunk must be None or an int >= 1, got {executor_chunk!r}")
+    if final_training is not None and not (
+        isinstance(final_training, (int, float)) and not isinstance(final_training, bool) and 0 < final_training < 1
+    ):
+        raise ValueError(f"fit: final_training must be None or a share in (0, 1), got {final_training!r}")
+    if final_training is not None and fitness is not None and not isinstance(fitness, TrainThenFitness):
+        raise ValueError(
+            f"fit: final_training trains the best as fit's own fitness does; it needs fitness=None or an "
+            f"ng.TrainThenFitness, got {type(fitness).__name__}"
+        )
     for i, cb in enumerate(callbacks):
         if not callable(cb):
             raise TypeError(f"fit: callbacks[{i}] must be callable as cb(population), got {cb!r}")
@@ -353,6 +374,9 @@ def fit(
         evolution = evolution or default_evolution(population_size, in_shape)
         start = time.monotonic()
         deadline = None if time_budget is None else start + float(time_budget)
+        search_deadline = deadline
+        if deadline is not None and final_training is not None:
+            search_deadline = start + (1.0 - final_training) * float(time_budget)
         engine_before = engine_stats()
         with run_log(out_dir) as log_handler:
             display = RunProgress(
@@ -367,7 +391,7 @@ def fit(
                 key=key,
                 max_generations=max_generations,
                 time_budget=time_budget,
-                deadline=deadline,
+                deadline=search_deadline,
                 callbacks=callbacks,
                 fitness=fitness,
                 evolution=evolution,
@@ -387,6 +411,12 @@ def fit(
                     + (f", time budget {time_budget:.0f} s" if time_budget else "")
                 )
                 population, stopped = run.search(resume, space, in_shape, population_size)
+                if final_training is not None and stopped in ("max_generations", "time_budget"):
+                    population = run.final(
+                        population, final_training, deadline, (x_tr, y_tr), (x_val, y_val), fitness.loss
+                    )
+                    if stop.signum is not None:
+                        stopped = signal.Signals(stop.signum).name
                 engine = {k: v - engine_before.get(k, 0) for k, v in engine_stats().items()}
                 tally = run.session()
                 summary = run_summary(
@@ -482,6 +512,43 @@ class _Run:
             self.progress.set_activity("selection, crossover and mutation")
             population = Population(tuple(self.evolution(evo_key, list(scored))), gen + 1)
             done = {}
+
+    def final(self, population, share, deadline, train_data, val_data, loss) -> Population:
+        """The final phase (``final_training``): the best valid member trained on, checkpointed, written as best."""
+        valid = [i for i, c in enumerate(population) if _valid(c)]
+        if not valid or any("final" in c.info for c in population):
+            return population
+        i = max(valid, key=lambda j: population[j].fitness)
+        epochs = None
+        if deadline is None:
+            n = int(np.shape(train_data[1])[0])
+            epochs = max(1, round(share / (1.0 - share) * self.totals()["train_examples"] / n))
+        self.progress.set_activity("final training of the best candidate")
+        key = jax.random.fold_in(self.key, 2**31 - 1)  # no generation uses this label
+        try:
+            with self.stop.interruptible():
+                trained, record = train_best(
+                    key,
+                    population[i],
+                    train_data,
+                    val_data,
+                    loss=loss,
+                    epochs=epochs,
+                    deadline=deadline,
+                    say=self.progress.say,
+                )
+        except Interrupted:
+            self.progress.say(f"final training stopped by {self.stop.name}; the checkpoint holds the search's best")
+            return population
+        self.tally["train_examples"] += record["train_examples"]
+        self.tally["candidate_epochs"] += record["epochs"]
+        candidates = list(population)
+        candidates[i] = trained
+        population = population.replace(candidates=tuple(candidates))
+        extra = {"complete": True, "evaluated": list(range(len(population))), "totals": self.totals(), "final": i}
+        write_run_checkpoint(self.out_dir, population, key=self.key, extra=extra)
+        _write_best(self.out_dir, population)
+        return population
 
     def _stop_reason(self) -> str:
         return "time_budget" if self.stop.signum is None else signal.Signals(self.stop.signum).name

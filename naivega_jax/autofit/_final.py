@@ -1,0 +1,109 @@
+"""The end of a run: the best candidate trained on for the share of the budget kept for it, with a decaying learning
+rate, keeping the weights that scored best on the validation split."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import jax
+import numpy as np
+
+from ..evolution import Candidate
+from ..train import evaluate_accuracy, train_graph
+
+#: the final phase's learning-rate steps: a share of its epochs at each factor of the candidate's own learning rate
+#: (a step decay: resetting Adam's moments at each step is harmless, the state starts fresh in every call anyway)
+LR_STEPS = ((0.5, 1.0), (0.3, 0.3), (0.2, 0.1))
+
+
+def final_plan(epochs: int) -> list[tuple[int, float]]:
+    """``(epochs, learning-rate factor)`` per step of a final phase of ``epochs`` epochs (steps of 0 epochs dropped).
+
+    Example:
+        >>> from naivega_jax.autofit._final import final_plan
+        >>> final_plan(10), final_plan(2), final_plan(1)
+        ([(5, 1.0), (3, 0.3), (2, 0.1)], [(1, 1.0), (1, 0.3)], [(1, 1.0)])
+    """
+    plan, left = [], epochs
+    for i, (share, factor) in enumerate(LR_STEPS):
+        n = left if i == len(LR_STEPS) - 1 else min(left, max(1, round(share * epochs)))
+        if n > 0:
+            plan.append((n, factor))
+            left -= n
+    return plan
+
+
+def train_best(
+    key: jax.Array,
+    candidate: Candidate,
+    train_data: tuple[Any, Any],
+    val_data: tuple[Any, Any],
+    *,
+    loss: Any,
+    epochs: int | None = None,
+    deadline: float | None = None,
+    say=lambda text: None,
+) -> tuple[Candidate, dict[str, Any]]:
+    """Trains ``candidate`` on for ``epochs`` epochs, or until ``deadline`` (``time.monotonic()``) by the epoch time
+    measured so far, in ``final_plan`` steps; returns the candidate with the weights of the step that scored best
+    on ``val_data`` (its fitness unchanged: it was scored by the search) and what happened (``info["final"]``).
+    """
+    x, y = train_data
+    n = int(np.shape(y)[0])
+    best_graph, best_acc = candidate.graph, evaluate_accuracy(candidate.graph, *val_data)
+    record: dict[str, Any] = {"start_validation_accuracy": best_acc, "steps": [], "train_examples": 0, "epochs": 0}
+    per_epoch = None
+    if epochs is None:
+        info = candidate.info
+        if info.get("train_epochs") and info.get("train_seconds"):
+            per_epoch = info["train_seconds"] / info["train_epochs"]
+        epochs = _epochs_until(deadline, per_epoch) if per_epoch else 1
+    graph, step_key = candidate.graph, key
+    plan = final_plan(max(0, epochs))
+    for i, (n_epochs, factor) in enumerate(plan):
+        if deadline is not None and per_epoch is not None:
+            n_epochs = min(n_epochs, _epochs_until(deadline, per_epoch))
+            if n_epochs < 1:
+                break
+        optimiser = candidate.optimiser.with_learning_rate(candidate.optimiser.learning_rate * factor)
+        t0 = time.monotonic()
+        result = train_graph(
+            jax.random.fold_in(step_key, i),
+            graph,
+            x,
+            y,
+            optimiser=optimiser,
+            loss=loss,
+            batch_size=candidate.batch_size,
+            epochs=n_epochs,
+        )
+        seconds = time.monotonic() - t0
+        if result.nonfinite:
+            say(f"final training: {result.failure}; keeping the weights before this step")
+            break
+        per_epoch = result.train_seconds / max(1, result.epochs) or per_epoch
+        graph = result.graph
+        acc = evaluate_accuracy(graph, *val_data)
+        record["steps"].append(
+            {"epochs": result.epochs, "learning_rate_factor": factor, "validation_accuracy": acc, "seconds": seconds}
+        )
+        record["epochs"] += result.epochs
+        record["train_examples"] += result.epochs * n
+        say(
+            f"final training: {result.epochs} epochs at {factor:g} x the learning rate, validation accuracy "
+            f"{acc:.4f} ({seconds:.0f} s)"
+        )
+        if acc >= best_acc:
+            best_graph, best_acc = graph, acc
+    record["validation_accuracy"] = best_acc
+    final = candidate.replace(graph=best_graph, info={**candidate.info, "final": record})
+    return final.with_event("final_training", epochs=record["epochs"], validation_accuracy=best_acc), record
+
+
+def _epochs_until(deadline: float | None, per_epoch: float) -> int:
+    if deadline is None:
+        return 1
+    left = deadline - time.monotonic()
+    return max(0, math.floor(left / (1.1 * per_epoch)))  # 10% margin: the time budget is a promise

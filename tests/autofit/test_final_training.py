@@ -1,0 +1,95 @@
+"""fit's final phase: the best candidate trained on with the share of the budget kept for it."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import jax
+import pytest
+
+import naivega_jax as ng
+from naivega_jax.autofit._final import final_plan
+
+
+@pytest.fixture(scope="module")
+def digits():
+    x, y, xt, yt = ng.datasets.load("digits")
+    return x[:600], y[:600], xt[:200], yt[:200]
+
+
+def test_final_plan_spends_every_epoch_in_decaying_steps():
+    for epochs in range(1, 40):
+        plan = final_plan(epochs)
+        assert sum(n for n, _ in plan) == epochs
+        assert [f for _, f in plan] == [1.0, 0.3, 0.1][: len(plan)]
+    assert final_plan(0) == []
+
+
+def test_final_training_without_a_time_budget_trains_the_best_on_its_share_of_the_examples(digits, tmp_path):
+    x, y, xt, yt = digits
+    kw = dict(key=jax.random.key(0), population_size=3, max_generations=2, epochs_per_generation=1, progress=False)
+    plain = ng.autofit.fit(x, y, out_dir=tmp_path / "plain", test_data=(xt, yt), **kw)
+    final = ng.autofit.fit(x, y, out_dir=tmp_path / "final", test_data=(xt, yt), final_training=0.5, **kw)
+    s_plain, s_final = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("plain", "final"))
+    n_train = 540
+    assert s_plain["totals"]["train_examples"] == 6 * n_train
+    # the search is the same; then the best trains as many examples again (share 0.5): 6 epochs
+    assert s_final["totals"]["train_examples"] == 12 * n_train
+    assert [c.graph.spec for c in plain] == [c.graph.spec for c in final]
+    record = final[0].info["final"]
+    assert record["epochs"] == 6 and [s["epochs"] for s in record["steps"]] == [3, 2, 1]
+    assert record["validation_accuracy"] >= record["start_validation_accuracy"]
+    assert record["validation_accuracy"] == pytest.approx(s_final["best"]["validation_accuracy"])
+    assert final[0].fitness == plain[0].fitness  # the search's score
+    assert final[0].lineage[-1]["event"] == "final_training"
+    # the trained best is what the run directory holds
+    saved = ng.load_graph(tmp_path / "final" / "best" / "graph")
+    assert ng.evaluate_accuracy(saved, xt, yt) == pytest.approx(s_final["best"]["test_accuracy"])
+    assert sum("final" in c.info for c in ng.load_population(tmp_path / "final")) == 1  # in the last checkpoint
+    # a resume finds the final phase done and does nothing
+    again = ng.autofit.fit(x, y, out_dir=tmp_path / "final", test_data=(xt, yt), final_training=0.5, **kw)
+    totals = json.loads((tmp_path / "final" / "summary.json").read_text())["totals"]
+    assert totals["train_examples"] == 12 * n_train and totals["evaluations"] == 6
+    assert again[0].info["final"] == record
+
+
+def test_final_training_with_a_time_budget_keeps_its_share_of_the_time(digits, tmp_path):
+    x, y, _, _ = digits
+    t0 = time.monotonic()
+    pop = ng.autofit.fit(
+        x,
+        y,
+        key=jax.random.key(1),
+        out_dir=tmp_path,
+        population_size=3,
+        max_generations=50,
+        epochs_per_generation=1,
+        time_budget=30,
+        final_training=0.6,
+        progress=False,
+        # small, fast members: the default space may draw a million-parameter member that alone takes the budget
+        space=ng.ArchSpaceChain(ng.autofit.conv_layer_space([8], [3]), ng.GlobalPoolSpace(), ng.autofit.mlp_space(10)),
+    )
+    wall = time.monotonic() - t0
+    record = pop[0].info["final"]
+    assert record["epochs"] >= 1 and record["steps"][0]["seconds"] > 0
+    assert wall < 30 + 10  # the budget holds (a margin for the summary on a loaded machine)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["stopped"] == "time_budget"
+
+
+@pytest.mark.parametrize("share", [0, 1, 1.5, -0.1, True, "half"])
+def test_final_training_share_is_checked(digits, tmp_path, share):
+    x, y, _, _ = digits
+    with pytest.raises(ValueError, match="final_training must be None or a share in"):
+        ng.autofit.fit(x, y, key=jax.random.key(0), out_dir=tmp_path / "r", final_training=share, progress=False)
+    assert not (tmp_path / "r").exists()
+
+
+def test_final_training_needs_fits_own_training(digits, tmp_path):
+    x, y, _, _ = digits
+    with pytest.raises(ValueError, match=r"needs fitness=None or an ng\.TrainThenFitness"):
+        ng.autofit.fit(
+            x, y, key=jax.random.key(0), out_dir=tmp_path, fitness=ng.SizeFitness(), final_training=0.3, progress=False
+        )
