@@ -15,7 +15,7 @@ import jax
 
 import naivega_jax as ng
 from naivega_jax._random import host_rng
-from naivega_jax.autofit._fit import initial_population
+from naivega_jax.autofit import initial_population
 
 
 def populations(seed: int, population_size: int, evolution: Callable | None = None) -> Iterator[list]:

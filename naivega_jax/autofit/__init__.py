@@ -1,9 +1,11 @@
 """The application: AutoFlux's default search spaces and strategy, ``fit``, and the random-search baseline."""
 
+from ._control import RunDirectoryError
 from ._data import data_fingerprint, default_epochs, encode_known_labels, prepare_data
-from ._fit import RunDirectoryError, fit, initial_population
+from ._fit import fit
 from ._progress import ProgressHandler, RunProgress, format_duration
 from ._random_search import random_search, search_budget
+from ._run import initial_population
 from ._spaces import (
     conv_layer_space,
     default_space,

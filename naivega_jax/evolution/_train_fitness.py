@@ -283,8 +283,8 @@ class TrainThenFitness:
     The candidate's ``batch_size`` is the training batch size; after an out-of-memory retry the candidate keeps the
     halved batch size that trained, and ``info["out_of_memory"]`` records the first error. ``info`` gains
     ``compile_seconds``, ``train_seconds``, ``train_steps``, ``train_examples`` (examples the steps trained on,
-    padding excluded: the unit search budgets compare in), ``train_epochs`` (epochs completed), ``compiles``, ``cache_hits``, ``driver`` and
-    ``train_loss`` (the last finite step loss).
+    padding excluded: the unit search budgets compare in), ``train_epochs`` (epochs completed), ``compiles``,
+    ``cache_hits``, ``driver`` and ``train_loss`` (the last finite step loss).
 
     Example:
         >>> import jax, numpy as np, naivega_jax as ng

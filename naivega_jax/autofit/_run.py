@@ -1,0 +1,296 @@
+"""The loop of ``fit``: generations scored under a deadline and stop signals, checkpointed, evolved; the final
+phase; the first generation's sampler."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import signal
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from .._random import host_rng
+from ..evolution import Candidate, Population, evaluate
+from ..graph import input_vertex, nparams, save_graph
+from ..io import load_run_checkpoint, save_lineage, write_run_checkpoint
+from ..plot import plot_graph
+from ..search import sample_graph
+from ..train import SGD, AdaGrad, Adam, Momentum, NAdam, Nesterov, engine_stats
+from ._control import Interrupted, StopSignals
+from ._final import train_best
+from ._progress import RunProgress, format_duration
+from ._summary import TOTAL_KEYS, add_totals
+
+#: upstream's six optimiser types for new candidates, each with a log-uniform learning-rate range that suits it
+INITIAL_OPTIMISERS = (
+    (SGD, (-2.0, -0.5)),
+    (Momentum, (-2.5, -1.0)),
+    (Nesterov, (-2.5, -1.0)),
+    (Adam, (-3.5, -2.0)),
+    (NAdam, (-3.5, -2.0)),
+    (AdaGrad, (-2.5, -1.0)),
+)
+INITIAL_BATCH_SIZES = (32, 64, 128)
+
+
+def initial_population(key: jax.Array, space: Any, in_shape: tuple[int, ...], size: int) -> Population:
+    """``size`` candidates sampled from ``space``, with upstream-style optimisers and batch sizes.
+
+    Member ``i`` is named ``model<i+1>`` and drawn from ``fold_in(key, i)``.
+    """
+    members = []
+    for i in range(size):
+        k = jax.random.fold_in(key, i)
+        graph = sample_graph(k, space, input_vertex("in", shape=in_shape), name=f"model{i + 1}")
+        rng = host_rng(k, "initial-hyperparameters")
+        kind, (lo, hi) = INITIAL_OPTIMISERS[rng.integers(len(INITIAL_OPTIMISERS))]
+        optimiser = kind(float(10 ** rng.uniform(lo, hi)))
+        batch_size = int(INITIAL_BATCH_SIZES[rng.integers(len(INITIAL_BATCH_SIZES))])
+        cand = Candidate(graph, optimiser=optimiser, batch_size=batch_size)
+        members.append(cand.with_event("created", name=f"model{i + 1}", nparams=nparams(graph)))
+    return Population(tuple(members), generation=1)
+
+
+class _BudgetedExecutor:
+    """Evaluates the members not yet ``done``, in chunks, until the deadline or a stop signal; later members come
+    back unscored.
+
+    With no inner executor members run here one at a time; with one, ``chunk`` members at a time go to it (all at
+    once when ``chunk`` is None), and the deadline and ``stop`` are checked between chunks. A stop signal while a
+    chunk trains drops that chunk (a resumed run trains it again). ``new`` lists the members evaluated by this call
+    (``evaluated`` also those already ``done``).
+    """
+
+    def __init__(self, deadline, done, progress: RunProgress, report, stop: StopSignals, inner=None, chunk=None):
+        self.deadline, self.done, self.progress, self.report, self.stop = deadline, done, progress, report, stop
+        self.inner, self.chunk = inner, (1 if inner is None else chunk)
+        self.evaluated: list[int] = []
+        self.new: list[int] = []
+        self.stopped = False
+
+    def __call__(self, fn, items):
+        results = [self.done.get(i) for i in range(len(items))]
+        todo = [i for i in range(len(items)) if i not in self.done]
+        self.evaluated = sorted(self.done)
+        pos = 0
+        while pos < len(todo):
+            if self.stop.signum is not None or (self.deadline is not None and time.monotonic() >= self.deadline):
+                self.stopped = True
+                break
+            batch = todo[pos : pos + (self.chunk or len(todo))]
+            chunk_items = [items[i] for i in batch]
+            self.progress.started(batch)
+            try:
+                with self.stop.interruptible():
+                    out = self.inner(fn, chunk_items) if self.inner is not None else [fn(item) for item in chunk_items]
+            except Interrupted:
+                self.stopped = True
+                break
+            self.progress.finished(len(batch))
+            for i, result in zip(batch, out, strict=True):
+                results[i] = result
+                self.evaluated.append(i)
+                self.new.append(i)
+                self.report(i, result)
+            pos += len(batch)
+        for i in todo[pos:]:
+            results[i] = items[i][1]
+        self.evaluated.sort()
+        return results
+
+
+def _valid(c: Candidate) -> bool:
+    return c.fitness is not None and "failure" not in c.info
+
+
+def _report(progress: RunProgress, gen: int, size: int, i: int, c: Candidate) -> None:
+    if _valid(c):
+        progress.scored(c.fitness)
+    note = f" ({c.info['failure']})" if "failure" in c.info else ""
+    seconds = ""
+    if "compile_seconds" in c.info:
+        seconds = f", compile {c.info['compile_seconds']:.1f} s + train {c.info.get('train_seconds', 0.0):.1f} s"
+    best = "-" if progress.best is None else f"{progress.best:.4f}"
+    progress.say(
+        f"  gen {gen} candidate {i + 1}/{size}: fitness {c.fitness:.4f}, {len(c.graph.vertex_names)} vertices, "
+        f"{nparams(c.graph)} params{seconds}{note} [best {best}, ETA {format_duration(progress.eta())}]"
+    )
+
+
+def _write_best(out_dir: Path, population: Population) -> Candidate | None:
+    scored = [c for c in population if _valid(c)]
+    if not scored:
+        return None
+    best = max(scored, key=lambda c: c.fitness)
+    save_graph(out_dir / "best" / "graph", best.graph)
+    save_lineage(out_dir / "best" / "lineage.json", best)
+    plot_graph(best.graph, out_dir / "best" / "graph.png", title=f"fitness {best.fitness:.4f}")
+    return best
+
+
+@dataclasses.dataclass
+class _Run:
+    """The loop of ``fit``: what the generations share (keys, deadline, time tallies, progress)."""
+
+    out_dir: Path
+    key: jax.Array
+    max_generations: int
+    time_budget: float | None
+    deadline: float | None
+    callbacks: Sequence[Callable[[Population], Any]]
+    fitness: Callable
+    evolution: Callable
+    executor: Callable | None
+    executor_chunk: int | None
+    progress: RunProgress
+    start: float
+    precompile: bool
+    stop: StopSignals
+    previous: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
+    tally: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
+
+    def session(self) -> dict[str, float]:
+        return {**self.tally, "wall_seconds": time.monotonic() - self.start}
+
+    def totals(self) -> dict[str, float]:
+        return add_totals(self.previous, self.session())
+
+    def _resume(self) -> tuple[Population, dict[int, Candidate], str | None]:
+        population, stored_key, extra, _ = load_run_checkpoint(self.out_dir)
+        if stored_key is not None:
+            self.key = stored_key
+        self.previous = add_totals(self.previous, extra.get("totals", {}))
+        self.progress.scored(max((c.fitness for c in population if _valid(c)), default=None))
+        if not extra.get("complete", True):
+            done = {i: population[i] for i in extra.get("evaluated", [])}
+            self.progress.say(
+                f"resuming {self.out_dir}: generation {population.generation}, {len(done)} of {len(population)} scored"
+            )
+            return population, done, None
+        self.progress.say(f"resuming {self.out_dir}: generation {population.generation} was scored; evolving it")
+        if population.generation >= self.max_generations:
+            self.progress.say(
+                f"generation {population.generation} reached max_generations={self.max_generations}; nothing to do"
+            )
+            return population, {}, "max_generations"
+        evo_key = jax.random.split(jax.random.fold_in(self.key, population.generation))[1]
+        return Population(tuple(self.evolution(evo_key, list(population))), population.generation + 1), {}, None
+
+    def search(self, resume: bool, space: Any, in_shape: tuple[int, ...], size: int) -> tuple[Population, str]:
+        """Runs generations until ``max_generations``, the deadline or a stop signal; returns the last population and
+        why it stopped (``"max_generations"``, ``"time_budget"``, ``"SIGINT"`` or ``"SIGTERM"``)."""
+        done: dict[int, Candidate] = {}
+        if resume:
+            population, done, stopped = self._resume()
+            if stopped:
+                return population, stopped
+        else:
+            population = initial_population(jax.random.fold_in(self.key, 0), space, in_shape, size)
+        while True:
+            gen = population.generation
+            scored, complete = self._generation(population, done)
+            if not complete:
+                return scored, self._stop_reason()
+            if gen >= self.max_generations:
+                return scored, "max_generations"
+            if self.stop.signum is not None:
+                return scored, self._stop_reason()
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                self.progress.say(f"time budget of {self.time_budget} s reached after generation {gen}")
+                return scored, "time_budget"
+            evo_key = jax.random.split(jax.random.fold_in(self.key, gen))[1]
+            self.progress.set_activity("selection, crossover and mutation")
+            population = Population(tuple(self.evolution(evo_key, list(scored))), gen + 1)
+            done = {}
+
+    def final(self, population, share, deadline, train_data, val_data, loss) -> Population:
+        """The final phase (``final_training``): the best valid member trained on, checkpointed, written as best."""
+        valid = [i for i, c in enumerate(population) if _valid(c)]
+        if not valid or any("final" in c.info for c in population):
+            return population
+        i = max(valid, key=lambda j: population[j].fitness)
+        epochs = None
+        if deadline is None:
+            n = int(np.shape(train_data[1])[0])
+            epochs = max(1, round(share / (1.0 - share) * self.totals()["train_examples"] / n))
+        self.progress.set_activity("final training of the best candidate")
+        key = jax.random.fold_in(self.key, 2**31 - 1)  # no generation uses this label
+        try:
+            with self.stop.interruptible():
+                trained, record = train_best(
+                    key,
+                    population[i],
+                    train_data,
+                    val_data,
+                    loss=loss,
+                    epochs=epochs,
+                    deadline=deadline,
+                    say=self.progress.say,
+                )
+        except Interrupted:
+            self.progress.say(f"final training stopped by {self.stop.name}; the checkpoint holds the search's best")
+            return population
+        self.tally["train_examples"] += record["train_examples"]
+        self.tally["candidate_epochs"] += record["epochs"]
+        candidates = list(population)
+        candidates[i] = trained
+        population = population.replace(candidates=tuple(candidates))
+        extra = {"complete": True, "evaluated": list(range(len(population))), "totals": self.totals(), "final": i}
+        write_run_checkpoint(self.out_dir, population, key=self.key, extra=extra)
+        _write_best(self.out_dir, population)
+        return population
+
+    def _stop_reason(self) -> str:
+        return "time_budget" if self.stop.signum is None else signal.Signals(self.stop.signum).name
+
+    def _generation(self, population: Population, done: dict[int, Candidate]) -> tuple[Population, bool]:
+        gen = population.generation
+        fit_key = jax.random.split(jax.random.fold_in(self.key, gen))[0]
+        self.progress.begin_generation(gen, len(population), len(done))
+        t0 = time.perf_counter()
+        engine0 = engine_stats()
+        report = functools.partial(_report, self.progress, gen, len(population))
+        runner = _BudgetedExecutor(
+            self.deadline, done, self.progress, report, self.stop, self.executor, self.executor_chunk
+        )
+        # members trained here: a thread compiles the next members' executables while one trains
+        scored = evaluate(fit_key, self.fitness, population, executor=runner, precompile=self.precompile)
+        for i in runner.new:
+            info = scored[i].info
+            self.tally["compile_seconds"] += float(info.get("compile_seconds", 0.0))
+            self.tally["train_seconds"] += float(info.get("train_seconds", 0.0))
+            self.tally["evaluations"] += 1
+            self.tally["train_examples"] += int(info.get("train_examples", 0))
+            self.tally["candidate_epochs"] += int(info.get("train_epochs", 0))
+        complete = not runner.stopped
+        self.progress.set_activity("writing the checkpoint" + (", the best model and the plots" if complete else ""))
+        extra = {"complete": complete, "evaluated": sorted(runner.evaluated), "totals": self.totals()}
+        write_run_checkpoint(self.out_dir, scored, key=self.key, extra=extra)
+        if not complete:
+            why = f"time budget of {self.time_budget} s reached" if self.stop.signum is None else self.stop.name
+            self.progress.say(
+                f"{why} in generation {gen} after {len(runner.evaluated)} of {len(population)} candidates; "
+                "checkpoint written, resume with the same out_dir"
+            )
+            return scored, False
+        best = _write_best(self.out_dir, scored)
+        for cb in self.callbacks:
+            cb(scored)
+        values = [c.fitness for c in scored if _valid(c)]
+        mean = sum(values) / len(values) if values else math.nan
+        engine = {k: v - engine0.get(k, 0) for k, v in engine_stats().items()}
+        self.progress.say(
+            f"generation {gen}: best {best.fitness if best else math.nan:.4f}, mean {mean:.4f}, "
+            f"{time.perf_counter() - t0:.1f} s; engine: {engine['compiles']} compiles ({engine['fast_compiles']} "
+            f"fast-tier, {engine['background_compiles']} ahead of need in "
+            f"{engine['background_compile_seconds']:.1f} s, "
+            f"{engine['disk_hits']} from the disk cache), waited {engine['compile_seconds']:.1f} s for compiles, "
+            f"{engine['cache_hits']} cache hits; {int(self.totals()['train_examples']):,} training examples so far"
+        )
+        return scored, True
