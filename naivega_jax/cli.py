@@ -2,7 +2,7 @@
 
 naivega fit [--dataset mnist1d|digits|fashion-mnist|mnist|cifar10|FILE.npz] [--data-path DIR] [--out DIR]
             [--generations N] [--population N] [--time-budget 10m] [--seed S] [--epochs N] [--subset N] [--quiet]
-            [--strategy evolution|random] [--budget EXAMPLES]
+            [--strategy evolution|random] [--budget EXAMPLES] [--final-training SHARE]
 naivega resume DIR [--generations N] [--time-budget 10m] [--epochs N] [--executor ...]
 naivega plot DIR
 naivega export DIR --out PATH [--force]
@@ -73,6 +73,16 @@ def _int_at_least(low: int):
 _positive_int = _int_at_least(1)
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1 (exclusive), got {text!r}")
+    return value
+
+
 def _seed(text: str) -> int:
     try:
         value = int(text)
@@ -107,6 +117,7 @@ def _run_info(run_dir: Path) -> dict[str, Any]:
 PLAN = {
     "generations": 6,
     "time_budget": None,
+    "final_training": None,
     "executor": "local",
     "ray_address": None,
     "ray_gpus_per_task": 0.0,
@@ -160,6 +171,8 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
         given = {name: getattr(args, name) for name in (*PLAN, "epochs") if getattr(args, name) is not None}
         cli = {**PLAN, **resume_info, **given}
     _check_executor(cli)
+    if cli.get("strategy") == "random" and cli.get("final_training") is not None:
+        raise CliError("--final-training is for --strategy evolution; random search trains every member alike")
     x_tr, y_tr, x_te, y_te = _load(cli["dataset"], cli["data_path"])
     subset = cli.get("subset")
     if subset is not None:
@@ -212,6 +225,7 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
                 population_size=cli["population"],
                 max_generations=cli["generations"],
                 epochs_per_generation=cli["epochs"],
+                final_training=cli.get("final_training"),
                 **common,
             )
     finally:
@@ -327,6 +341,13 @@ def build_parser() -> argparse.ArgumentParser:
             type=parse_duration,
             default=default("time_budget"),
             help="stop cleanly after e.g. 10m (each session gets it)" + note,
+        )
+        p.add_argument(
+            "--final-training",
+            type=_share,
+            default=default("final_training"),
+            help="share of the budget (time, or training examples) kept for training the best candidate on at the "
+            "end, e.g. 0.4 (default: none)" + note,
         )
         p.add_argument(
             "--epochs",

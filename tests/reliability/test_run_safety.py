@@ -202,3 +202,21 @@ def test_evaluate_refuses_labels_the_run_never_saw(digits, tmp_path, capsys):
     assert "[10, 11, 12, 13, 14]" in line and "the training data does not have" in line
     assert main(["evaluate", str(out), "--dataset", str(a), "--top", "1"]) == 0
     assert "test accuracy" in capsys.readouterr().out
+
+
+def test_final_training_is_a_checked_and_resumable_part_of_the_plan(digits, tmp_path, capsys):
+    a, _ = digits
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exited:  # the argument parser's error, one line too
+        main(["fit", "--dataset", str(a), "--out", str(out), "--generations", "1", "--final-training", "1"])
+    assert exited.value.code == 2
+    assert "--final-training: expected a share between 0 and 1" in _error_line(capsys)
+    argv = ["fit", "--dataset", str(a), "--out", str(out), "--strategy", "random", "--final-training", "0.5"]
+    assert main(argv) == 2
+    assert "--final-training is for --strategy evolution" in _error_line(capsys)
+    argv = ["fit", "--dataset", str(a), "--out", str(out), "--generations", "1", "--final-training", "0.5", *SMALL]
+    assert main(argv) == 0
+    info = json.loads((out / "run.json").read_text())
+    assert info["cli"]["final_training"] == 0.5
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["totals"]["candidate_epochs"] == 3 + 3  # 3 members x 1 epoch, then the best as much again
