@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 import naivega_jax as ng
-from naivega_jax.autofit._control import RunLock
 from naivega_jax.cli import main
 
 SMALL = ("--population", "3", "--epochs", "1", "--quiet")
@@ -118,6 +117,8 @@ def test_a_second_process_on_a_run_directory_exits_at_once_naming_the_holder(dig
 
 
 def test_the_lock_is_exclusive_within_one_process_and_released_on_exit(tmp_path):
+    from naivega_jax.autofit._control import RunLock
+
     with RunLock(tmp_path), pytest.raises(ng.autofit.RunDirectoryError, match=f"process {os.getpid()}"):
         RunLock(tmp_path).acquire()
     with RunLock(tmp_path):
