@@ -9,6 +9,13 @@ from typing import Any
 from .._errors import NaiveGAError
 from ..graph import Graph
 
+#: The most events a candidate's lineage keeps. A member that survives every generation gains a fitness event each
+#: generation and mutation and crossover events besides (~2 events and ~1.6 KB of JSON a generation in the default
+#: search; benchmarks/bench_memory.py), and every checkpoint writes every member's lineage: unbounded, a day-long
+#: search would carry megabytes per member. Beyond this many, the oldest events after the first (its creation) give
+#: way to one ``{"event": "truncated", "dropped": n}`` record.
+MAX_LINEAGE_EVENTS = 256
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Candidate:
@@ -22,6 +29,9 @@ class Candidate:
         generation: the generation in which the candidate was last scored (or created).
         lineage: the candidate's history, oldest first: one JSON-friendly dict per event (creation, mutation,
             crossover, fitness), e.g. ``{"generation": 3, "event": "mutation", "what": "NoutMutation", ...}``.
+            ``with_event`` keeps at most ``MAX_LINEAGE_EVENTS`` (256): the first event and the newest ones, with
+            ``{"generation": g, "event": "truncated", "dropped": n}`` between them when ``n`` events (the newest of
+            them from generation ``g``) were dropped.
         info: measurements and notes of the last evaluation (compile and train seconds, a failure reason, ...).
             A candidate made by ``ng.MapCandidate`` has ``fitness=None`` and keeps its parent's last fitness in
             ``info["parent_fitness"]`` (read by ``ng.EwmaFitness``; see ``previous_fitness``).
@@ -67,6 +77,20 @@ class Candidate:
         return self.info.get("parent_fitness")
 
     def with_event(self, event: str, **details: Any) -> Candidate:
-        """A copy whose lineage ends with ``{"generation": ..., "event": event, **details}``."""
+        """A copy whose lineage ends with ``{"generation": ..., "event": event, **details}`` (at most
+        ``MAX_LINEAGE_EVENTS`` events kept, see ``lineage``)."""
         record = {"generation": self.generation, "event": event, **details}
-        return self.replace(lineage=(*self.lineage, record))
+        return self.replace(lineage=_bounded((*self.lineage, record)))
+
+
+def _bounded(lineage: tuple[Mapping[str, Any], ...]) -> tuple[Mapping[str, Any], ...]:
+    """``lineage`` with at most ``MAX_LINEAGE_EVENTS`` events: its first, a truncation record, the newest."""
+    if len(lineage) <= MAX_LINEAGE_EVENTS:
+        return lineage
+    first, rest = lineage[0], lineage[1:]
+    dropped = 0
+    if rest[0].get("event") == "truncated":
+        dropped, rest = int(rest[0].get("dropped", 0)), rest[1:]
+    cut = len(rest) - (MAX_LINEAGE_EVENTS - 2)
+    marker = {"generation": rest[cut - 1].get("generation"), "event": "truncated", "dropped": dropped + cut}
+    return (first, marker, *rest[cut:])
