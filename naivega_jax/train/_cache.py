@@ -1,15 +1,22 @@
 """A cache of ahead-of-time compiled executables, with counters and measured compile times.
 
 ``jax.jit`` keeps its own cache, but it neither says what a call cost nor lets a long search evict what it no longer
-needs (reference/performance.md: memory grows ~5 MB per compile). Here every compiled function is looked up by
+needs. Here every compiled function is looked up by
 ``(name, static options, argument treedef, argument shapes and dtypes)``: the treedef carries the ``GraphSpec``, so
 two graphs with equal specs, equal batch shapes and equal optimiser skeletons share one executable, and a
 learning-rate change (traced optimiser state) compiles nothing.
+
+What a long search holds here, and the bound on each (benchmarks/bench_memory.py, benchmarks/RESULTS.md "Memory of a
+long search"): the executables (``max_entries``, ~4 MB resident each for the search's train steps on XLA:CPU); JAX's
+own tracing and lowering caches (cleared every ``clear_jax_every`` compiles); and the C heap's freed pages, which
+glibc keeps resident after XLA's compiles free them unless asked to give them back (``release_free_heap`` after every
+compile).
 """
 
 from __future__ import annotations
 
 import collections
+import ctypes
 import dataclasses
 import threading
 import time
@@ -35,6 +42,7 @@ class CacheStats:
     disk_hits: int = 0
     evictions: int = 0
     jax_cache_clears: int = 0
+    heap_releases: int = 0
 
     def snapshot(self) -> dict[str, float]:
         return dataclasses.asdict(self)
@@ -141,6 +149,35 @@ def tier_options(platform: str, tier: str) -> dict[str, Any]:
 _REJECTED: set[str] = set()
 
 
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim  # the C library the process runs on
+    except (OSError, AttributeError, TypeError):  # no glibc (musl, macOS, Windows): nothing to call
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def release_free_heap() -> bool:
+    """Gives the C heap's free pages back to the operating system (glibc's ``malloc_trim(0)``); True if any went.
+
+    XLA's compiles allocate hundreds of MB in short bursts, in whichever of glibc's per-thread arenas (up to 8 per
+    core) the compiling thread has. Freed, that memory stays resident: glibc returns a heap's pages by itself only
+    from its top, and one live block above them pins them. A search that compiles thousands of programs then looks
+    like it leaks (benchmarks/bench_memory.py: 984 MB after generation 10, 1343 MB after 63, of which 529 MB free
+    heap). ``malloc_trim(0)`` walks every arena and returns each free page to the system, ~10-20 ms for a 1 GB heap.
+    It changes no allocator setting (unlike ``MALLOC_ARENA_MAX`` or ``mallopt``); later allocations fault pages back
+    in. A no-op (False) where the C library has no ``malloc_trim``.
+
+    Example:
+        >>> from naivega_jax.train._cache import release_free_heap
+        >>> release_free_heap() in (True, False)
+        True
+    """
+    return bool(_MALLOC_TRIM(0)) if _MALLOC_TRIM is not None else False
+
+
 _DISK = threading.local()
 
 
@@ -200,15 +237,18 @@ def _placement(leaves: list) -> tuple:
 class CompileCache:
     """Least-recently-used map from call signatures to compiled executables.
 
-    Evicting an executable is not enough to keep memory flat: JAX's own tracing and lowering caches keep ~4 MB per
-    compiled spec (measured: RSS +40 MB per 10 new specs with 8 executables held; flat with ``jax.clear_caches()``
-    every 20 compiles). So every ``clear_jax_every`` compiles JAX's caches are cleared too; the executables held
-    here survive that.
+    Evicting an executable is not enough to keep memory flat. JAX's own tracing and lowering caches keep what every
+    compile traced (~1.5 MB a search's train step; tens of thousands of Python objects), so every
+    ``clear_jax_every`` compiles JAX's caches are cleared too; the executables held here survive that. A clear costs
+    the search ~2 s: JAX's dispatch recompiles its eager operations (key splits, conversions) afterwards, which is
+    why it is not done after every compile. And the memory that compiles free stays resident in the C heap unless
+    given back: with ``release_heap`` (default) the compiling thread calls ``release_free_heap`` after every compile.
     """
 
-    def __init__(self, max_entries: int = 64, clear_jax_every: int = 32):
+    def __init__(self, max_entries: int = 64, clear_jax_every: int = 32, release_heap: bool = True):
         self.max_entries = max_entries
         self.clear_jax_every = clear_jax_every
+        self.release_heap = release_heap
         self._since_clear = 0
         self.stats = CacheStats()
         self._entries: collections.OrderedDict[Hashable, Any] = collections.OrderedDict()
@@ -311,6 +351,11 @@ class CompileCache:
             done.set()
         if clear:
             jax.clear_caches()
+        if self.release_heap:
+            # after the compile (and the clear): what they freed is free now, the executable's own pages are kept
+            release_free_heap()
+            with self._lock:
+                self.stats.heap_releases += 1
         return Lookup(compiled, False, seconds)
 
     def _store(self, key: Hashable, compiled: Any, fast: bool) -> None:
@@ -337,13 +382,14 @@ def engine_stats() -> dict[str, float]:
     fast tier: see ``ng.train_graph``'s ``compile_tier``, and ``background_compiles`` of them ahead of need by
     ``ng.precompile_training``, taking ``background_compile_seconds``), cache hits, the seconds training and
     evaluation waited for compiles (``compile_seconds``),
-    evictions, clears of JAX's caches, and the number of executables held now.
+    evictions, clears of JAX's caches, the times the C heap's free pages were given back (``heap_releases``, see
+    ``ng.clear_compile_cache``), and the number of executables held now.
 
     Example:
         >>> import naivega_jax as ng
         >>> sorted(ng.engine_stats())  # doctest: +NORMALIZE_WHITESPACE
         ['background_compile_seconds', 'background_compiles', 'cache_hits', 'compile_seconds', 'compiles',
-         'disk_hits', 'entries', 'evictions', 'fast_compiles', 'jax_cache_clears']
+         'disk_hits', 'entries', 'evictions', 'fast_compiles', 'heap_releases', 'jax_cache_clears']
     """
     return {**CACHE.stats.snapshot(), "entries": len(CACHE)}
 
@@ -355,24 +401,39 @@ def _positive(value: object, name: str) -> int:
 
 
 def clear_compile_cache(
-    *, max_entries: int | None = None, clear_jax_every: int | None = None, jax_caches: bool = True
+    *,
+    max_entries: int | None = None,
+    clear_jax_every: int | None = None,
+    release_heap: bool | None = None,
+    jax_caches: bool = True,
 ) -> None:
     """Drops every compiled executable the engine holds (and, by default, JAX's own caches).
 
     ``max_entries`` changes how many executables the engine keeps (least recently used ones are evicted first;
-    default 64); ``clear_jax_every`` how many compiles pass between automatic clears of JAX's tracing caches
-    (default 32; they grow ~4 MB per new spec otherwise).
+    default 64, ~4 MB resident each for a search's train steps on XLA:CPU); ``clear_jax_every`` how many compiles
+    pass between automatic clears of JAX's tracing caches (default 32; they grow ~1.5 MB per new spec otherwise,
+    and each clear makes JAX recompile its eager operations); ``release_heap`` whether the engine gives the C
+    heap's free pages back to the system after every compile (default True; glibc's ``malloc_trim(0)``, ~10-20 ms:
+    it is process-wide, so it is switchable, but it changes no allocator setting). With ``release_heap`` on, this
+    call gives them back too, after dropping the executables.
 
     Example:
         >>> import naivega_jax as ng
         >>> ng.clear_compile_cache(max_entries=32)
         >>> ng.engine_stats()["entries"]
         0
+        >>> ng.clear_compile_cache(max_entries=64)  # the default again
     """
     if max_entries is not None:
         CACHE.max_entries = _positive(max_entries, "max_entries")
     if clear_jax_every is not None:
         CACHE.clear_jax_every = _positive(clear_jax_every, "clear_jax_every")
+    if release_heap is not None:
+        if not isinstance(release_heap, bool):
+            raise TypeError(f"clear_compile_cache: release_heap must be a bool, got {release_heap!r}")
+        CACHE.release_heap = release_heap
     CACHE.clear()
     if jax_caches:
         jax.clear_caches()
+    if CACHE.release_heap:
+        release_free_heap()
