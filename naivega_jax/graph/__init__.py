@@ -1,6 +1,7 @@
 """The graph: ops, the immutable ``Graph`` pytree, building, applying, summaries, JSON, saving and Flax export."""
 
 from ._activations import activation, activation_names, register_activation
+from ._compose import combine, partition, stack, unstack
 from ._flax import GraphModule, to_flax
 from ._graph import Graph, Vertex, add, apply, build_graph, concat, init_graph, input_vertex, nparams, vertex
 from ._io import from_json, load_graph, save_graph, to_json
@@ -76,6 +77,7 @@ __all__ = [
     "apply",
     "apply_selection",
     "build_graph",
+    "combine",
     "concat",
     "default_utility",
     "delta_nout",
@@ -89,6 +91,7 @@ __all__ = [
     "load_graph",
     "neuron_selection",
     "nparams",
+    "partition",
     "prune",
     "register_activation",
     "register_op",
@@ -97,11 +100,13 @@ __all__ = [
     "resize_kernel",
     "save_graph",
     "size_participants",
+    "stack",
     "summary",
     "tied_vertices",
     "to_flax",
     "to_json",
     "update_activation_utility",
+    "unstack",
     "utility_ewma",
     "utility_probes",
     "validate_graph",
