@@ -2,7 +2,7 @@
 
 from ._cache import clear_compile_cache, engine_stats
 from ._engine import TrainResult, choose_driver, precompile_training, train_graph
-from ._evaluate import cached_executable, evaluate_accuracy, step_memory
+from ._evaluate import cached_executable, evaluate_accuracy, evaluate_loss, step_memory
 from ._optimisers import (
     SGD,
     AdaGrad,
@@ -43,6 +43,7 @@ __all__ = [
     "default_compilation_cache_dir",
     "engine_stats",
     "evaluate_accuracy",
+    "evaluate_loss",
     "map_optimisers",
     "merge_optimisers",
     "optimiser_from_dict",

@@ -1,20 +1,23 @@
 """Inference and ahead-of-time executables through the engine's compile cache: ``evaluate_accuracy``,
-``step_memory``, ``cached_executable``."""
+``evaluate_loss``, ``step_memory``, ``cached_executable``."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 
 from ..graph import Graph
+from ..graph._graph import forward
 from ._cache import CACHE, TIERS
 from ._engine import _batch_indices, _check_graph, _check_positive, _checked_optimiser, _Data, _row, _Run, _tier
 from ._optimisers import Optimiser
-from ._step import _eval_batch, _initial_carry, _layout, _train_step
+from ._step import _eval_batch, _initial_carry, _layout, _per_example, _train_step
 
 
 def cached_executable(
@@ -76,17 +79,66 @@ def evaluate_accuracy(graph: Graph, x: Any, y: Any, *, batch_size: int = 256, co
             f"{where}: needs one (n, classes) output and integer labels (n,) or one-hot y (n, classes); "
             f"got outputs {[graph.shape(o) for o in graph.spec.outputs]} and y {labels.shape} {labels.dtype}"
         )
+    counts = _per_batch(graph, data, batch_size, compile_tier, where, "eval", _eval_batch, {})
+    return float(sum(int(c) for c in counts)) / data.n
+
+
+def _per_batch(
+    graph: Graph, data: _Data, batch_size: int, compile_tier: str, where: str, name: str, jitted: Any, static: dict
+) -> list[Any]:
+    """``jitted(graph, xs, y, mask, **static)`` on every padded batch of ``data``, through the engine's compile
+    cache (one executable per spec, batch size and ``static``); the per-batch results, fetched at once."""
     run = _Run()
     idx, mask = _batch_indices(None, data.n, batch_size)
     xs, ys = data.batches(run, idx)
     evaluate = None
-    counts = []
+    out = []
     for i in range(idx.shape[0]):
         args = (graph, *_row((xs, ys, mask), i))
         if evaluate is None:
-            evaluate = run.lookup("eval", _eval_batch, {}, args, _tier(compile_tier, idx.shape[0], where))
-        counts.append(evaluate(*args))
-    return float(sum(int(c) for c in jax.device_get(counts))) / data.n
+            evaluate = run.lookup(name, jitted, static, args, _tier(compile_tier, idx.shape[0], where))
+        out.append(evaluate(*args))
+    return jax.device_get(out)
+
+
+@functools.partial(jax.jit, static_argnames="loss")
+def _loss_batch(graph, xs, y, mask, *, loss):
+    outs, _ = forward(graph, xs, train=False, key=None)
+    per = _per_example(loss, outs[0] if len(outs) == 1 else outs, y)
+    # float32 per batch; the batches are summed on the host in float64
+    return jnp.sum(jnp.where(mask > 0, per, 0.0))
+
+
+def evaluate_loss(
+    graph: Graph, x: Any, y: Any, loss: Callable, *, batch_size: int = 256, compile_tier: str = "auto"
+) -> float:
+    """The mean over examples of ``loss(outputs, y)``, in inference mode (batch-norm running statistics, no dropout).
+
+    ``loss`` follows ``ng.train_graph``'s rules: one value per example, shape ``(batch,)`` (e.g.
+    ``optax.softmax_cross_entropy_with_integer_labels``), or the outputs' shape (e.g. ``optax.l2_loss`` of outputs
+    and targets alike), averaged per example first; any other shape raises ``ng.ShapeError``. Runs in batches of
+    ``batch_size``, the last one padded and the padding masked out, so the value does not depend on
+    ``batch_size`` (up to float32 rounding) and a graph spec compiles once per batch size and loss, whatever the
+    data size. ``compile_tier`` as for ``ng.train_graph``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, optax, naivega_jax as ng
+        >>> inp = ng.input_vertex("in", shape=(2,))
+        >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(1), inp))
+        >>> g = g.replace(params={"d": {"kernel": jnp.ones((2, 1)), "bias": jnp.zeros(1)}})
+        >>> x, y = jnp.array([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]), jnp.zeros((3, 1))
+        >>> ng.evaluate_loss(g, x, y, optax.l2_loss, batch_size=2)  # (0.5 * 1 + 0.5 * 4 + 0) / 3
+        0.8333333333333334
+    """
+    where = "evaluate_loss"
+    _check_graph(graph, where)
+    if not callable(loss):
+        raise TypeError(f"{where}: loss must be a callable loss(outputs, y), got {loss!r}")
+    batch_size = _check_positive(batch_size, "batch_size", where)
+    _tier(compile_tier, 1, where)
+    data = _Data(graph, x, y, where)
+    sums = _per_batch(graph, data, batch_size, compile_tier, where, "eval_loss", _loss_batch, {"loss": loss})
+    return float(sum(float(s) for s in sums)) / data.n
 
 
 def step_memory(
