@@ -7,7 +7,7 @@ per generation (``default_epochs``: 5 for MNIST-1D's 3600 training examples; ``-
 * total wall time of the search, and per generation;
 * compile time: the seconds the search waited for compilers (the training engine's ``compile_seconds``: compiles
   in the training and scoring calls, and waits for a compile the background thread had in flight), as a share of
-  the wall time (the issue's figure); the seconds the background thread compiled while members trained
+  the wall time (the figure to keep under 25%); the seconds the background thread compiled while members trained
   (``background_compile_seconds``); and every second JAX spent tracing, lowering and compiling in any thread (its
   monitoring events ``jaxpr_trace``, ``jaxpr_to_mlir_module``, ``backend_compile``; with the background thread
   these overlap training);

@@ -1,4 +1,4 @@
-"""GPU check of issue 7: a search generation's wall time vs its members' steady training time in a Flax loop.
+"""GPU check: a search generation's wall time vs its members' steady training time in a Flax loop.
 
 Random CIFAR-shaped data (``--n`` images 32x32x3, 10 classes, no downloads; the last 10% is the validation part, as
 ``ng.autofit.fit`` splits it). The search is ``ng.autofit.fit`` itself (AutoFlux defaults: the default space,
@@ -16,7 +16,7 @@ export, one jitted step, the member's own optimiser and batch size, the same tra
 epoch, then the best of two timed epochs is its steady-state epoch. The floor of a generation is the sum over its
 members (equal specs are measured once); ratio = wall / floor (target <= 1.5). The Flax loop is a Python loop of
 a jitted step, as most hand-written loops are; on a GPU the engine's ``lax.scan`` epoch driver can beat it (an
-H200 ran a small CNN's epoch 3x faster as a scan: shared/reference/performance.md), so a ratio below 1 is
+H200 ran a small CNN's epoch 3x faster as a scan when this engine was designed), so a ratio below 1 is
 possible. A member the Flax loop fails on is reported and left out of the floor (the ratio is then an upper bound,
 flagged ``floor_complete: false``).
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check of issue 7: a CIFAR-shaped search generation (ng.autofit.fit, population 8, one epoch per generation,
+# GPU check: a CIFAR-shaped search generation (ng.autofit.fit, population 8, one epoch per generation,
 # 10,000 random 32x32x3 images, no downloads) vs the sum of its members' steady-state epochs in a hand-written
 # Flax loop; target ratio <= 1.5. Sized for well under 5 minutes on one GPU: the Python side starts no generation
 # that would pass 240 s (--budget), and `timeout` stops it at 290 s (it then prints the finished generations).

@@ -1,7 +1,7 @@
 """Host-side randomness derived from explicit JAX keys.
 
 Structural choices and parameter initialisation happen on the host in numpy (initialising with jax ops compiles a
-kernel per new shape: ~10x slower on CPU, reference/performance.md). The numpy generator is seeded from the JAX
+kernel per new shape: ~10x slower on CPU). The numpy generator is seeded from the JAX
 key's bits plus salts, so the same key always gives the same numbers and nothing reads a global RNG.
 """
 

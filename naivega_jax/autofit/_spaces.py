@@ -1,6 +1,6 @@
 """AutoFlux's default search space for classifiers of images ``(H, W, C)`` and sequences ``(L, C)``.
 
-The structure follows NaiveGAflux's ``initial_archspace`` (reference §1.19): two blocks of convolutional stages
+The structure follows NaiveGAflux's ``initial_archspace`` (its AutoFlux application): two blocks of convolutional stages
 (each a plain repeat, a fork or a residual of conv / conv-batchnorm / batchnorm-conv layers, then a downsampling),
 and a head that is either a global pool and dense layers or a conv to the classes and a global pool. Widths are
 scaled down by ``scale`` so that the default run fits a small machine.

@@ -1,4 +1,4 @@
-"""AutoFlux's default evolution: 2 elites + tournament selection, crossover then mutation (reference §1.19)."""
+"""AutoFlux's default evolution: 2 elites + tournament selection, crossover then mutation, as NaiveGAflux's AutoFlux."""
 
 from __future__ import annotations
 

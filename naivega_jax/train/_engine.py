@@ -1,6 +1,6 @@
 """The compile-aware training engine: one jitted train step for every graph, two epoch drivers, evaluation.
 
-Designed around reference/performance.md:
+Designed around what costs most in an architecture search (XLA compiles, then host work per step):
 * one module-level jitted step takes the graph, the optax state and a batch as arguments; executables are compiled
   ahead of time and cached by (spec, batch shapes, optimiser skeleton, loss), so equal specs never recompile and a
   learning-rate change (traced optimiser state) compiles nothing;

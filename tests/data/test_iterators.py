@@ -24,10 +24,10 @@ def double(x):
     return 2 * x
 
 
-# --- reference check 40 -------------------------------------------------------------------------------------------
+# --- data iterators: partitions, batches, timing, rebatching, per-generation chunks ------------------------------
 
 
-def test_check40_repeat_partition_chunks_reiterate_identically():
+def test_repeat_partition_chunks_reiterate_identically():
     chunks = list(ng.RepeatPartitionIterator(range(1, 21), 5))
     assert len(chunks) == 4
     for chunk, expected in zip(chunks, [range(1, 6), range(6, 11), range(11, 16), range(16, 21)]):
@@ -35,7 +35,7 @@ def test_check40_repeat_partition_chunks_reiterate_identically():
             assert list(chunk) == list(expected)
 
 
-def test_check40_batch_iterator_last_batch_partial_and_zero_batch_size_rejected():
+def test_batch_iterator_last_batch_partial_and_zero_batch_size_rejected():
     data = np.arange(2 * 3 * 4 * 5).reshape(5, 4, 3, 2)  # upstream's 2x3x4x5 array, batch axis first here
     batches = list(ng.BatchIterator(data, 2))
     assert len(batches) == 3
@@ -54,7 +54,7 @@ def sleepy_loop(it, sleep_if):
     return last
 
 
-def test_check40_timed_iterator_stops_at_item_6():
+def test_timed_iterator_stops_at_item_6():
     it = ng.TimedIterator(
         range(1, 11),
         time_limit=0.1,
@@ -76,12 +76,12 @@ def test_timed_iterator_counts_timeouts(accumulate, expected):
     assert len(calls) == expected
 
 
-def test_check40_rebatching_keeps_order():
+def test_rebatching_keeps_order():
     it = ng.ReBatchingIterator(ng.BatchIterator(np.arange(1, 21), 4), 8)
     assert lists(it) == [list(range(1, 9)), list(range(9, 17)), list(range(17, 21))]
 
 
-def test_check40_stateful_generation_iter_gives_chunk_i_for_generation_i():
+def test_stateful_generation_iter_gives_chunk_i_for_generation_i():
     rpi = ng.RepeatPartitionIterator(ng.BatchIterator(np.arange(1, 21), 3), 4)
     sgi = ng.StatefulGenerationIter(ng.RepeatPartitionIterator(ng.BatchIterator(np.arange(1, 21), 3), 4))
     chunks = list(rpi)

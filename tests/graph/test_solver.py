@@ -1,4 +1,4 @@
-"""The neuron-selection problem: reference checks 7-10 and 13, relaxation, pruning, pins, time limit."""
+"""The neuron-selection problem: exact and relaxed size changes, alignment through merges, pruning, pins, time limit."""
 
 import jax.numpy as jnp
 import numpy as np
@@ -32,7 +32,7 @@ def check9_utility(graph, name):
     return np.array([10.0, 1.0, 10.0]) if name == "v2" else np.ones(graph.nout(name))
 
 
-def test_check9_selection_aligns_concat_add_and_consumers(key):
+def test_selection_aligns_concat_add_and_consumers(key):
     graph = alignment_graph(key)
     sel = ng.neuron_selection(graph, {"v2": -1, "merged": 0}, utility=check9_utility)
     assert sel["v1"].tolist() == [0, 1, 2, 3, -1]
@@ -41,7 +41,7 @@ def test_check9_selection_aligns_concat_add_and_consumers(key):
         assert sel[name].tolist() == [0, 1, 2, 3, -1, 4, 6]
 
 
-def test_check9_weights_follow_the_selection(key):
+def test_weights_follow_the_selection(key):
     graph = alignment_graph(key)
     snap = snapshot(graph)
     g = valid(ng.delta_nout(graph, {"v2": -1, "merged": 0}, utility=check9_utility))
@@ -60,7 +60,7 @@ def test_check9_weights_follow_the_selection(key):
     assert (g.nout("v1"), g.nout("v2"), g.nout("merged"), g.nout("v3")) == (5, 2, 7, 7)
 
 
-def test_check10_utility_direction_and_append_at_end(key):
+def test_utility_direction_and_append_at_end(key):
     inp = ng.input_vertex("in", shape=(3,))
     graph = ng.build_graph(key, inputs=inp, outputs=lin("out", 2, lin("v1", 5, inp)))
     assert ng.neuron_selection(graph, {"v1": -2}, utility=prefer_high)["v1"].tolist() == [2, 3, 4]
@@ -79,7 +79,7 @@ def scaled_split_graph(key):
     return ng.build_graph(key, inputs=inp, outputs=lin("head", 2, out))
 
 
-def test_check7_exact_is_infeasible_relaxed_takes_the_next_multiple(key):
+def test_exact_is_infeasible_relaxed_takes_the_next_multiple(key):
     graph = scaled_split_graph(key)
     with pytest.raises(ng.SizeChangeError, match="relaxed=True"):
         ng.delta_nout(graph, {"out": 2})
@@ -90,7 +90,7 @@ def test_check7_exact_is_infeasible_relaxed_takes_the_next_multiple(key):
     np.testing.assert_allclose(g(x), graph(x), atol=1e-5)
 
 
-def test_check8_exact_throws_and_changes_nothing_relaxed_gives_10(key):
+def test_exact_throws_and_changes_nothing_relaxed_gives_10(key):
     inp = ng.input_vertex("in", shape=(3,))
     layer = lin("L", 4, inp)
     joined = ng.concat("joined", ng.vertex("a", ng.Scale(2.0), layer), ng.vertex("b", ng.Scale(3.0), layer))
@@ -103,7 +103,7 @@ def test_check8_exact_throws_and_changes_nothing_relaxed_gives_10(key):
     assert valid(ng.delta_nout(graph, {"joined": 1}, relaxed=True)).nout("joined") == 10
 
 
-def test_check13_join_and_parselect():
+def test_join_and_parselect():
     # join_extracted_inds([2,3,4,5], [1,0,0,0,0,0,1]) == [2,-1,3,4,5,-1] (1-based): one new neuron after the
     # first kept one (before neuron index 2) and one at the end.
     kept = [False, True, True, True, True, False, False]

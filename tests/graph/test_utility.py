@@ -1,4 +1,4 @@
-"""Neuron utility: weight magnitude, activation contribution (reference checks 15, 16), remapping."""
+"""Neuron utility: weight magnitude, activation contribution (EWMA updates, pruning by it), remapping."""
 
 import jax
 import jax.numpy as jnp
@@ -37,7 +37,7 @@ def test_weight_utility_per_op(key):
     np.testing.assert_array_equal(ng.weight_utility(broken, "bn"), [-100.0, 2.0, -100.0])
 
 
-def test_check15_initial_value_ewma_and_every(key):
+def test_initial_value_ewma_and_every(key):
     g = ng.init_activation_utility(small_graph(key))
     assert set(n for n, s in g.state.items() if "utility" in s) == {"conv", "bn", "pool", "out"}
     np.testing.assert_array_equal(g.state["conv"]["utility"], np.full(3, EPS, np.float32))
@@ -116,7 +116,7 @@ def test_stored_utility_is_remapped_by_surgery_and_kept_by_training(key):
     assert "utility" in trained.state["bn"] and "mean" in trained.state["bn"]
 
 
-def test_check16_xor_pruning_by_activation_utility(key):
+def test_xor_pruning_by_activation_utility(key):
     inp = ng.input_vertex("input", shape=(2,))
     hidden = ng.vertex("hidden", ng.Dense(32, "relu"), inp)
     graph = ng.build_graph(key, inputs=inp, outputs=ng.vertex("out", ng.Dense(1, "sigmoid"), hidden))

@@ -213,7 +213,7 @@ def cv_gp_dv(p, cvs, dvs, key=0):
     return ng.build_graph(jax.random.key(key), inputs=inp, outputs=v)
 
 
-def test_same_act_dims_check35():
+def test_same_act_dims():
     ga = cv_gp_dv("a", (4, 5), (3, 2))
     vs = ga.vertex_names[1:]
     same = lambda v: [same_act_dims(ga, v, ga, w) for w in vs]
@@ -231,7 +231,7 @@ def test_same_act_dims_check35():
         ((2,), (3,), {0: (0, 0), 1: (1, 0), 2: (2, 1), 3: (3, 2), 4: (4, 2)}),
     ],
 )
-def test_default_pairgen_check35(cvs, dvs, expected):
+def test_default_pairgen(cvs, dvs, expected):
     ga, gb = cv_gp_dv("a", (4, 5), (3, 2)), cv_gp_dv("b", cvs, dvs)
     vsa, vsb = ga.vertex_names[1:], gb.vertex_names[1:]
     for ind1, pair in expected.items():

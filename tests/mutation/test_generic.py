@@ -9,7 +9,7 @@ import naivega_jax as ng
 from naivega_jax.mutation._generic import utility_probabilities
 
 
-def test_mutation_probability_scalar_check29(key, mock_uniform):
+def test_mutation_probability_scalar(key, mock_uniform):
     mock_uniform([0.2, 0.5, 0.1])
     probe = EntityProbe()
     m = ng.MutationProbability(probe, 0.3)
@@ -21,7 +21,7 @@ def test_mutation_probability_scalar_check29(key, mock_uniform):
     assert seen == [1, 3, 4]
 
 
-def test_mutation_probability_vector_calls_once_check29(key, mock_uniform):
+def test_mutation_probability_vector_calls_once(key, mock_uniform):
     mock_uniform([0.2, 0.5, 0.1])
     m = ng.MutationProbability(VertexProbe(), 0.3)
     _, events = ng.record_events(m, key, None, [1, 2, 3, 4])
@@ -72,7 +72,7 @@ def _utility_graph():
 
 
 @pytest.mark.parametrize("pbase", [0.05, 0.1, 0.3, 0.7, 0.9, 0.95])
-def test_high_utility_probabilities_check30(pbase):
+def test_high_utility_probabilities(pbase):
     g, u = _utility_graph()
     p = utility_probabilities(g, ["v1", "v2", "v3"], pbase, 0.5, True, u)
     assert p[1] > p[0] > p[2]
@@ -80,14 +80,14 @@ def test_high_utility_probabilities_check30(pbase):
 
 
 @pytest.mark.parametrize("pbase", [0.05, 0.1, 0.3, 0.7, 0.9, 0.95])
-def test_low_utility_probabilities_check30(pbase):
+def test_low_utility_probabilities(pbase):
     g, u = _utility_graph()
     p = utility_probabilities(g, ["v1", "v2", "v3"], pbase, 0.8, False, u)
     assert p[1] < p[0] < p[2]
     assert np.mean(p) == pytest.approx(pbase, rel=0.1)
 
 
-def test_high_and_low_utility_mutation_probability_check30(key, mock_uniform):
+def test_high_and_low_utility_mutation_probability(key, mock_uniform):
     g, u = _utility_graph()
     mock_uniform([0.15])
     high = ng.VertexMutation(ng.HighUtilityMutationProbability(VertexProbe(), 0.1, utility=u))

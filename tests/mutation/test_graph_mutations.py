@@ -28,7 +28,7 @@ def test_nout_forced(key, x, expected):
     assert ng.NoutMutation(x, x)(key, g, ["v"]).nout("v") == expected
 
 
-def test_nout_sequence_with_mocked_uniform_check22(key, mock_uniform):
+def test_nout_sequence_with_mocked_uniform(key, mock_uniform):
     mock_uniform([0.5])
     g = dense_out(key, 3, 11)
     expected = [(ng.NoutMutation(0.4), 14), (ng.NoutMutation(-0.4), 11), (ng.NoutMutation(-0.001), 10)]
@@ -46,7 +46,7 @@ def test_nout_skips_input_and_too_small(key, mock_uniform):
     assert ng.NoutMutation(-0.8, -1.0)(key, g, ["v"]) is g
 
 
-def test_nout_hidden_size_one_check22(key, mock_uniform):
+def test_nout_hidden_size_one(key, mock_uniform):
     mock_uniform([0.5])
     inp = ng.input_vertex("in", shape=(3,))
     v2 = ng.concat("v2", ng.vertex("v0", ng.Dense(1), inp), ng.vertex("v1", ng.Dense(1), inp))
@@ -55,7 +55,7 @@ def test_nout_hidden_size_one_check22(key, mock_uniform):
     assert g2.nout("v2") == 2 and g2.nin("v2") == (1, 1)
 
 
-def test_nout_vector_one_problem_check22(key, mock_uniform):
+def test_nout_vector_one_problem(key, mock_uniform):
     mock_uniform([0.5])
     g = dense_chain(key, 3, 4, 5, 6, 7, names=["v1", "v2", "v3", "v4"])
     g2 = ng.NoutMutation(0.8)(key, g, ["in", "v2", "v3"])
@@ -102,7 +102,7 @@ def test_nout_bad_configuration():
 
 
 # --- AddVertexMutation (check 23) -------------------------------------------------------------------------------
-def test_add_vertex_identity_check23(key):
+def test_add_vertex_identity(key):
     inp = ng.input_vertex("in", shape=(3,))
     g = ng.build_graph(key, inputs=inp, outputs=ng.vertex("v1", ng.Dense(5), inp))
     space = ng.ArchSpace(ng.DenseSpace(4, "relu"))
@@ -115,7 +115,7 @@ def test_add_vertex_identity_check23(key):
     np.testing.assert_allclose(g2(x), g(x), atol=1e-6)
 
 
-def test_add_vertex_outselect_check23(key):
+def test_add_vertex_outselect(key):
     inp = ng.input_vertex("in", shape=(3,))
     v1 = ng.vertex("v1", ng.Dense(5), inp)
     v2, v3 = ng.vertex("v2", ng.Dense(2), v1), ng.vertex("v3", ng.Dense(1), v1)
@@ -229,7 +229,7 @@ def test_add_vertex_skips_shape_changing_space(key, caplog):
 
 # --- RemoveVertexMutation (check 24) ----------------------------------------------------------------------------
 @pytest.mark.parametrize("n1", [5, 3])
-def test_remove_vertex_check24(key, n1):
+def test_remove_vertex(key, n1):
     inp = ng.input_vertex("in", shape=(3,))
     v1 = ng.vertex("v1", ng.Dense(n1), inp)
     g = ng.build_graph(key, inputs=inp, outputs=ng.vertex("v2", ng.Dense(3), v1))
@@ -238,7 +238,7 @@ def test_remove_vertex_check24(key, n1):
     ng.validate_graph(g2)
 
 
-def test_remove_vertex_size_cycle_warns_check24(key, caplog):
+def test_remove_vertex_size_cycle_warns(key, caplog):
     inp = ng.input_vertex("in", shape=(3,))
     v1 = ng.vertex("v1", ng.Dense(4), inp)
     v3 = ng.concat("v3", ng.vertex("v2a", ng.Dense(2), v1), ng.vertex("v2b", ng.Dense(2), v1))
@@ -257,7 +257,7 @@ def _conv35(key):
 
 
 @pytest.mark.parametrize("m", [ng.KernelSizeMutation(4), ng.KernelSizeMutation(4, 4)])
-def test_kernel_size_check25(key, mock_uniform, m):
+def test_kernel_size(key, mock_uniform, m):
     g = _conv35(key)
     x = jnp.ones((2, 7, 7, 2))
     mock_uniform([0.0, 0.12])  # draws -4 and -3 from -4..4
@@ -367,7 +367,7 @@ def test_add_edge_probability_walk(key, mock_uniform):
 
 
 # --- RemoveEdgeMutation (check 28) ------------------------------------------------------------------------------
-def test_remove_edge_concat_check28(key):
+def test_remove_edge_concat(key):
     m = ng.RemoveEdgeMutation(utility=prefer_high)
     inp = ng.input_vertex("in", shape=(3,))
     v1 = ng.vertex("v1", ng.Dense(4), inp)
@@ -382,7 +382,7 @@ def test_remove_edge_concat_check28(key):
     assert g2.nin("o") == (6,)
 
 
-def test_remove_edge_add_check28(key):
+def test_remove_edge_add(key):
     m = ng.RemoveEdgeMutation(utility=prefer_high)
     inp = ng.input_vertex("in", shape=(3,))
     v1 = ng.vertex("v1", ng.Dense(3), inp)

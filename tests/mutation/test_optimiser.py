@@ -8,7 +8,7 @@ def types(o):
     return [type(x).__name__ for x in o.optimisers] if isinstance(o, ng.OptimiserChain) else type(o).__name__
 
 
-def test_learning_rate_mutation_check31(key, mock_uniform):
+def test_learning_rate_mutation(key, mock_uniform):
     mock_uniform([0.0])
     assert ng.LearningRateMutation()(key, ng.SGD(0.1)).learning_rate == pytest.approx(0.085)
     mock_uniform([1.0])
@@ -42,7 +42,7 @@ def test_learning_rate_mutation_chain_and_shield(key, mock_uniform):
     assert ng.LearningRateMutation()(key, None) is None
 
 
-def test_optimiser_mutation_function_check31(key):
+def test_optimiser_mutation_function(key):
     m = ng.OptimiserMutation(lambda o: o.with_learning_rate(10 * o.learning_rate))
     assert m(key, ng.SGD(0.1)).learning_rate == pytest.approx(1.0)
     assert m(key, ng.ShieldedOpt(ng.Momentum(0.1))).learning_rate == pytest.approx(0.1)
@@ -70,7 +70,7 @@ def test_optimiser_mutation_bad_types(bad):
         ng.OptimiserMutation(bad)
 
 
-def test_add_optimiser_mutation_check31(key):
+def test_add_optimiser_mutation(key):
     m = ng.AddOptimiserMutation(lambda o: ng.SGD(0.1))
     assert types(m(key, ng.SGD(0.2))) == ["SGD"]
     assert m(key, ng.SGD(0.2)).learning_rate == pytest.approx(0.02)
@@ -128,7 +128,7 @@ def test_optimiser_crossover_inner_shield(key):
         assert oc(key, (a, b)) == (a, b)
 
 
-def test_optimiser_crossover_cardinality_check32(key):
+def test_optimiser_crossover_cardinality(key):
     oc = ng.OptimiserCrossover()
     a, b = oc(key, (ng.SGD(), ng.OptimiserChain(ng.Momentum(), ng.WeightDecay())))
     assert types(a) == "Momentum" and types(b) == ["SGD", "WeightDecay"]
@@ -149,7 +149,7 @@ def test_optimiser_crossover_per_member_probability(key, mock_uniform):
     assert types(bn) == ["Adam", "WeightDecay", "RMSProp"]
 
 
-def test_learning_rate_crossover_check32(key):
+def test_learning_rate_crossover(key):
     lc = ng.LearningRateCrossover()
     a, b = lc(key, (ng.SGD(0.1), ng.Momentum(0.2)))
     assert (type(a), type(b)) == (ng.SGD, ng.Momentum)

@@ -7,7 +7,7 @@ from mutation_helpers import VertexProbe, dense_chain, probed
 import naivega_jax as ng
 
 
-def test_vertex_mutation_visits_all_but_input_check21(key):
+def test_vertex_mutation_visits_all_but_input(key):
     g = dense_chain(key, 4, 3, 4, 5)
     _, events = ng.record_events(ng.VertexMutation(VertexProbe()), key, g)
     assert probed(events) == [list(g.vertex_names[1:])]
@@ -21,13 +21,13 @@ def _shielded_graph(key, shield):
     return ng.build_graph(key, inputs=inp, outputs=ng.vertex("d3", ng.Dense(5), f))
 
 
-def test_shielded_and_immutable_vertices_are_skipped_check21(key):
+def test_shielded_and_immutable_vertices_are_skipped(key):
     g = _shielded_graph(key, True)
     _, events = ng.record_events(ng.VertexMutation(VertexProbe()), key, g)
     assert probed(events) == [["d1", "d3"]]
 
 
-def test_shield_allows_listed_leaf_types_check21(key):
+def test_shield_allows_listed_leaf_types(key):
     g = _shielded_graph(key, [VertexProbe])
     _, events = ng.record_events(ng.VertexMutation(ng.MutationProbability(VertexProbe(), 1.0)), key, g)
     assert probed(events) == [["d1", "d2", "d3"]]
@@ -74,7 +74,7 @@ def _all_kinds(key):
     return ng.build_graph(key, inputs=inp, outputs=d)
 
 
-def test_activation_function_mutation_check26(key):
+def test_activation_function_mutation(key):
     g = _all_kinds(key)
     g2 = ng.VertexMutation(ng.ActivationFunctionMutation("elu"))(key, g)
     assert [getattr(g2.op(n), "activation", None) for n in g2.vertex_names] == [

@@ -69,7 +69,7 @@ def test_conditional_arch_space(key):
     assert isinstance(ng.ConditionalArchSpace(pred, s1, s2)(key, "v", v2).op, ng.BatchNorm)
 
 
-def test_check19_repeat(key, seq_rng):
+def test_repeat(key, seq_rng):
     inp = ng.input_vertex("in", shape=(3,))
     space = ng.RepeatArchSpace(ng.VertexSpace(ng.BatchNormSpace("relu")), 3)
     assert names(key, space, inp, name="test") == ("in", "test.1", "test.2", "test.3")
@@ -101,7 +101,7 @@ def test_eq_split():
     assert eq_split(10, 4) == [2, 2, 3, 3]
 
 
-def test_check18_fork(key, seq_rng):
+def test_fork(key, seq_rng):
     inp = ng.input_vertex("in", shape=(3,))
     assert ng.ForkArchSpace(ng.VertexSpace(ng.BatchNormSpace("relu")), 1)(key, "v", inp).inputs == (inp,)
     space = ng.ForkArchSpace(ng.VertexSpace(ng.BatchNormSpace("relu")), 3)
@@ -121,7 +121,7 @@ def test_check18_fork(key, seq_rng):
     assert shielded.shield == () and shielded.inputs[0].shield is None
 
 
-def test_check19_residual(key):
+def test_residual(key):
     inp = ng.input_vertex("in", shape=(4,))
     space = ng.ResidualArchSpace(ng.DenseSpace(3, "relu"))
     v = space(key, "v", inp)
@@ -269,7 +269,7 @@ def test_dense_space_on_an_image_fails_with_shape_error(key):
 
 
 def autoflux_space(in_shape, outsize):
-    """NaiveGAflux's AutoFlux initial_archspace (reference 1.19), written with these spaces."""
+    """NaiveGAflux's AutoFlux initial_archspace, written with these spaces."""
     acts = ["identity", "relu", "elu", "selu"]
     out_shield = ["KernelSizeMutation", "ActivationFunctionMutation"]
 

@@ -8,7 +8,7 @@ import naivega_jax as ng
 from naivega_jax.search._parspace import parspace_of, widen
 
 
-def test_check17_parspace_with_cycling_rng(seq_rng):
+def test_parspace_with_cycling_rng(seq_rng):
     rng = seq_rng()
     space = ng.ParSpace(range(1, 5), range(5, 8), range(8, 10))
     assert space.sample(rng) == (1, 6, 8)
@@ -25,7 +25,7 @@ def test_parspace_1d_and_2d_with_cycling_rng(seq_rng):
     assert space.sample(rng) == (4, 2)
 
 
-def test_check17_singletons(key):
+def test_singletons(key):
     assert ng.SingletonParSpace(666)(key) == 666
     for d in range(2, 5):
         assert ng.SingletonParSpace(*range(1, d + 1))(key) == tuple(range(1, d + 1))
