@@ -25,7 +25,7 @@ from ..io import (
     run_checkpoints,
 )
 from ..search import sample_graph
-from ..train import engine_stats
+from ..train import engine_stats, ensure_default_compilation_cache
 from ._control import LOCK_FILE, RunDirectoryError, RunLock, StopSignals
 from ._data import VALIDATION_SPLIT, _prepare_test, data_fingerprint, default_epochs, prepare_data
 from ._progress import RunProgress, run_log
@@ -219,6 +219,7 @@ def fit(
         if not callable(cb):
             raise TypeError(f"fit: callbacks[{i}] must be callable as cb(population), got {cb!r}")
     key_bits(key)
+    ensure_default_compilation_cache()
     x_tr, y_tr, x_val, y_val, in_shape, classes = prepare_data(x, y, validation_split)
     test = _prepare_test(test_data, classes, in_shape)
     nclasses = int(classes.size)

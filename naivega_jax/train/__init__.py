@@ -22,6 +22,9 @@ from ._optimisers import (
 )
 from ._xla_cache import compilation_cache_dir, default_compilation_cache_dir, set_compilation_cache
 
+# For ng.autofit.fit, which switches the persistent cache on for a search; not public API (not in __all__).
+from ._xla_cache import ensure_default_compilation_cache as ensure_default_compilation_cache
+
 __all__ = [
     "SGD",
     "AdaGrad",

@@ -26,8 +26,6 @@ from typing import Any
 import jax
 import numpy as np
 
-from ._xla_cache import ensure_default_compilation_cache
-
 
 @dataclasses.dataclass
 class CacheStats:
@@ -329,7 +327,6 @@ class CompileCache:
             seconds += time.perf_counter() - t0
         disk_before = getattr(_DISK, "hits", 0)
         try:
-            ensure_default_compilation_cache()
             t0 = time.perf_counter()
             compiled = _compile(lowered or jitted.lower(*args, **static), platform, options)
             seconds += time.perf_counter() - t0

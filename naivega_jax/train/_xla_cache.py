@@ -1,9 +1,11 @@
 """The persistent XLA compilation cache: compiled train steps survive the process (reruns, resumes, workers).
 
 JAX can write every compiled executable to a directory and read it back in a later process instead of compiling
-(``jax_compilation_cache_dir``). The training engine turns this on, the first time it compiles, in the user cache
-directory (``ng.datasets.cache_dir() / "xla"``: ``$NAIVEGA_JAX_CACHE/xla``, else ``$XDG_CACHE_HOME/naivega_jax/xla``,
-else ``~/.cache/naivega_jax/xla``), unless:
+(``jax_compilation_cache_dir``). That setting is process-wide (every ``jax.jit`` of the program uses it), so library
+calls (``ng.train_graph``, ``ng.evaluate_accuracy``, ``ng.evaluate``, ``ng.evolve``) never touch it. A search run
+turns it on: ``ng.autofit.fit`` (and so ``naivega fit``) at its start, in the user cache directory
+(``ng.datasets.cache_dir() / "xla"``: ``$NAIVEGA_JAX_CACHE/xla``, else ``$XDG_CACHE_HOME/naivega_jax/xla``, else
+``~/.cache/naivega_jax/xla``), unless:
 
 * the environment variable ``NAIVEGA_JAX_XLA_CACHE`` says ``off`` (or ``0``, ``false``, ``no``), or names another
   directory;
@@ -125,8 +127,9 @@ def compilation_cache_dir() -> str | None:
 
 
 def ensure_default_compilation_cache() -> None:
-    """Applies the default once per process (called by the engine before its first compile): the environment
-    variable, else the program's own setting, else the user cache directory."""
+    """Applies the search's default once per process: the environment variable, else the program's own setting,
+    else the user cache directory. ``ng.autofit.fit`` calls it at its start; the engine never does, because it
+    changes JAX's process-wide configuration."""
     global _decided
     if _decided:
         return
