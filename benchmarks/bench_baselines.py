@@ -393,7 +393,7 @@ def summarise(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str], dict[s
         rows = {}
         for config in sorted(configs, key=_config_key):
             runs = configs[config]
-            row = {"config": config, "name": _config_name(config), "seeds": sorted(runs)}
+            row = {"config": config, "name": _config_name(config), "seeds": sorted(runs), "runs": runs}
             for field in ("test_accuracy", "nparams", "wall_seconds", "compile_seconds", "train_examples"):
                 row[field] = mean_sd([r.get(field) for r in runs.values()])
             row["candidate_epochs"] = mean_sd([r.get("candidate_epochs") for r in runs.values()])
@@ -487,6 +487,7 @@ def format_report(summary: dict[tuple[str, str], dict[str, Any]]) -> str:
                 f"| {_fmt(row['background_compile_seconds'], 1)} "
                 f"| {_fmt(row['train_examples'], 0)} | {_fmt(row['candidate_epochs'], 0)} | {versus} | {ratio} |"
             )
+        lines += ["", *_per_seed_table(group)]
         loads = group.get("load_5min")
         if loads:
             lines += [
@@ -503,6 +504,24 @@ def format_report(summary: dict[tuple[str, str], dict[str, Any]]) -> str:
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def _per_seed_table(group: dict[str, Any]) -> list[str]:
+    """Test accuracy % of every configuration on every seed."""
+    rows = group["rows"]
+    seeds = sorted({s for row in rows.values() for s in row["seeds"]})
+    lines = [
+        "| seed | " + " | ".join(row["name"] for row in rows.values()) + " |",
+        "|---" * (len(rows) + 1) + "|",
+    ]
+    for seed in seeds:
+        cells = []
+        for row in rows.values():
+            run = row["runs"].get(seed)
+            acc = None if run is None else run.get("test_accuracy")
+            cells.append("-" if acc is None else f"{100 * acc:.1f}")
+        lines.append(f"| {seed} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def plot_report(records: Sequence[dict[str, Any]], summary: dict[tuple[str, str], dict[str, Any]], png: Path) -> None:
@@ -546,7 +565,9 @@ def plot_report(records: Sequence[dict[str, Any]], summary: dict[tuple[str, str]
                 color=colour,
                 label=_config_name(config),
             )
-        ax.set_xscale("log")
+        xs = [r["train_examples"] for r in records if r["experiment"] == experiment and r.get("train_examples")]
+        if xs and max(xs) > 4 * min(xs):  # budgets a factor apart: a log axis; one budget: a plain one
+            ax.set_xscale("log")
         ax.set_xlabel("training examples (all candidates' steps, summed)")
         ax.set_ylabel("test accuracy of the selected model (%)")
         ax.set_title(experiment)

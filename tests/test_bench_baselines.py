@@ -77,6 +77,8 @@ def test_report_means_sds_and_strongest_k(bench, results):
         "Strongest random search: random K=8 (84.00 +- 1.41 % test accuracy); it matched or beat the search on 1 of 2"
         in text
     )
+    per_seed = ["| seed | search | random K=8 | random K=16 |", "|---|---|---|---|", "| 0 | 90.0 | 85.0 | 70.0 |"]
+    assert "\n".join([*per_seed, "| 1 | 80.0 | 83.0 | 74.0 |"]) in text
     assert (results / "report.md").read_text() == text
 
 
