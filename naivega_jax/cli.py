@@ -286,7 +286,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .autofit import encode_known_labels
-    from .train import evaluate_accuracy
+    from .train import ensure_default_compilation_cache, evaluate_accuracy
+
+    ensure_default_compilation_cache()  # the command line is the application: it uses the disk cache as fit does
 
     run = Path(args.dir)
     info = _run_info(run)

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..evolution._candidate import Candidate
 from ..evolution._population import _failure, _ScoreMember
+from ..train import ensure_default_compilation_cache
 from ._local import check_call
 
 logger = logging.getLogger("naivega_jax")
@@ -24,6 +25,7 @@ def _import_ray():
 
 
 def _run(fn: Callable[[Any], Any], item: Any) -> Any:
+    ensure_default_compilation_cache()  # a worker process of a search: reads and writes the disk cache as fit does
     return fn(item)
 
 
@@ -31,6 +33,7 @@ class _Evaluator:
     """The actor: a process that evaluates members one after another and keeps its compiled steps."""
 
     def run(self, fn: Callable[[Any], Any], item: Any) -> Any:
+        ensure_default_compilation_cache()
         return fn(item)
 
     def pid(self) -> int:

@@ -10,9 +10,10 @@ Designed around what costs most in an architecture search (XLA compiles, then ho
   driver after the epoch, and the result says so and returns the input graph;
 * compile seconds and train seconds are measured separately on every call;
 * compiles are made cheaper: XLA:CPU compiles with its older fusion emitters and LLVM at level 1
-  (``_cache.COMPILER_OPTIONS``: about half the compile time of XLA's defaults, steps 5-20% slower), and the
-  persistent compilation cache is on by default (``ng.set_compilation_cache``), so a rerun, a resumed run or a
-  worker reads executables from disk instead of compiling them; the traced step keeps gradients and optimiser
+  (``_cache.COMPILER_OPTIONS``: about half the compile time of XLA's defaults, steps 5-20% slower), and
+  ``ng.autofit.fit``, the command line and Ray workers switch the persistent compilation cache on (the engine
+  alone changes no global setting; ``ng.set_compilation_cache`` for your own programs), so a rerun, a resumed run
+  or a worker reads executables from disk instead of compiling them; the traced step keeps gradients and optimiser
   moments in one flat vector (``FLAT``, ``_Layout``) and updates all activation utilities at once, ~20% fewer
   compiled loops; a call too short to earn back an
   optimised compile gets a fast-compiling one, a long one XLA's slowest-compiling, fastest code (``compile_tier``);
