@@ -442,8 +442,10 @@ def _versus(search: dict[int, dict[str, Any]], runs: dict[int, dict[str, Any]]) 
     wins = [s for s in both if runs[s]["test_accuracy"] >= search[s]["test_accuracy"]]
     ratios = [search[s]["wall_seconds"] / runs[s]["wall_seconds"] for s in both if runs[s].get("wall_seconds")]
     examples = [search[s]["train_examples"] / runs[s]["train_examples"] for s in both if runs[s].get("train_examples")]
+    differences = [search[s]["test_accuracy"] - runs[s]["test_accuracy"] for s in both]
     return {
         "paired_seeds": both,
+        "accuracy_search_minus_this": mean_sd(differences),
         "matched_or_beat": wins,
         "wall_ratio_search_over_this": mean_sd(ratios),
         "examples_ratio_search_over_this": mean_sd(examples),
@@ -468,16 +470,18 @@ def format_report(summary: dict[tuple[str, str], dict[str, Any]]) -> str:
             "",
             "| configuration | seeds | test accuracy % | parameters (min-max) | wall s | compile s waited "
             "| compile s in background | train examples "
-            "| candidate epochs | seeds matching or beating the search | wall ratio search / this |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| candidate epochs | seeds matching or beating the search | search - this, points (paired) "
+            "| wall ratio search / this |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for row in rows.values():
             name = row["name"] + (
                 f" ({'/'.join(map(str, row['epochs_per_member']))} ep.)" if row["epochs_per_member"] else ""
             )
-            versus, ratio = "-", "-"
+            versus, difference, ratio = "-", "-", "-"
             if "paired_seeds" in row:
                 versus = f"{len(row['matched_or_beat'])} of {len(row['paired_seeds'])}"
+                difference = _fmt(row["accuracy_search_minus_this"], 2, 100)
                 ratio = _fmt(row["wall_ratio_search_over_this"], 2)
             low_high = row["nparams_range"]
             params = _fmt(row["nparams"], 0) + (f" ({low_high[0]:,}-{low_high[1]:,})" if low_high else "")
@@ -485,7 +489,8 @@ def format_report(summary: dict[tuple[str, str], dict[str, Any]]) -> str:
                 f"| {name} | {len(row['seeds'])} | {_fmt(row['test_accuracy'], 2, 100)} | {params} "
                 f"| {_fmt(row['wall_seconds'], 1)} | {_fmt(row['compile_seconds'], 1)} "
                 f"| {_fmt(row['background_compile_seconds'], 1)} "
-                f"| {_fmt(row['train_examples'], 0)} | {_fmt(row['candidate_epochs'], 0)} | {versus} | {ratio} |"
+                f"| {_fmt(row['train_examples'], 0)} | {_fmt(row['candidate_epochs'], 0)} "
+                f"| {versus} | {difference} | {ratio} |"
             )
         lines += ["", *_per_seed_table(group)]
         loads = group.get("load_5min")
@@ -530,6 +535,7 @@ def plot_report(records: Sequence[dict[str, Any]], summary: dict[tuple[str, str]
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     experiments = sorted({experiment for experiment, _ in summary})
     if not experiments:
@@ -568,6 +574,9 @@ def plot_report(records: Sequence[dict[str, Any]], summary: dict[tuple[str, str]
         xs = [r["train_examples"] for r in records if r["experiment"] == experiment and r.get("train_examples")]
         if xs and max(xs) > 4 * min(xs):  # budgets a factor apart: a log axis; one budget: a plain one
             ax.set_xscale("log")
+        else:
+            ax.xaxis.set_major_locator(ticker.MaxNLocator(5))
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v / 1e3:,.0f}k"))
         ax.set_xlabel("training examples (all candidates' steps, summed)")
         ax.set_ylabel("test accuracy of the selected model (%)")
         ax.set_title(experiment)

@@ -66,13 +66,15 @@ def test_report_means_sds_and_strongest_k(bench, results):
     assert rows["random8"]["paired_seeds"] == [0, 1]
     assert rows["random8"]["matched_or_beat"] == [1]
     assert rows["random16"]["matched_or_beat"] == []
+    # paired differences, search - K=8: 0.05 and -0.03
+    assert rows["random8"]["accuracy_search_minus_this"] == (pytest.approx(0.01), pytest.approx(math.sqrt(2) * 0.04))
     # search wall / random wall per seed: 100/50 = 2 and 120/60 = 2; 100/40 = 2.5 and 120/80 = 1.5
     assert rows["random8"]["wall_ratio_search_over_this"] == (pytest.approx(2.0), pytest.approx(0.0))
     assert rows["random16"]["wall_ratio_search_over_this"][0] == pytest.approx(2.0)
 
     assert "| search | 2 | 85.00 +- 7.07 | 2,000 +- 1,414 (1,000-3,000) |" in text
     assert "| random K=8 (30 ep.) | 2 | 84.00 +- 1.41 |" in text
-    assert "| 1 of 2 | 2.00 +- 0.00 |" in text
+    assert "| 1 of 2 | 1.00 +- 5.66 | 2.00 +- 0.00 |" in text
     assert (
         "Strongest random search: random K=8 (84.00 +- 1.41 % test accuracy); it matched or beat the search on 1 of 2"
         in text
