@@ -25,6 +25,7 @@ import os
 import re
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -450,12 +451,29 @@ def build_parser() -> argparse.ArgumentParser:
 _USER_ERRORS = (CliError, NaiveGAError, ValueError, OSError)
 
 
-def _terminate(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(signum)
+def _abort(signum: int, frame: Any) -> None:
+    """Outside a search (loading data, writing the last lines) a signal ends the command at once: there is no work
+    in progress to save, and a search's checkpoints are written atomically."""
+    os.write(2, f"\n{signal.Signals(signum).name} received: aborting at once\n".encode())
+    os._exit(128 + signum)
+
+
+def _on_signals(handler: Any) -> dict[int, Any]:
+    """Installs ``handler`` for SIGINT and SIGTERM where they are not ignored; returns the previous handlers."""
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(sig) is not signal.SIG_IGN:
+                previous[sig] = signal.signal(sig, handler)
+    return previous
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``naivega`` command; returns the exit status."""
+    """Entry point of the ``naivega`` command; returns the exit status.
+
+    A search (``fit``, ``resume``) stops cleanly on SIGINT or SIGTERM (``ng.autofit.fit``); anywhere else in the
+    command, and for a second signal, the command ends at once with status 128 + the signal's number.
+    """
     from .autofit import ProgressHandler
 
     parser = build_parser()
@@ -464,9 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
     debug = os.environ.get("NAIVEGA_DEBUG", "") not in ("", "0")
-    previous = None
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # outside a search SIGTERM stops like Ctrl-C
-        previous = signal.signal(signal.SIGTERM, _terminate)
+    previous = _on_signals(_abort)
     try:
         return args.func(args)
     except _USER_ERRORS as e:
@@ -475,16 +491,19 @@ def main(argv: list[str] | None = None) -> int:
         message = " ".join(str(e).split()) or type(e).__name__
         print(f"naivega: error: {message}", file=sys.stderr, flush=True)
         return 2
-    except KeyboardInterrupt as e:
-        signum = e.args[0] if e.args and isinstance(e.args[0], int) else signal.SIGINT
-        if debug:
-            raise
-        print(f"naivega: stopped by {signal.Signals(signum).name} before the search started", file=sys.stderr)
-        return 128 + int(signum)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def entry() -> int:
+    """The installed ``naivega`` command: ``main``, then the process ends; a signal while the interpreter shuts
+    down (JAX's exit handlers run then) ends it at once instead of printing a traceback."""
+    status = main()
+    sys.stdout.flush()
+    _on_signals(_abort)
+    return status
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(entry())

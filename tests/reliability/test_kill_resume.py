@@ -256,6 +256,9 @@ def test_a_second_ctrl_c_aborts_at_once_leaving_a_usable_checkpoint(digits_npz, 
     status, seconds, _, stderr = _stop_with(
         [signal.SIGINT, signal.SIGINT], digits_npz, out, after="gen 2 candidate 1/4: fitness"
     )
-    assert status == 128 + signal.SIGINT and seconds < 10, stderr
-    assert "again: aborting at once" in stderr and "Traceback" not in stderr
+    # 130 from the handler; or, when the second signal lands while the interpreter shuts down (Python has put the
+    # default disposition back by then), the signal itself ends the process: either way at once, without a traceback
+    assert status in (128 + signal.SIGINT, -signal.SIGINT) and seconds < 10, stderr
+    assert "Traceback" not in stderr
+    assert "aborting at once" in stderr or status == -signal.SIGINT
     assert ng.load_run_checkpoint(out)[0].generation >= 1
