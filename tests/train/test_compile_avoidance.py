@@ -131,6 +131,7 @@ def test_the_cache_is_on_by_default_in_the_user_cache_dir_and_the_environment_tu
         monkeypatch.setattr(_xla_cache, "_decided", False)
         ng.clear_compile_cache()
         _xla_cache.ensure_default_compilation_cache()  # what fit and the CLI do first (the engine alone does not)
+        _xla_cache.ensure_default_compilation_cache()  # once per process: a second call changes nothing
         ng.train_graph(jax.random.key(0), conv_graph("env_"), x, y, batch_size=16)
         return ng.compilation_cache_dir()
 

@@ -84,31 +84,3 @@ def test_fit_switches_the_persistent_cache_on_unless_opted_out(tmp_path, opt_out
     else:
         assert out["after"] == str(tmp_path / "xla")
         assert (tmp_path / "xla").is_dir()
-
-
-def test_the_search_default_follows_the_environment_and_the_programs_own_setting(tmp_path, monkeypatch):
-    import jax
-
-    import naivega_jax as ng
-    from naivega_jax.train import _xla_cache
-
-    before = ng.compilation_cache_dir()
-
-    def search_default(env, own=None):
-        """What ``ng.autofit.fit``'s switch-on does in a fresh process with this environment and own setting."""
-        monkeypatch.delenv("NAIVEGA_JAX_XLA_CACHE", raising=False)
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        jax.config.update("jax_compilation_cache_dir", own)
-        monkeypatch.setattr(_xla_cache, "_decided", False)
-        _xla_cache.ensure_default_compilation_cache()
-        _xla_cache.ensure_default_compilation_cache()  # once per process: a second call changes nothing
-        return ng.compilation_cache_dir()
-
-    try:
-        assert search_default({"NAIVEGA_JAX_CACHE": str(tmp_path)}) == str(tmp_path / "xla")
-        assert search_default({"NAIVEGA_JAX_CACHE": str(tmp_path), "NAIVEGA_JAX_XLA_CACHE": "off"}) is None
-        assert search_default({"NAIVEGA_JAX_XLA_CACHE": str(tmp_path / "mine")}) == str(tmp_path / "mine")
-        assert search_default({"NAIVEGA_JAX_CACHE": str(tmp_path)}, own=str(tmp_path / "own")) == str(tmp_path / "own")
-    finally:
-        ng.set_compilation_cache(before)
