@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import logging
 import os
 import signal
 import socket
@@ -58,13 +59,19 @@ class RunLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
             os.close(fd)
             raise RunDirectoryError(
                 f"out_dir {str(self.path.parent)!r} is in use by {holder}; wait for that run to end or stop it "
                 "(one process per run directory)"
             ) from None
+        except OSError as e:  # a file system without flock (some network mounts): run, but say what is not guarded
+            logging.getLogger("naivega_jax").warning(
+                "cannot lock %s (%s): nothing stops a second process from using this run directory at once",
+                self.path,
+                e,
+            )
         started = datetime.datetime.now().isoformat(timespec="seconds")
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"process {os.getpid()} on {socket.gethostname()} (since {started})\n".encode(), 0)

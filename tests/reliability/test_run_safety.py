@@ -221,3 +221,18 @@ def test_final_training_is_a_checked_and_resumable_part_of_the_plan(digits, tmp_
     assert info["cli"]["final_training"] == 0.5
     summary = json.loads((out / "summary.json").read_text())
     assert summary["totals"]["candidate_epochs"] == 3 + 3  # 3 members x 1 epoch, then the best as much again
+
+
+def test_a_file_system_without_locks_is_run_on_with_a_warning(tmp_path, monkeypatch, caplog):
+    import errno
+    import fcntl
+
+    from naivega_jax.autofit._control import RunLock
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with caplog.at_level("WARNING", logger="naivega_jax"), RunLock(tmp_path):
+        pass
+    assert "nothing stops a second process" in caplog.text and "No locks available" in caplog.text
