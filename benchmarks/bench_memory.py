@@ -34,7 +34,6 @@ import contextlib
 import ctypes
 import gc
 import json
-import math
 import os
 import platform
 import sys
@@ -212,8 +211,7 @@ def main() -> int:
     parser.add_argument("--label", default="", help="a note stored in the JSON")
     args = parser.parse_args()
 
-    from naivega_jax.autofit import default_epochs
-    from naivega_jax.autofit._data import VALIDATION_SPLIT
+    from naivega_jax.autofit import default_epochs, training_size
     from naivega_jax.plot import PlotFitness, ScatterBatchSize, ScatterOpt, ScatterPop
 
     cache = _configure_xla_cache(args.xla_cache)
@@ -226,7 +224,7 @@ def main() -> int:
     if args.tracemalloc:
         tracemalloc.start()
     x_tr, y_tr, x_te, y_te = ng.datasets.load(args.dataset)
-    epochs = default_epochs(x_tr.shape[0] - math.ceil(VALIDATION_SPLIT * x_tr.shape[0]))  # as the CLI
+    epochs = default_epochs(training_size(x_tr.shape[0]))  # as the CLI
     out = Path(args.out_dir or tempfile.mkdtemp(prefix="ng-mem-"))
     sampler = Sampler(args.population, args.trim, args.tracemalloc)
     callbacks = (

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import re
 import signal
@@ -150,8 +149,7 @@ def _check_executor(plan: dict[str, Any]) -> None:
 def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) -> int:
     import jax
 
-    from .autofit import default_epochs, fit, random_search, search_budget
-    from .autofit._data import VALIDATION_SPLIT
+    from .autofit import default_epochs, fit, random_search, search_budget, training_size
     from .plot import PlotFitness, ScatterBatchSize, ScatterOpt, ScatterPop
 
     out = Path(args.out or _default_out(args.dataset))
@@ -172,7 +170,8 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
         given = {name: getattr(args, name) for name in (*PLAN, "epochs") if getattr(args, name) is not None}
         cli = {**PLAN, **resume_info, **given}
     _check_executor(cli)
-    if cli.get("strategy") == "random" and cli.get("final_training") is not None:
+    random = cli.get("strategy") == "random"
+    if random and cli.get("final_training") is not None:
         raise CliError("--final-training is for --strategy evolution; random search trains every member alike")
     x_tr, y_tr, x_te, y_te = _load(cli["dataset"], cli["data_path"])
     subset = cli.get("subset")
@@ -180,10 +179,10 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
         if subset > x_tr.shape[0]:
             raise CliError(f"--subset {subset} exceeds the {x_tr.shape[0]} training examples of the data set")
         x_tr, y_tr = x_tr[:subset], y_tr[:subset]
-    n_train = x_tr.shape[0] - math.ceil(VALIDATION_SPLIT * x_tr.shape[0])
+    n_train = training_size(x_tr.shape[0])
     if cli["epochs"] is None:
         cli = {**cli, "epochs": default_epochs(n_train)}
-    if cli.get("strategy", "evolution") == "random" and cli.get("budget") is None:
+    if random and cli.get("budget") is None:
         cli = {**cli, "budget": search_budget(n_train, cli["population"], cli["generations"], cli["epochs"])}
     print(
         f"naivega fit: {cli['dataset']}, {x_tr.shape[0]} examples"
@@ -214,7 +213,7 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
         test_data=(x_te, y_te),
     )
     try:
-        if cli.get("strategy", "evolution") == "random":
+        if random:
             random_search(
                 jax.random.key(cli["seed"]), x_tr, y_tr, members=cli["population"], budget=cli["budget"], **common
             )

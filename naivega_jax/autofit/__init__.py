@@ -1,7 +1,7 @@
 """The application: AutoFlux's default search spaces and strategy, ``fit``, and the random-search baseline."""
 
 from ._control import RunDirectoryError
-from ._data import data_fingerprint, default_epochs, encode_known_labels, prepare_data
+from ._data import data_fingerprint, default_epochs, encode_known_labels, prepare_data, training_size
 from ._fit import fit
 from ._progress import ProgressHandler, RunProgress, format_duration
 from ._random_search import random_search, search_budget
@@ -46,4 +46,5 @@ __all__ = [
     "random_search",
     "rep_fork_res",
     "search_budget",
+    "training_size",
 ]

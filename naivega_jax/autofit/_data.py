@@ -4,6 +4,7 @@ generation trains."""
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,18 @@ VALIDATION_SPLIT = 0.1
 #: training examples each candidate sees per generation by default. Upstream AutoFlux trains 400 batches of 1024
 #: (409,600 examples) per generation; this is scaled down so that a generation fits a small CPU machine.
 SAMPLES_PER_GENERATION = 18_000
+
+
+def training_size(n: int, validation_split: float = VALIDATION_SPLIT) -> int:
+    """How many of ``n`` examples ``fit`` trains on: all but the last ``ceil(validation_split * n)``, the
+    validation part ``ng.train_val_split`` cuts off.
+
+    Example:
+        >>> from naivega_jax.autofit import training_size
+        >>> training_size(4000), training_size(25, 0.1)
+        (3600, 22)
+    """
+    return int(n) - math.ceil(validation_split * int(n))
 
 
 def default_epochs(n_train: int) -> int:

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 
 from ..evolution import Population
-from ._data import VALIDATION_SPLIT, default_epochs, prepare_data
+from ._data import VALIDATION_SPLIT, default_epochs, training_size
 from ._fit import fit
 
 
@@ -83,8 +84,10 @@ def random_search(
     """
     if isinstance(members, bool) or not isinstance(members, int) or members < 3:
         raise ValueError(f"random_search: members must be an int >= 3, got {members!r}")
-    x_tr = prepare_data(x, y, validation_split)[0]
-    n_train = int(x_tr.shape[0])
+    n = (np.shape(x) or (0,))[0]
+    n_train = training_size(n, validation_split)  # fit checks and prepares the data itself
+    if n_train < 1:
+        raise ValueError(f"random_search: x has {n} examples, none left for training after the validation split")
     if budget is None:
         budget = search_budget(n_train)
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
