@@ -24,11 +24,11 @@ import os
 import re
 import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
 from ._errors import NaiveGAError
+from .autofit._control import install_stop_handlers, restore_handlers
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -457,16 +457,6 @@ def _abort(signum: int, frame: Any) -> None:
     os._exit(128 + signum)
 
 
-def _on_signals(handler: Any) -> dict[int, Any]:
-    """Installs ``handler`` for SIGINT and SIGTERM where they are not ignored; returns the previous handlers."""
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            if signal.getsignal(sig) is not signal.SIG_IGN:
-                previous[sig] = signal.signal(sig, handler)
-    return previous
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``naivega`` command; returns the exit status.
 
@@ -481,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
     debug = os.environ.get("NAIVEGA_DEBUG", "") not in ("", "0")
-    previous = _on_signals(_abort)
+    previous = install_stop_handlers(_abort)
     try:
         return args.func(args)
     except _USER_ERRORS as e:
@@ -491,8 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"naivega: error: {message}", file=sys.stderr, flush=True)
         return 2
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        restore_handlers(previous)
 
 
 def entry() -> int:
@@ -500,7 +489,7 @@ def entry() -> int:
     down (JAX's exit handlers run then) ends it at once instead of printing a traceback."""
     status = main()
     sys.stdout.flush()
-    _on_signals(_abort)
+    install_stop_handlers(_abort)
     return status
 
 

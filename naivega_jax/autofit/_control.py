@@ -99,6 +99,23 @@ class Interrupted(BaseException):
 _NAMES = {signal.SIGINT: "SIGINT (Ctrl-C)", signal.SIGTERM: "SIGTERM"}
 
 
+def install_stop_handlers(handler: Any) -> dict[int, Any]:
+    """Installs ``handler`` for SIGINT and SIGTERM, from the main thread only and where a signal is not ignored (a
+    process started with SIGINT ignored, as a shell's background jobs are, keeps ignoring it); returns the previous
+    handlers for ``restore_handlers``."""
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in _NAMES:
+            if signal.getsignal(sig) is not signal.SIG_IGN:
+                previous[sig] = signal.signal(sig, handler)
+    return previous
+
+
+def restore_handlers(previous: dict[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
 class StopSignals:
     """While active, SIGINT and SIGTERM ask the run to stop cleanly instead of killing it.
 
@@ -108,9 +125,7 @@ class StopSignals:
     boundary. A second signal ends the process at once (exit status 128 + the signal's number); checkpoints are
     written atomically, so the last complete one is intact.
 
-    Handlers are installed only from the main thread, and only for signals that are not ignored (a process started
-    with SIGINT ignored, as background jobs of a shell are, keeps ignoring it); the previous handlers come back on
-    exit.
+    Handlers are installed as ``install_stop_handlers`` installs them; the previous handlers come back on exit.
     """
 
     def __init__(self):
@@ -123,17 +138,11 @@ class StopSignals:
         return None if self.signum is None else _NAMES.get(self.signum, f"signal {self.signum}")
 
     def __enter__(self) -> StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            for sig in _NAMES:
-                previous = signal.getsignal(sig)
-                if previous is not signal.SIG_IGN:
-                    self._previous[sig] = previous
-                    signal.signal(sig, self._handle)
+        self._previous = install_stop_handlers(self._handle)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
+        restore_handlers(self._previous)
         self._previous = {}
 
     def _handle(self, signum: int, frame: Any) -> None:

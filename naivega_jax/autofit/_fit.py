@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import json
 import math
-import signal
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -227,12 +226,11 @@ def fit(
         _check_space(key, space, in_shape, nclasses)
     out_dir = Path(out_dir)
     space = default_space(in_shape, nclasses) if space is None else space
-    epochs_per_generation = epochs_per_generation or (None if fitness else default_epochs(x_tr.shape[0]))
     fitness = fitness or TrainThenFitness(
         train_data=(x_tr, y_tr),
         fitness=AccuracyVsSize((x_val, y_val)),
         invalid_fitness=0.0,
-        epochs=epochs_per_generation,
+        epochs=epochs_per_generation or default_epochs(x_tr.shape[0]),
     )
     epochs = getattr(fitness, "epochs", None)
     plan = {"max_generations": max_generations, "time_budget": time_budget, "epochs_per_generation": epochs}
@@ -304,7 +302,7 @@ def fit(
                         population, final_training, deadline, (x_tr, y_tr), (x_val, y_val), fitness.loss
                     )
                     if stop.signum is not None:
-                        stopped = signal.Signals(stop.signum).name
+                        stopped = run.stop_reason()
                 engine = {k: v - engine_before.get(k, 0) for k, v in engine_stats().items()}
                 tally = run.session()
                 summary = run_summary(

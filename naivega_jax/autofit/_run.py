@@ -196,11 +196,11 @@ class _Run:
             gen = population.generation
             scored, complete = self._generation(population, done)
             if not complete:
-                return scored, self._stop_reason()
+                return scored, self.stop_reason()
             if gen >= self.max_generations:
                 return scored, "max_generations"
             if self.stop.signum is not None:
-                return scored, self._stop_reason()
+                return scored, self.stop_reason()
             if self.deadline is not None and time.monotonic() >= self.deadline:
                 self.progress.say(f"time budget of {self.time_budget} s reached after generation {gen}")
                 return scored, "time_budget"
@@ -246,7 +246,8 @@ class _Run:
         _write_best(self.out_dir, population)
         return population
 
-    def _stop_reason(self) -> str:
+    def stop_reason(self) -> str:
+        """Why the run stops now: the signal's name, or ``"time_budget"``."""
         return "time_budget" if self.stop.signum is None else signal.Signals(self.stop.signum).name
 
     def _generation(self, population: Population, done: dict[int, Candidate]) -> tuple[Population, bool]:
