@@ -31,6 +31,15 @@ class _SignalOnCall:
         return ng.SizeFitness()(key, candidate)
 
 
+@pytest.fixture(autouse=True)
+def sigint_as_in_a_terminal():
+    """SIGINT handled as in a terminal's foreground job. A test process started in the background by a shell
+    without job control inherits SIGINT ignored, and fit rightly leaves an ignored signal ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.fixture(scope="module")
 def data():
     x, y, _, _ = ng.datasets.load("digits")
