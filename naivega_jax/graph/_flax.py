@@ -8,7 +8,8 @@ import flax.linen as nn
 import jax
 import numpy as np
 
-from ._graph import Graph, _pack_inputs, _unpack, forward, init_vertex
+from .._random import host_rng
+from ._graph import Graph, _pack_inputs, _unpack, forward
 from ._spec import GraphSpec
 
 
@@ -18,7 +19,15 @@ class GraphModule(nn.Module):
     Variables: ``{"params": {vertex: {...}}, "batch_stats": {vertex: {...}}}`` laid out as ``graph.params`` and
     ``graph.state``. Call ``module.apply(variables, x)`` for inference, and
     ``module.apply(variables, x, train=True, rngs={"dropout": key}, mutable=["batch_stats"])`` in training.
-    ``module.init`` draws fresh parameters the way ``ng.build_graph`` does.
+
+    Keys: the module uses the key of its scope's rng stream as it is, the way ``ng`` uses a key. At the top level
+    that is the key given to ``init``/``apply``, so ``module.init(key, x)`` draws the variables
+    ``ng.init_graph(key, spec)`` draws, and ``module.apply(variables, x, train=True, rngs={"dropout": key})``
+    equals ``ng.apply(graph, x, train=True, key=key)``. As a submodule it is the key flax derives for the
+    submodule's path. A second call of the same module within one ``apply`` draws a fresh dropout key with
+    ``make_rng``, so repeated calls never share a mask. ``init`` runs the ops' numpy initialisers in a host
+    callback that ``jax.jit`` and ``jax.vmap`` accept: ``jax.vmap(module.init, in_axes=(0, None))(keys, x)``
+    initialises one model per key.
 
     Example:
         >>> import jax, jax.numpy as jnp, naivega_jax as ng
@@ -27,6 +36,10 @@ class GraphModule(nn.Module):
         >>> variables = ng.GraphModule(g.spec).init(jax.random.key(1), jnp.ones((1, 5)))
         >>> variables["params"]["d"]["kernel"].shape
         (5, 3)
+        >>> keys = jax.random.split(jax.random.key(2), 4)
+        >>> ensemble = jax.vmap(ng.GraphModule(g.spec).init, in_axes=(0, None))(keys, jnp.ones((1, 5)))
+        >>> ensemble["params"]["d"]["kernel"].shape
+        (4, 5, 3)
     """
 
     spec: GraphSpec
@@ -35,36 +48,57 @@ class GraphModule(nn.Module):
     def __call__(self, *xs: Any, train: bool = False) -> Any:
         params, state = {}, {}
         for v in self.spec.vertices:
-            if not v.op.param_axes() and not v.op.state_axes():
-                continue
             name = v.name
+            # flax hands the init function a key folded with a counter; the stream's own key is the one ng uses
             if v.op.param_axes():
-                params[name] = self.param(name, lambda key, n=name: _traceable_init(key, self.spec, n)[0])
+                params[name] = self.param(name, lambda k, n=name: _traceable_init(self._init_key(k), self.spec, n)[0])
             if v.op.state_axes():
                 var = self.variable(
-                    "batch_stats",
-                    name,
-                    lambda n=name: _traceable_init(self.make_rng("params"), self.spec, n)[1],
+                    "batch_stats", name, lambda n=name: _traceable_init(self._init_key(), self.spec, n)[1]
                 )
                 state[name] = var.value
-        key = self.make_rng("dropout") if train and self.has_rng("dropout") else None
         graph = Graph(self.spec, params, state)
-        ys, new_state = forward(graph, _pack_inputs(self.spec, xs), train=train, key=key)
+        ys, new_state = forward(graph, _pack_inputs(self.spec, xs), train=train, key=self._dropout_key(train))
         if train and not self.is_initializing():
             for name in state:
                 self.put_variable("batch_stats", name, new_state[name])
         return _unpack(self.spec, ys)
 
+    def _stream_key(self, stream: str) -> jax.Array:
+        """The key of rng stream ``stream`` for this module's scope, before flax's per-draw folding."""
+        return self.scope.rngs[stream].as_jax_rng()
+
+    def _init_key(self, given: jax.Array | None = None) -> jax.Array:
+        if self.has_rng("params"):
+            return self._stream_key("params")
+        # flax also calls a param's init function, with a dummy key, to check the shape of one it already has
+        return given if given is not None else self.make_rng("params")
+
+    def _dropout_key(self, train: bool) -> jax.Array | None:
+        if not (train and self.has_rng("dropout")):
+            return None
+        key = self.make_rng("dropout")
+        return self._stream_key("dropout") if self.scope.rng_counters["dropout"] == 1 else key
+
 
 def _traceable_init(key: jax.Array, spec: GraphSpec, name: str):
-    """``init_vertex`` behind ``jax.pure_callback``, so ``module.init`` also works under ``jax.jit``."""
-    zeros = spec[name].op.init(np.random.default_rng(0), spec.input_shapes(name), "zero")
+    """One vertex's fresh ``(params, state)`` from ``key``, as ``ng.init_graph`` draws them, traceable.
+
+    The ops initialise with numpy generators (user ops registered with ``ng.register_op`` too), so a pure-JAX
+    init could not reproduce ``ng``'s values: the draw runs in a host callback. Under ``jax.vmap`` the callback
+    receives every key of the batch at once (``broadcast_all``) and initialises one vertex per key.
+    """
+    op, in_shapes = spec[name].op, spec.input_shapes(name)
+    zeros = op.init(np.random.default_rng(0), in_shapes, "zero")
     shapes = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), zeros)
 
     def host(bits):
-        return jax.tree_util.tree_map(np.asarray, init_vertex(np.asarray(bits, np.uint32), spec, name))
+        bits = np.asarray(bits, np.uint32)
+        batch = bits.shape[:-1]
+        draws = [op.init(host_rng(b, name), in_shapes, "default") for b in bits.reshape(-1, bits.shape[-1])]
+        return jax.tree_util.tree_map(lambda *a: np.stack(a).reshape(batch + a[0].shape), *draws)
 
-    return jax.pure_callback(host, shapes, jax.random.key_data(key))
+    return jax.pure_callback(host, shapes, jax.random.key_data(key), vmap_method="broadcast_all")
 
 
 def to_flax(graph: Graph) -> tuple[GraphModule, dict[str, Any]]:
