@@ -5,6 +5,7 @@ from ._compose import combine, partition, stack, unstack
 from ._flax import GraphModule, to_flax
 from ._graph import Graph, Vertex, add, apply, build_graph, concat, init_graph, input_vertex, nparams, vertex
 from ._io import from_json, load_graph, save_graph, to_json
+from ._nnx import NnxGraphModule, from_nnx, to_nnx
 from ._ops import (
     ABSORB,
     IMMUTABLE,
@@ -63,6 +64,7 @@ __all__ = [
     "GraphSpec",
     "Input",
     "MaxPool",
+    "NnxGraphModule",
     "Op",
     "ParamAxes",
     "PartialIdentityInit",
@@ -83,6 +85,7 @@ __all__ = [
     "delta_nout",
     "find_size_cycle",
     "from_json",
+    "from_nnx",
     "init_activation_utility",
     "init_graph",
     "input_vertex",
@@ -105,6 +108,7 @@ __all__ = [
     "tied_vertices",
     "to_flax",
     "to_json",
+    "to_nnx",
     "update_activation_utility",
     "unstack",
     "utility_ewma",
