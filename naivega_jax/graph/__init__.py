@@ -20,6 +20,8 @@ from ._ops import (
     PartialIdentityInit,
 )
 from ._ops_shape import Add, AvgPool, Concat, Dropout, Flatten, GlobalPool, MaxPool, Scale, register_op
+from ._provenance import derive as derive  # for packages that build graphs from graphs
+from ._provenance import remap_like, remap_opt_state
 from ._remap import apply_selection
 from ._sizes import find_size_cycle, is_size_fixed, size_participants, tied_vertices
 from ._spec import GraphSpec, VertexSpec
@@ -98,6 +100,8 @@ __all__ = [
     "prune",
     "register_activation",
     "register_op",
+    "remap_like",
+    "remap_opt_state",
     "remove_edge",
     "remove_vertex",
     "resize_kernel",

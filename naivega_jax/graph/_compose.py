@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from .._errors import GraphError
 from ._graph import Graph
+from ._provenance import share
 from ._spec import GraphSpec
 
 
@@ -74,7 +75,7 @@ def combine(trainable: Graph, rest: Graph) -> Graph:
             "combine: trainable and rest must come from graphs of one spec; "
             + spec_difference(trainable.spec, rest.spec)
         )
-    return Graph(trainable.spec, trainable.params, rest.state)
+    return share(Graph(trainable.spec, trainable.params, rest.state), trainable)
 
 
 def spec_difference(a: GraphSpec, b: GraphSpec) -> str:

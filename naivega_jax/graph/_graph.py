@@ -13,6 +13,7 @@ import numpy as np
 
 from .._errors import GraphError, ShapeError
 from .._random import host_rng, salt
+from . import _provenance
 from ._ops import Input, Op, check_weight_init
 from ._ops_shape import Add, Concat
 from ._spec import GraphSpec
@@ -88,7 +89,19 @@ class Graph:
         return self.spec[name].shape
 
     def replace(self, **changes: Any) -> Graph:
-        return dataclasses.replace(self, **changes)
+        new = dataclasses.replace(self, **changes)
+        if changes.get("params", self.params) is self.params:
+            # The same parameter arrays: ng.remap_like treats both graphs as one.
+            _provenance.share(new, self)
+        return new
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Where the arrays came from (ng.remap_like) is a record of this process, not part of the graph.
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
 
     def __call__(self, *xs: Any) -> Any:
         """Inference (batch-norm uses running statistics, no dropout); compiled once per spec and input shape."""

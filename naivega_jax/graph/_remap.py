@@ -13,6 +13,7 @@ from .._errors import GraphError
 from .._random import host_rng
 from ._graph import Graph
 from ._ops import ABSORB, IMMUTABLE, ParamAxes
+from ._provenance import Ops, derive
 from ._spec import GraphSpec
 
 UTILITY = "utility"
@@ -90,7 +91,8 @@ def take(arr: Any, sel: np.ndarray, axis: int, fill: str | float, rng: np.random
     return out.astype(arr.dtype, copy=False)
 
 
-def _remap_arrays(arrays, axes_of, out_sel, in_sel, rng_fn, name: str, what: str):
+def _remap_arrays(arrays, axes_of, out_sel, in_sel, rng_fn, name: str, what: str, ops_out=None):
+    """``arrays`` re-indexed; ``ops_out`` (if given) receives each changed array's index maps, for ``derive``."""
     result = {}
     for pname, arr in arrays.items():
         axes = axes_of.get(pname)
@@ -100,13 +102,16 @@ def _remap_arrays(arrays, axes_of, out_sel, in_sel, rng_fn, name: str, what: str
             result[pname] = arr
             continue
         changed = np.asarray(arr)
-        touched = False
+        ops = []
         if in_sel is not None and axes.inp is not None:
             changed = take(changed, in_sel, axes.inp, 0.0, None)
-            touched = True
+            ops.append((axes.inp % changed.ndim, in_sel))
         if out_sel is not None and axes.out is not None:
             changed = take(changed, out_sel, axes.out, axes.new, rng_fn())
-            touched = True
+            ops.append((axes.out % changed.ndim, out_sel))
+        touched = bool(ops)
+        if touched and ops_out is not None:
+            ops_out[pname] = tuple(ops)
         # device_put, not jnp.asarray: asarray compiles a conversion per new array shape (~40 ms each on CPU).
         result[pname] = jax.device_put(changed) if touched else arr
     return result
@@ -161,6 +166,7 @@ def remap(
         return graph
     key = default_key(key)
     ops = {}
+    transformed: dict[tuple[str, str], Any] = {}
     params, state = dict(graph.params), dict(graph.state)
     for v in spec.vertices:
         out_sel = sels.get(v.name)
@@ -173,7 +179,13 @@ def remap(
             ops[v.name] = v.op.replace(nout=len(out_sel))
         rng_fn = _lazy_rng(key, v.name)
         if v.name in params:
-            params[v.name] = _remap_arrays(params[v.name], v.op.param_axes(), out_sel, in_sel, rng_fn, v.name, "param")
+            index_maps: dict[str, Ops] = {}
+            arrays = _remap_arrays(
+                params[v.name], v.op.param_axes(), out_sel, in_sel, rng_fn, v.name, "param", index_maps
+            )
+            params[v.name] = arrays
+            for pname, pops in index_maps.items():
+                transformed[(v.name, pname)] = (graph, (v.name, pname), pops)
         if v.name in state:
             axes = {**v.op.state_axes(), UTILITY: _UTILITY_AXES}
             state[v.name] = _remap_arrays(state[v.name], axes, out_sel, in_sel, rng_fn, v.name, "state")
@@ -193,7 +205,7 @@ def remap(
                 )
         params = {k: a for k, a in params.items() if k in new_spec}
         state = {k: a for k, a in state.items() if k in new_spec}
-    return Graph(new_spec, params, state)
+    return derive(Graph(new_spec, params, state), [graph], transformed)
 
 
 def _lazy_rng(key: jax.Array, name: str):

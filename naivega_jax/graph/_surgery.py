@@ -17,6 +17,7 @@ from .._errors import GraphError, SizeChangeError
 from .._random import host_rng
 from ._graph import Graph, init_vertex
 from ._ops import ABSORB, IMMUTABLE, INVARIANT, STACK, Conv, Op, _explicit_pads
+from ._provenance import derive
 from ._remap import EPS, UTILITY, default_key, remap, take
 from ._sizes import DROP, NEW, SizeNode, SizeStructure, nodes_of, structure_nodes
 from ._solver import DEFAULT_TIME_LIMIT, SizeRequest, _Infeasible, solve_selection
@@ -258,7 +259,7 @@ def insert_vertex(
     if s:
         state[name] = s
     state = _with_utility_state(graph, new_spec, state, name)
-    return Graph(new_spec, params, state)
+    return derive(Graph(new_spec, params, state), [graph])
 
 
 def _spliced(spec, name: str) -> dict[str, tuple[str, ...]]:
@@ -522,10 +523,14 @@ def resize_kernel(graph: Graph, name: str, kernel_size: int | Sequence[int], *, 
         padding = tuple(padding)
     kernel = np.asarray(graph.params[name]["kernel"])
     rng = host_rng(default_key(key), "kernel", name)
+    index_maps = []
     for axis, k_new in enumerate(new):
         if k_new != kernel.shape[axis]:
-            kernel = take(kernel, _kernel_positions(kernel, axis, k_new), axis, "block", rng)
+            positions = _kernel_positions(kernel, axis, k_new)
+            kernel = take(kernel, positions, axis, "block", rng)
+            index_maps.append((axis, positions))
     new_spec = spec.replace_entries({name: (op.replace(kernel_size=new, padding=padding), v.inputs)})
     params = dict(graph.params)
     params[name] = {**params[name], "kernel": jax.device_put(kernel)}
-    return Graph(new_spec, params, dict(graph.state))
+    moved = {(name, "kernel"): (graph, (name, "kernel"), tuple(index_maps))}
+    return derive(Graph(new_spec, params, dict(graph.state)), [graph], moved)

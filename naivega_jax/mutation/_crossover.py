@@ -37,6 +37,7 @@ from ..graph import (
     GraphSpec,
     Input,
     delta_nout,
+    derive,
     tied_vertices,
     validate_graph,
 )
@@ -161,7 +162,7 @@ def _harness(
     state = {n: b.graph.state[n] for n in b.members if n in b.graph.state}
     for n in (*stubs, out_stub):
         params[n], _ = init_vertex(key, spec, n)
-    return validate_graph(Graph(spec, params, state)), first, stubs
+    return validate_graph(derive(Graph(spec, params, state), [b.graph])), first, stubs
 
 
 def _start_sizes(spec_b: GraphSpec, start: str, op: Any, merged: bool, in_shapes: list) -> list[int] | None:
@@ -204,7 +205,7 @@ def _socket(a: _Segment, size: int, key: Any, utility: Callable | None) -> tuple
     params = {k: v for k, v in a.graph.params.items() if k not in members}
     state = {k: v for k, v in a.graph.state.items() if k not in members}
     params[stub], _ = init_vertex(key, new_spec, stub)
-    g = Graph(new_spec, params, state)
+    g = derive(Graph(new_spec, params, state), [a.graph])
     if size != end.nout:
         g = _resize(g, {stub: size}, key, _first_kept({stub}, utility))
     return g, stub
@@ -265,7 +266,7 @@ def _join(ga: Graph, base: Graph, socket: str, harness: Graph, b: _Segment, firs
             params[rename[n]] = harness.params[n]
         if n in harness.state:
             state[rename[n]] = harness.state[n]
-    result = validate_graph(Graph(spec, params, state))
+    result = validate_graph(derive(Graph(spec, params, state), [base, harness]))
     if output_shapes(result) != output_shapes(ga):
         raise _Failed("the graph's output shapes would change")
     return result

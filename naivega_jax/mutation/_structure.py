@@ -23,6 +23,7 @@ from ..graph import (
     Graph,
     Op,
     add_edge,
+    derive,
     init_activation_utility,
     input_vertex,
     insert_vertex,
@@ -194,7 +195,7 @@ class AddVertexMutation(VertexLevel):
                     params[v.name] = p
                 if s:
                     state[v.name] = s
-            result = Graph(new_spec, params, state)
+            result = derive(Graph(new_spec, params, state), [graph])
             if _has_utility_state(graph):
                 result = init_activation_utility(result, [v.name for v in new])
         except GraphError as e:
