@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..train import Adam, Optimiser, TrainResult, _engine, precompile_training, train_graph
+from ..train import Adam, Optimiser, TrainResult, _engine, is_plain_optax, precompile_training, train_graph
 from ..train._engine import DRIVERS
 from ._candidate import Candidate
 
@@ -48,9 +48,10 @@ def _check_config(self: Any, where: str) -> None:
     epochs = self.epochs
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"{where}: epochs must be a positive int, got {epochs!r}")
-    if not isinstance(self.default_optimiser, Optimiser):
+    if not isinstance(self.default_optimiser, Optimiser) and not is_plain_optax(self.default_optimiser):
         raise TypeError(
-            f"{where}: default_optimiser must be an optimiser spec (ng.Adam(1e-3), ...), got {self.default_optimiser!r}"
+            f"{where}: default_optimiser must be an optimiser spec (ng.Adam(1e-3), ...) or an optax "
+            f"GradientTransformation, got {self.default_optimiser!r}"
         )
     if self.driver not in DRIVERS:
         raise ValueError(f"{where}: driver must be one of {DRIVERS}, got {self.driver!r}")

@@ -1,7 +1,9 @@
 """Optimiser mutations and crossovers (NaiveGAflux ``src/mutation/optimiser.jl``, ``src/crossover/optimiser.jl``).
 
 They act on the optimiser specs of ``naivega_jax.train`` (``m(key, spec) -> spec``), recurse into
-``OptimiserChain``s and leave ``ShieldedOpt`` alone. A candidate without an optimiser (None) is returned as is.
+``OptimiserChain``s and leave ``ShieldedOpt`` alone. A candidate without an optimiser (None) is returned as is, and
+so is a plain optax transformation (a bare ``optax.GradientTransformation`` or an ``Optax``, also as a chain
+member): its hyperparameters are its own, these mutations need a spec.
 """
 
 from __future__ import annotations
@@ -12,7 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from ..train import Optimiser, OptimiserChain, ShieldedOpt, WeightDecay, map_optimisers, merge_optimisers
+from ..train import (
+    Optimiser,
+    OptimiserChain,
+    ScaledSchedule,
+    ShieldedOpt,
+    WeightDecay,
+    is_plain_optax,
+    map_optimisers,
+    merge_optimisers,
+)
 from . import _draw
 from ._base import Mutation, check_mutation, report, split
 
@@ -32,13 +43,29 @@ def _map_with_draws(fn: Callable[[Optimiser, float], Optimiser], key: Any, optim
 
 
 def _check_optimiser(o: Any, where: str) -> None:
-    if o is not None and not isinstance(o, Optimiser):
-        raise TypeError(f"{where}: expected an optimiser spec (ng.Adam(...), ...) or None, got {o!r}")
+    if o is not None and not isinstance(o, Optimiser) and not is_plain_optax(o):
+        raise TypeError(
+            f"{where}: expected an optimiser spec (ng.Adam(...), ...), an optax GradientTransformation or None, "
+            f"got {o!r}"
+        )
 
 
-def nudge_learning_rate(learning_rate: float, u: float) -> float:
-    """``clamp(lr + (u - 0.5) * lr * 0.3, 1e-6, 1.0)``: a change of at most ±15% (upstream ``nudgelr``)."""
+def _kept(o: Any) -> bool:
+    """Whether a mutation or crossover returns ``o`` as it is: no optimiser, a shielded one, or plain optax."""
+    return o is None or isinstance(o, ShieldedOpt) or is_plain_optax(o)
+
+
+def nudge_learning_rate(learning_rate: float | ScaledSchedule, u: float) -> float | ScaledSchedule:
+    """``clamp(lr + (u - 0.5) * lr * 0.3, 1e-6, 1.0)``: a change of at most ±15% (upstream ``nudgelr``). A
+    schedule is scaled by ``1 + (u - 0.5) * 0.3`` (its values are not clamped)."""
+    if isinstance(learning_rate, ScaledSchedule):
+        return learning_rate * (1.0 + (u - 0.5) * 0.3)
     return float(min(max(learning_rate + (u - 0.5) * learning_rate * 0.3, LR_MIN), LR_MAX))
+
+
+def _rate(learning_rate: Any) -> Any:
+    """A learning rate for an event record: the number, or the schedule's repr."""
+    return learning_rate if isinstance(learning_rate, (int, float)) else repr(learning_rate)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +73,8 @@ class LearningRateMutation(Mutation):
     """Moves the learning rate of every unshielded rule by up to ±15%, clamped to [1e-6, 1].
 
     ``lr <- clamp(lr + (U - 0.5) * lr * 0.3, 1e-6, 1.0)`` with one ``U ~ U[0, 1)`` per rule. ``WeightDecay`` has
-    no learning rate and is kept.
+    no learning rate and is kept. A schedule learning rate (a ``ScaledSchedule``) has its factor multiplied by
+    ``1 + (U - 0.5) * 0.3`` instead. Plain optax transformations are kept as they are.
 
     Example:
         >>> import jax, naivega_jax as ng
@@ -59,12 +87,12 @@ class LearningRateMutation(Mutation):
 
     def __call__(self, key: Any, optimiser: Optimiser) -> Optimiser:
         _check_optimiser(optimiser, "LearningRateMutation")
-        if optimiser is None:
-            return None
+        if optimiser is None or is_plain_optax(optimiser):
+            return optimiser
         new = _map_with_draws(
             lambda o, u: o.with_learning_rate(nudge_learning_rate(o.learning_rate, u)), key, optimiser, "lr"
         )
-        report("LearningRateMutation", old=optimiser.learning_rate, new=new.learning_rate)
+        report("LearningRateMutation", old=_rate(optimiser.learning_rate), new=_rate(new.learning_rate))
         return new
 
 
@@ -77,7 +105,7 @@ class OptimiserMutation(Mutation):
             ``T().with_learning_rate(rule.learning_rate)`` for a random ``T`` (``WeightDecay`` rules are kept); or a
             callable ``fn(rule) -> rule``.
 
-    Chains are recursed into; ``ShieldedOpt`` (on its own or in a chain) is left alone.
+    Chains are recursed into; ``ShieldedOpt`` and plain optax (on their own or in a chain) are left alone.
 
     Example:
         >>> import jax, naivega_jax as ng
@@ -115,8 +143,8 @@ class OptimiserMutation(Mutation):
 
     def __call__(self, key: Any, optimiser: Optimiser) -> Optimiser:
         _check_optimiser(optimiser, "OptimiserMutation")
-        if optimiser is None:
-            return None
+        if optimiser is None or is_plain_optax(optimiser):
+            return optimiser
         if callable(self.types) and not isinstance(self.types, tuple):
             new = map_optimisers(self.types, optimiser)
         else:
@@ -138,8 +166,8 @@ class AddOptimiserMutation(Mutation):
     """Adds the rule ``fn(chain)`` to the optimiser, making it a chain; rules of the same type are merged.
 
     ``fn`` gets the existing optimiser as an ``OptimiserChain``; if the chain already has rules of the new rule's
-    type they are merged with it (learning rates multiplied, see ``ng.merge_optimisers``). ``ShieldedOpt`` is
-    returned unchanged.
+    type they are merged with it (learning rates multiplied, see ``ng.merge_optimisers``). ``ShieldedOpt`` and plain
+    optax are returned unchanged.
 
     Example:
         >>> import jax, naivega_jax as ng
@@ -156,7 +184,7 @@ class AddOptimiserMutation(Mutation):
 
     def __call__(self, key: Any, optimiser: Optimiser) -> Optimiser:
         _check_optimiser(optimiser, "AddOptimiserMutation")
-        if optimiser is None or isinstance(optimiser, ShieldedOpt):
+        if _kept(optimiser):
             return optimiser
         chain = optimiser if isinstance(optimiser, OptimiserChain) else OptimiserChain(optimiser)
         new = self.fn(chain)
@@ -168,17 +196,17 @@ class AddOptimiserMutation(Mutation):
 
 
 def optimiser_swap(key: Any, pair: tuple[Optimiser, Optimiser]) -> tuple[Optimiser, Optimiser]:
-    """Swaps two rules, unless either is shielded (the default of ``OptimiserCrossover``)."""
+    """Swaps two rules, unless either is shielded or plain optax (the default of ``OptimiserCrossover``)."""
     a, b = pair
-    if isinstance(a, ShieldedOpt) or isinstance(b, ShieldedOpt):
+    if _kept(a) or _kept(b):
         return a, b
     return b, a
 
 
 def learning_rate_swap(key: Any, pair: tuple[Optimiser, Optimiser]) -> tuple[Optimiser, Optimiser]:
-    """Swaps only the learning rates of two rules; shielded rules and ``WeightDecay`` are left alone."""
+    """Swaps only the learning rates of two rules; shielded rules, plain optax and ``WeightDecay`` are left alone."""
     a, b = pair
-    if any(isinstance(o, (ShieldedOpt, WeightDecay)) for o in pair):
+    if any(_kept(o) or isinstance(o, WeightDecay) for o in pair):
         return a, b
     return a.with_learning_rate(b.learning_rate), b.with_learning_rate(a.learning_rate)
 
@@ -189,7 +217,7 @@ class OptimiserCrossover(Mutation):
 
     Chains are zipped member by member (``crossover`` applied to each pair; the longer chain keeps its tail), so
     ``OptimiserCrossover(ng.MutationProbability(OptimiserCrossover(), 0.2))`` swaps each member with probability
-    0.2. Pairs involving a ``ShieldedOpt`` are left alone.
+    0.2. Pairs involving a ``ShieldedOpt`` or a plain optax transformation are left alone.
 
     Args:
         crossover: a pair crossover ``(key, (a, b)) -> (a', b')``: ``optimiser_swap`` by default, or a crossover
@@ -227,7 +255,7 @@ class OptimiserCrossover(Mutation):
         a, b = pair
         _check_optimiser(a, type(self).__name__)
         _check_optimiser(b, type(self).__name__)
-        if a is None or b is None or isinstance(a, ShieldedOpt) or isinstance(b, ShieldedOpt):
+        if _kept(a) or _kept(b):
             return a, b
         if not (isinstance(a, OptimiserChain) or isinstance(b, OptimiserChain)):
             new = tuple(self.crossover(key, (a, b)))

@@ -11,15 +11,20 @@ from ._optimisers import (
     Momentum,
     NAdam,
     Nesterov,
+    Optax,
     Optimiser,
     OptimiserChain,
     RMSProp,
+    ScaledSchedule,
     ShieldedOpt,
     WeightDecay,
     map_optimisers,
     merge_optimisers,
     optimiser_from_dict,
 )
+
+# For the mutations and the training fitness, which leave plain optax alone; not public API (not in __all__).
+from ._optimisers import is_plain_optax as is_plain_optax
 from ._xla_cache import compilation_cache_dir, default_compilation_cache_dir, set_compilation_cache
 
 # For ng.autofit.fit, which switches the persistent cache on for a search; not public API (not in __all__).
@@ -33,9 +38,11 @@ __all__ = [
     "Momentum",
     "NAdam",
     "Nesterov",
+    "Optax",
     "Optimiser",
     "OptimiserChain",
     "RMSProp",
+    "ScaledSchedule",
     "ShieldedOpt",
     "TrainResult",
     "WeightDecay",

@@ -37,7 +37,7 @@ import optax
 from .._random import host_rng
 from ..graph import AvgPool, Conv, Graph, MaxPool
 from ._cache import CACHE, TIERS, Lookup, choose_tier
-from ._optimisers import Adam, Optimiser
+from ._optimisers import Adam, Optimiser, as_optimiser
 from ._step import _gather, _initial_carry, _layout, _train_epoch, _train_step, _with_utility
 
 DRIVERS = ("auto", "loop", "scan")
@@ -51,7 +51,9 @@ class TrainResult:
     Attributes:
         graph: the trained graph (parameters and batch-norm state); after a NaN/Inf loss, the input graph
             unchanged (upstream keeps the weights of the step that produced the NaN, which are usually not finite).
-        opt_state: the final optax state.
+        opt_state: the final optax state, in tree form (shaped like ``graph.params`` where optax makes it so, as
+            ``optimiser.to_optax().init(graph.params)``): ``train_graph(..., opt_state=result.opt_state)`` continues
+            training with it.
         losses: the mean loss of every step taken, in order (numpy).
         correct: per trained example, in training order, whether the graph's prediction *during training* was
             right (padding excluded); None when the output is not a (batch, classes) array.
@@ -209,10 +211,14 @@ def _check_graph(graph: Any, where: str) -> None:
 
 
 def _checked_optimiser(optimiser: Any, where: str) -> Optimiser:
-    """``optimiser``, or ``Adam()`` for None; anything else than an optimiser spec is refused."""
-    optimiser = Adam() if optimiser is None else optimiser
+    """``optimiser``, ``Adam()`` for None, an ``Optax`` for a bare optax transformation; anything else than an
+    optimiser spec is refused."""
+    optimiser = Adam() if optimiser is None else as_optimiser(optimiser)
     if not isinstance(optimiser, Optimiser):
-        raise TypeError(f"{where}: optimiser must be an optimiser spec (ng.Adam(1e-3), ...), got {optimiser!r}")
+        raise TypeError(
+            f"{where}: optimiser must be an optimiser spec (ng.Adam(1e-3), ...) or an optax GradientTransformation, "
+            f"got {optimiser!r}"
+        )
     return optimiser
 
 
@@ -250,7 +256,7 @@ def train_graph(
     x: Any,
     y: Any,
     *,
-    optimiser: Optimiser | None = None,
+    optimiser: Optimiser | optax.GradientTransformation | None = None,
     loss: Callable = optax.softmax_cross_entropy_with_integer_labels,
     batch_size: int = 32,
     epochs: int = 1,
@@ -259,6 +265,7 @@ def train_graph(
     check_every: int = 32,
     activation_utility: bool = False,
     compile_tier: str = "auto",
+    opt_state: Any = None,
 ) -> TrainResult:
     """Trains ``graph`` on ``(x, y)`` and returns a ``TrainResult`` with the trained graph and measurements.
 
@@ -269,7 +276,11 @@ def train_graph(
             numpy arrays are copied to the device on every call, as they are at the call; to train many times on
             the same data there, pass ``jax.Array``s (``jax.device_put(x)``), which are used as they are.
         y: targets, ``(n, ...)``, whatever ``loss`` takes.
-        optimiser: an optimiser spec (default ``Adam(1e-3)``); its state is created fresh for this call.
+        optimiser: an optimiser spec (default ``Adam(1e-3)``), or an optax ``GradientTransformation`` as it is
+            (``optax.adamw(1e-3)``; see ``ng.Optax``: its hyperparameters are constants of the compiled step, and
+            the transformation object is the compile-cache key, so reuse one object or give ``ng.Optax(t, key=...)``).
+            A spec's learning rate may be an optax schedule (``ng.Adam(optax.cosine_decay_schedule(1e-2, 1000))``),
+            evaluated at the optimiser's own step count.
         loss: ``loss(outputs, y)`` -> one value per example, shape ``(batch,)`` (e.g.
             ``optax.softmax_cross_entropy_with_integer_labels``), or values of the output's shape (e.g.
             ``optax.l2_loss`` of outputs and targets alike), averaged per example; padded rows are masked out either
@@ -294,6 +305,13 @@ def train_graph(
             the lowered step (``_cache.TIER_MODEL``, measured by benchmarks/bench_tiers.py and bench_compile.py).
             The choice is a pure function of the program and the step count, so equal calls train with equal
             executables and give equal numbers (the tiers' numbers differ by rounding). GPUs have one tier.
+        opt_state: None for a fresh optimiser state, or one to continue from, in tree form: the ``opt_state`` of an
+            earlier ``TrainResult`` for the same graph spec and optimiser type. Adam's moments and the step count
+            (which schedules read) go on from it; the spec's current hyperparameters (its learning rate, after a
+            mutation say) replace those stored in it. A state whose structure or shapes differ from the optimiser's
+            init for this graph raises ``ValueError`` naming the first difference. The caller's arrays are copied,
+            never changed. Two calls of one epoch continuing the state give the parameters of one two-epoch call
+            (``shuffle=False``, one fixed ``compile_tier``, no dropout: those make the two differ).
 
     Example:
         >>> import jax, jax.numpy as jnp, naivega_jax as ng
@@ -307,7 +325,9 @@ def train_graph(
     where = "train_graph"
     check_every = _check_positive(check_every, "check_every", where)
     t_start = time.perf_counter()
-    plan = _Plan(graph, x, y, optimiser, loss, batch_size, epochs, driver, activation_utility, compile_tier, where)
+    plan = _Plan(
+        graph, x, y, optimiser, loss, batch_size, epochs, driver, activation_utility, compile_tier, where, opt_state
+    )
     graph, data, layout, static, carry, tier, driver = (
         plan.graph,
         plan.data,
@@ -353,7 +373,9 @@ class _Plan:
     arguments, the initial carry and the compile tier. ``train_graph`` and ``precompile_training`` share it, so a
     precompiled executable is exactly the one training will look up."""
 
-    def __init__(self, graph, x, y, optimiser, loss, batch_size, epochs, driver, activation_utility, tier, where):
+    def __init__(
+        self, graph, x, y, optimiser, loss, batch_size, epochs, driver, activation_utility, tier, where, opt_state=None
+    ):
         _check_graph(graph, where)
         optimiser = _checked_optimiser(optimiser, where)
         self.batch_size = _check_positive(batch_size, "batch_size", where)
@@ -364,9 +386,9 @@ class _Plan:
         _tier(tier, 1, where)
         self.graph = _with_utility(graph) if activation_utility else graph
         self.data = _Data(self.graph, x, y, where)
-        self.layout = _layout(self.graph.params)
+        self.layout = _layout(self.graph.params, optimiser)
         self.static = {"skeleton": optimiser.skeleton(), "loss": loss, "layout": self.layout}
-        self.carry = _initial_carry(self.graph, optimiser, self.layout)
+        self.carry = _initial_carry(self.graph, optimiser, self.layout, opt_state, where)
         self.tier = _tier(tier, epochs * -(-self.data.n // self.batch_size), where)
 
 
@@ -375,7 +397,7 @@ def precompile_training(
     x: Any,
     y: Any,
     *,
-    optimiser: Optimiser | None = None,
+    optimiser: Optimiser | optax.GradientTransformation | None = None,
     loss: Callable = optax.softmax_cross_entropy_with_integer_labels,
     batch_size: int = 32,
     epochs: int = 1,

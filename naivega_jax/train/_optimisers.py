@@ -6,6 +6,11 @@ optimiser *state* (traced data), never in the compiled program: two specs that d
 share one compiled train step. ``skeleton()`` is the spec with every hyperparameter set to its default, the
 hashable key a compile cache uses.
 
+A learning rate may also be a schedule (a callable step -> rate, such as ``optax.cosine_decay_schedule(1e-2, 1000)``),
+held as a ``ScaledSchedule``: the schedule is a constant of the compiled step (part of the skeleton), its ``factor``
+(what learning-rate mutation changes) is injected state like a float rate. ``Optax`` wraps a plain optax
+transformation, whose hyperparameters are its own constants.
+
 Names and semantics follow NaiveGAflux/Optimisers.jl: ``SGD`` is upstream ``Descent``; the learning rate of a chain
 is the product of its members' (``WeightDecay`` counts as 1); ``ShieldedOpt`` is never mutated or crossed over.
 """
@@ -13,8 +18,9 @@ is the product of its members' (``WeightDecay`` counts as 1); ``ShieldedOpt`` is
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any, ClassVar
 
 import optax
@@ -24,7 +30,8 @@ class Optimiser:
     """Base class of the optimiser specs (frozen dataclasses). Use a concrete spec such as ``ng.Adam(1e-3)``.
 
     Every spec has ``learning_rate``, ``with_learning_rate(lr)`` (a copy), ``to_optax()``, ``skeleton()``,
-    ``to_dict()`` and ``Optimiser.from_dict(d)``.
+    ``to_dict()`` and ``Optimiser.from_dict(d)``. A spec's ``learning_rate`` is a float or a ``ScaledSchedule``
+    (give any optax schedule, it is wrapped); ``to_dict`` refuses a schedule (JSON holds numbers only).
 
     Example:
         >>> import naivega_jax as ng
@@ -36,26 +43,56 @@ class Optimiser:
     hyperparameters: ClassVar[tuple[str, ...]] = ()
 
     @property
-    def learning_rate(self) -> float:
+    def learning_rate(self) -> float | ScaledSchedule:
         raise NotImplementedError
 
-    def with_learning_rate(self, learning_rate: float) -> Optimiser:
-        """A copy with the learning rate set (specs without a learning rate of their own return themselves)."""
-        _check_number(learning_rate, "learning_rate", type(self).__name__)
-        return dataclasses.replace(self, learning_rate=float(learning_rate))
+    def with_learning_rate(self, learning_rate: float | Callable[[Any], Any]) -> Optimiser:
+        """A copy with the learning rate set: a number or a schedule (specs without a learning rate of their own
+        return themselves)."""
+        return dataclasses.replace(self, learning_rate=_learning_rate(learning_rate, type(self).__name__))
 
     def to_optax(self) -> optax.GradientTransformation:
         """The optax transformation; scalar hyperparameters are injected state (``optax.inject_hyperparams``)."""
-        hyper = {name: getattr(self, name) for name in self.hyperparameters}
-        return optax.inject_hyperparams(_FACTORIES[type(self).__name__])(**hyper)
+        return optax.inject_hyperparams(self._factory())(**self._injected())
+
+    def _injected(self) -> dict[str, float | ScaledSchedule]:
+        """The values ``to_optax`` injects, by name: a scheduled learning rate injects its factor only, as
+        ``learning_rate_factor`` (the schedule itself is a constant of the factory)."""
+        values = {}
+        for name in self.hyperparameters:
+            value = getattr(self, name)
+            if isinstance(value, ScaledSchedule):
+                values[f"{name}_factor"] = value.factor
+            else:
+                values[name] = value
+        return values
+
+    def _factory(self) -> Callable[..., optax.GradientTransformation]:
+        factory = _FACTORIES[type(self).__name__]
+        schedule = getattr(self, "learning_rate", None)
+        if not isinstance(schedule, ScaledSchedule):
+            return factory
+        return _scheduled(factory, schedule.schedule, tuple(self._injected()))
 
     def skeleton(self) -> Optimiser:
-        """The spec with every hyperparameter at its default: equal skeletons mean equal optax structure."""
+        """The spec with every hyperparameter at its default: equal skeletons mean equal optax structure. A
+        scheduled learning rate keeps its schedule (at factor 1): the schedule is compiled into the step."""
+        schedule = getattr(self, "learning_rate", None)
+        if isinstance(schedule, ScaledSchedule):
+            return type(self)(learning_rate=ScaledSchedule(schedule.schedule))
         return type(self)()
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly dict; ``Optimiser.from_dict`` inverts it."""
-        return {"type": type(self).__name__, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}}
+        """A JSON-friendly dict; ``Optimiser.from_dict`` inverts it. A learning rate that is a schedule cannot be
+        written: ``ValueError`` naming the field."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name, value in fields.items():
+            if isinstance(value, ScaledSchedule):
+                raise ValueError(
+                    f"{type(self).__name__}.to_dict: {name} is a schedule ({value!r}), which JSON cannot hold; only "
+                    "specs with float learning rates can be saved"
+                )
+        return {"type": type(self).__name__, **fields}
 
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> Optimiser:
@@ -65,8 +102,89 @@ class Optimiser:
     def __post_init__(self):
         for name in self.hyperparameters:
             value = getattr(self, name)
+            if name == "learning_rate":
+                object.__setattr__(self, name, _learning_rate(value, type(self).__name__))
+                continue
             _check_number(value, name, type(self).__name__)
             object.__setattr__(self, name, float(value))
+
+
+def _learning_rate(value: Any, where: str) -> float | ScaledSchedule:
+    """A learning rate as a spec holds it: a float, or a schedule wrapped as a ``ScaledSchedule``."""
+    if callable(value):
+        return value if isinstance(value, ScaledSchedule) else ScaledSchedule(value)
+    if isinstance(value, bool) or not hasattr(value, "__float__"):
+        raise TypeError(f"{where}: learning_rate must be a real number or a schedule (step -> rate), got {value!r}")
+    _check_number(value, "learning_rate", where)
+    return float(value)
+
+
+def _scheduled(factory: Callable[..., Any], schedule: Callable[[Any], Any], names: tuple[str, ...]) -> Callable:
+    """``factory`` with its learning rate ``learning_rate_factor * schedule(count)``: the factor stays a number
+    that ``optax.inject_hyperparams`` injects (traced), the schedule counts the optimiser's own steps."""
+
+    def scheduled(**values: Any) -> optax.GradientTransformation:
+        factor = values.pop("learning_rate_factor")
+        return factory(learning_rate=lambda count: factor * schedule(count), **values)
+
+    # inject_hyperparams reads the factory's signature to tell hyperparameters apart
+    scheduled.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY) for name in names]
+    )
+    return scheduled
+
+
+@dataclasses.dataclass(frozen=True)
+class ScaledSchedule:
+    """A learning-rate schedule whose values are multiplied by ``factor``: ``factor * schedule(count)``.
+
+    The specs hold every schedule learning rate as one (a plain schedule at factor 1). ``LearningRateMutation``
+    changes the factor, and so do ``*`` and ``/`` by a number; wrapping a ``ScaledSchedule`` again multiplies the
+    factors. The division of two scalings of the same schedule is the ratio of their factors (a number).
+
+    In training, the schedule is a constant of the compiled step (part of the compile-cache key: keep one schedule
+    object, a new one compiles again) and is evaluated at the optimiser's own step count; the factor is injected
+    state, so changing it compiles nothing.
+
+    Example:
+        >>> import optax
+        >>> from naivega_jax.train import ScaledSchedule
+        >>> s = ScaledSchedule(optax.linear_schedule(1.0, 0.0, 10), 0.5)
+        >>> round(float(s(4)), 6), (s * 2).factor, ScaledSchedule(s, 3.0).factor
+        (0.3, 1.0, 1.5)
+    """
+
+    schedule: Callable[[Any], Any]
+    factor: float = 1.0
+
+    def __post_init__(self):
+        if not callable(self.schedule):
+            raise TypeError(f"ScaledSchedule: schedule must be callable (step -> rate), got {self.schedule!r}")
+        _check_number(self.factor, "factor", "ScaledSchedule")
+        factor = float(self.factor)
+        if isinstance(self.schedule, ScaledSchedule):
+            factor *= self.schedule.factor
+            object.__setattr__(self, "schedule", self.schedule.schedule)
+        object.__setattr__(self, "factor", factor)
+
+    def __call__(self, count: Any) -> Any:
+        return self.factor * self.schedule(count)
+
+    def __mul__(self, other: Any) -> ScaledSchedule:
+        if isinstance(other, bool) or not hasattr(other, "__float__"):
+            return NotImplemented
+        return ScaledSchedule(self.schedule, self.factor * float(other))
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: Any) -> ScaledSchedule | float:
+        if isinstance(other, ScaledSchedule):
+            if other.schedule is not self.schedule:
+                return NotImplemented
+            return self.factor / other.factor
+        if isinstance(other, bool) or not hasattr(other, "__float__"):
+            return NotImplemented
+        return ScaledSchedule(self.schedule, self.factor / float(other))
 
 
 def _check_number(value: Any, name: str, where: str) -> None:
@@ -86,7 +204,7 @@ class SGD(Optimiser):
         0.5
     """
 
-    learning_rate: float = 0.1
+    learning_rate: float | ScaledSchedule = 0.1
     hyperparameters: ClassVar[tuple[str, ...]] = ("learning_rate",)
 
 
@@ -100,7 +218,7 @@ class Momentum(Optimiser):
         0.9
     """
 
-    learning_rate: float = 0.01
+    learning_rate: float | ScaledSchedule = 0.01
     momentum: float = 0.9
     hyperparameters: ClassVar[tuple[str, ...]] = ("learning_rate", "momentum")
 
@@ -115,7 +233,7 @@ class Nesterov(Optimiser):
         0.001
     """
 
-    learning_rate: float = 0.001
+    learning_rate: float | ScaledSchedule = 0.001
     momentum: float = 0.9
     hyperparameters: ClassVar[tuple[str, ...]] = ("learning_rate", "momentum")
 
@@ -130,7 +248,7 @@ class Adam(Optimiser):
         0.001
     """
 
-    learning_rate: float = 1e-3
+    learning_rate: float | ScaledSchedule = 1e-3
     b1: float = 0.9
     b2: float = 0.999
     eps: float = 1e-8
@@ -147,7 +265,7 @@ class NAdam(Optimiser):
         0.002
     """
 
-    learning_rate: float = 1e-3
+    learning_rate: float | ScaledSchedule = 1e-3
     b1: float = 0.9
     b2: float = 0.999
     eps: float = 1e-8
@@ -164,7 +282,7 @@ class AdaGrad(Optimiser):
         0.1
     """
 
-    learning_rate: float = 0.1
+    learning_rate: float | ScaledSchedule = 0.1
     eps: float = 1e-8
     hyperparameters: ClassVar[tuple[str, ...]] = ("learning_rate", "eps")
 
@@ -179,7 +297,7 @@ class RMSProp(Optimiser):
         0.9
     """
 
-    learning_rate: float = 1e-3
+    learning_rate: float | ScaledSchedule = 1e-3
     rho: float = 0.9
     eps: float = 1e-8
     hyperparameters: ClassVar[tuple[str, ...]] = ("learning_rate", "rho", "eps")
@@ -195,7 +313,7 @@ class AdamW(Optimiser):
         0.01
     """
 
-    learning_rate: float = 1e-3
+    learning_rate: float | ScaledSchedule = 1e-3
     b1: float = 0.9
     b2: float = 0.999
     eps: float = 1e-8
@@ -233,7 +351,8 @@ class OptimiserChain(Optimiser):
     """Applies its optimisers in order (``optax.chain``); its learning rate is the product of its members'.
 
     ``with_learning_rate(lr)`` rescales the first member that has an adjustable learning rate (neither a
-    ``WeightDecay`` nor a ``ShieldedOpt``) so that the product becomes ``lr``.
+    ``WeightDecay``, a ``ShieldedOpt`` nor an ``Optax``) so that the product becomes ``lr``. With one scheduled
+    member the product is that member's ``ScaledSchedule`` times the others' rates (more than one: ``TypeError``).
 
     Example:
         >>> import naivega_jax as ng
@@ -258,13 +377,13 @@ class OptimiserChain(Optimiser):
     def learning_rate(self) -> float:
         return math.prod(o.learning_rate for o in self.optimisers)
 
-    def with_learning_rate(self, learning_rate: float) -> OptimiserChain:
-        _check_number(learning_rate, "learning_rate", "OptimiserChain")
+    def with_learning_rate(self, learning_rate: float | Callable[[Any], Any]) -> OptimiserChain:
+        learning_rate = _learning_rate(learning_rate, "OptimiserChain")
         members = list(self.optimisers)
         for i, o in enumerate(members):
             if _adjustable(o):
                 rest = self.learning_rate / o.learning_rate
-                members[i] = o.with_learning_rate(float(learning_rate) / rest)
+                members[i] = o.with_learning_rate(learning_rate / rest)
                 return OptimiserChain(*members)
         return self
 
@@ -312,8 +431,97 @@ class ShieldedOpt(Optimiser):
         return {"type": "ShieldedOpt", "optimiser": self.optimiser.to_dict()}
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class Optax(Optimiser):
+    """A plain optax transformation as an optimiser: ``ng.Optax(optax.adamw(1e-3), key="adamw-1e-3")``.
+
+    Wherever an optimiser spec is accepted, a bare ``optax.GradientTransformation`` is too and is wrapped as
+    ``Optax(transform)``. Differences from the specs:
+
+    * Compile-cache identity: without ``key``, the transformation object itself. Training twice with the same object
+      compiles once; a new ``optax.adamw(1e-3)`` per call is a new object and compiles again. With a ``key``
+      (any hashable), equal keys are equal optimisers and share every compiled step: you promise that equal keys
+      mean the same transformation.
+    * Its hyperparameters are constants of the compiled step, not traced state: another learning rate is another
+      transformation (and another compile). Use ``optax.inject_hyperparams`` inside it, or a spec, to trace them.
+    * The update sees the parameters as the graph's tree (``{vertex: {name: array}}``), never the engine's flat
+      vector, so transformations that look at arrays one by one (LAMB's trust ratio, ``optax.masked``,
+      ``optax.multi_transform``) behave as they do elsewhere.
+    * Mutations and crossovers leave it unchanged (as ``ShieldedOpt``); ``learning_rate`` is ``nan`` (unknown here)
+      and ``with_learning_rate`` returns it as it is; ``to_dict`` raises (a transformation is not JSON).
+
+    Example:
+        >>> import optax, naivega_jax as ng
+        >>> from naivega_jax.train import Optax
+        >>> a, b = Optax(optax.adamw(1e-3), key="adamw"), Optax(optax.adamw(1e-3), key="adamw")
+        >>> a == b, Optax(a.transform) == Optax(optax.adamw(1e-3)), ng.LearningRateMutation()(None, a) is a
+        (True, False, True)
+    """
+
+    transform: optax.GradientTransformation
+    key: Hashable | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.transform, optax.GradientTransformation):
+            raise TypeError(
+                f"Optax: transform must be an optax GradientTransformation (optax.adamw(1e-3), ...), got "
+                f"{self.transform!r}"
+            )
+        try:
+            hash(self.key)
+        except TypeError:
+            raise TypeError(f"Optax: key must be hashable (a string, a tuple, ...), got {self.key!r}") from None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Optax):
+            return NotImplemented
+        if self.key is not None or other.key is not None:
+            return self.key == other.key
+        return self.transform is other.transform
+
+    def __hash__(self) -> int:
+        return hash(("Optax", self.key)) if self.key is not None else hash(("Optax", id(self.transform)))
+
+    def __repr__(self) -> str:
+        return f"Optax(<{type(self.transform).__name__} at {id(self.transform):#x}>, key={self.key!r})"
+
+    @property
+    def learning_rate(self) -> float:
+        return math.nan
+
+    def with_learning_rate(self, learning_rate: Any) -> Optax:
+        return self
+
+    def to_optax(self) -> optax.GradientTransformation:
+        return self.transform
+
+    def _injected(self) -> dict[str, float]:
+        return {}
+
+    def skeleton(self) -> Optax:
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        raise ValueError(
+            f"Optax.to_dict: an optax transformation (key={self.key!r}) cannot be written as JSON; only optimiser "
+            "specs with float learning rates (ng.Adam(1e-3), ...) can be saved"
+        )
+
+
+def as_optimiser(optimiser: Any) -> Any:
+    """``optimiser`` with a bare optax transformation wrapped as ``Optax``; anything else as it is."""
+    if isinstance(optimiser, optax.GradientTransformation):
+        return Optax(optimiser)
+    return optimiser
+
+
+def is_plain_optax(optimiser: Any) -> bool:
+    """Whether ``optimiser`` is a plain optax transformation (bare or as ``Optax``), which mutations leave alone."""
+    return isinstance(optimiser, (Optax, optax.GradientTransformation))
+
+
 def _adjustable(o: Optimiser) -> bool:
-    return not isinstance(o, (WeightDecay, ShieldedOpt))
+    return not isinstance(o, (WeightDecay, ShieldedOpt, Optax))
 
 
 _FACTORIES: dict[str, Callable[..., optax.GradientTransformation]] = {
@@ -333,7 +541,7 @@ _FACTORIES: dict[str, Callable[..., optax.GradientTransformation]] = {
 OPTIMISERS: dict[str, type[Optimiser]] = {
     cls.__name__: cls
     for cls in (SGD, Momentum, Nesterov, Adam, NAdam, AdaGrad, RMSProp, AdamW, WeightDecay, OptimiserChain, ShieldedOpt)
-}
+}  # Optax is not here: a transformation cannot be read back from JSON
 
 
 def optimiser_from_dict(data: Mapping[str, Any]) -> Optimiser:
@@ -360,8 +568,8 @@ def optimiser_from_dict(data: Mapping[str, Any]) -> Optimiser:
 
 
 def map_optimisers(fn: Callable[[Optimiser], Optimiser], optimiser: Optimiser) -> Optimiser:
-    """Applies ``fn`` to every rule of ``optimiser``, recursing into chains; ``ShieldedOpt`` members are kept as
-    they are (NaiveGAflux's ``optmap`` as used by ``OptimiserMutation``).
+    """Applies ``fn`` to every rule of ``optimiser``, recursing into chains; ``ShieldedOpt`` and ``Optax`` members
+    are kept as they are (NaiveGAflux's ``optmap`` as used by ``OptimiserMutation``).
 
     Example:
         >>> import naivega_jax as ng
@@ -369,7 +577,7 @@ def map_optimisers(fn: Callable[[Optimiser], Optimiser], optimiser: Optimiser) -
         >>> ng.map_optimisers(lambda o: o.with_learning_rate(10 * o.learning_rate), chain).learning_rate
         0.1
     """
-    if isinstance(optimiser, ShieldedOpt):
+    if isinstance(optimiser, (ShieldedOpt, Optax)):
         return optimiser
     if isinstance(optimiser, OptimiserChain):
         return OptimiserChain(*(map_optimisers(fn, o) for o in optimiser.optimisers))
@@ -407,6 +615,8 @@ def merge_optimisers(*optimisers: Optimiser, kind: type[Optimiser] | None = None
         )
     if isinstance(first, OptimiserChain):
         raise TypeError("merge_optimisers: chains cannot be merged; merge their members instead")
+    if isinstance(first, Optax):
+        raise TypeError("merge_optimisers: plain optax transformations (ng.Optax) cannot be merged; chain them")
     if isinstance(first, ShieldedOpt):
         return ShieldedOpt(merge_optimisers(*(o.optimiser for o in optimisers)))
     if isinstance(first, WeightDecay):

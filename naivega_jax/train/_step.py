@@ -24,7 +24,7 @@ from .._errors import ShapeError
 from ..graph import IMMUTABLE, Graph, utility_ewma, utility_probes
 from ..graph._graph import forward
 from ..graph._remap import EPS, UTILITY
-from ._optimisers import AdamW, Optimiser, OptimiserChain, ShieldedOpt, WeightDecay
+from ._optimisers import AdamW, Optax, Optimiser, OptimiserChain, ShieldedOpt, WeightDecay
 
 # ---- one flat parameter vector ------------------------------------------------------------------------------------
 
@@ -96,12 +96,22 @@ _LAYOUTS: collections.OrderedDict[Any, _Layout | None] = collections.OrderedDict
 _LAYOUTS_LOCK = threading.Lock()
 
 
-def _layout(params: Any) -> _Layout | None:
+def _tree_only(optimiser: Optimiser) -> bool:
+    """Whether the optimiser must see the parameter tree: a plain optax transformation may look at arrays one by one
+    (LAMB's trust ratio, ``optax.masked``), which one flat vector would silently change."""
+    if isinstance(optimiser, OptimiserChain):
+        return any(_tree_only(o) for o in optimiser.optimisers)
+    if isinstance(optimiser, ShieldedOpt):
+        return _tree_only(optimiser.optimiser)
+    return isinstance(optimiser, Optax)
+
+
+def _layout(params: Any, optimiser: Optimiser | None = None) -> _Layout | None:
     """The flat layout of ``params`` (a dict of dicts of arrays of one float dtype) for ``FLAT``, or None to train
-    the tree."""
+    the tree (always for an ``optimiser`` that contains a plain optax transformation)."""
     if FLAT not in FLAT_MODES:
         raise ValueError(f"_step.FLAT must be one of {FLAT_MODES}, got {FLAT!r}")
-    if FLAT is None or not isinstance(params, Mapping):
+    if FLAT is None or not isinstance(params, Mapping) or (optimiser is not None and _tree_only(optimiser)):
         return None
     leaves, treedef = jax.tree_util.tree_flatten(params)
     key = (FLAT, treedef, tuple((np.shape(a), str(getattr(a, "dtype", np.asarray(a).dtype))) for a in leaves))
@@ -181,12 +191,13 @@ def _correct(out: Any, y: jax.Array, batch: int) -> jax.Array:
 
 
 def _uses_params(optimiser: Optimiser) -> bool:
-    """Whether the optimiser's update reads the parameters (weight decay does; the others only the gradients)."""
+    """Whether the optimiser's update reads the parameters (weight decay does; the other specs only the gradients;
+    a plain optax transformation may)."""
     if isinstance(optimiser, OptimiserChain):
         return any(_uses_params(o) for o in optimiser.optimisers)
     if isinstance(optimiser, ShieldedOpt):
         return _uses_params(optimiser.optimiser)
-    return isinstance(optimiser, (AdamW, WeightDecay))
+    return isinstance(optimiser, (AdamW, WeightDecay, Optax))
 
 
 def _update_utilities(graph: Graph, state: dict, probe_grads: Mapping[str, jax.Array], mask: jax.Array) -> dict:
@@ -214,6 +225,7 @@ def _update_utilities(graph: Graph, state: dict, probe_grads: Mapping[str, jax.A
 def _step_body(carry, batch, key, skeleton: Optimiser, loss: Callable, layout: _Layout | None = None):
     graph, opt_state, ok = carry
     xs, y, mask, index = batch
+    layout = None if _tree_only(skeleton) else layout  # as ``_initial_carry`` built the state
     step_key = jax.random.fold_in(key, index)
     # Vertices that store an activation-contribution utility get zero probes; their gradients give the utility.
     probes = utility_probes(graph, mask.shape[0])
@@ -255,17 +267,20 @@ def _train_epoch(carry, batches, key, *, skeleton, loss, layout=None):
 
 
 def _hyper_values(optimiser: Optimiser) -> Any:
-    """The spec's hyperparameter values as a pytree mirroring chains (float32, like the injected state)."""
+    """The spec's injected hyperparameter values as a pytree mirroring chains (float32, like the injected state)."""
     if isinstance(optimiser, OptimiserChain):
         return tuple(_hyper_values(o) for o in optimiser.optimisers)
     if isinstance(optimiser, ShieldedOpt):
         return _hyper_values(optimiser.optimiser)
-    return {name: np.float32(getattr(optimiser, name)) for name in optimiser.hyperparameters}
+    return {name: np.float32(value) for name, value in optimiser._injected().items()}
 
 
 def _with_hyper(skeleton: Optimiser, state: Any, values: Any) -> Any:
+    """``state`` with the injected hyperparameters set to ``values``; a plain optax transformation injects none."""
     if isinstance(skeleton, OptimiserChain):
         return tuple(_with_hyper(o, s, v) for o, s, v in zip(skeleton.optimisers, state, values))
+    if isinstance(skeleton, Optax):
+        return state
     return state._replace(hyperparams=dict(values))
 
 
@@ -291,24 +306,89 @@ def _with_utility(graph: Graph) -> Graph:
     return graph.replace(state=state)
 
 
-def _initial_carry(graph: Graph, optimiser: Optimiser, layout: _Layout | None = None) -> tuple[Graph, Any, jax.Array]:
-    """A fresh copy of the graph (the steps donate it), a fresh optimiser state, and the all-finite flag; with a
+def _initial_carry(
+    graph: Graph,
+    optimiser: Optimiser,
+    layout: _Layout | None = None,
+    opt_state: Any = None,
+    where: str = "train_graph",
+) -> tuple[Graph, Any, jax.Array]:
+    """A fresh copy of the graph (the steps donate it), the optimiser state, and the all-finite flag; with a
     ``layout``, the graph's params are one flat vector and the optimiser state is over that vector.
 
-    Built on the host: eager ``jnp`` ops (optax's ``init``, ``jnp.copy``) compile one kernel per new array shape,
-    ~40 ms each on CPU, which every mutated candidate would pay. Every optax state our specs build starts at zero
-    except the injected hyperparameters (a test checks this against optax's own ``init`` for every spec).
+    The state is fresh, or ``opt_state`` (tree form, checked against the optimiser's init for this graph, copied)
+    with the spec's current injected hyperparameters. A fresh state is built on the host: eager ``jnp`` ops
+    (optax's ``init``, ``jnp.copy``) compile one kernel per new array shape, ~40 ms each on CPU, which every mutated
+    candidate would pay. Every optax state our specs build starts at zero except the injected hyperparameters (a
+    test checks this against optax's own ``init`` for every spec); a plain optax transformation's ``init`` runs as
+    it is.
     """
     skeleton = optimiser.skeleton()
-    if layout is not None:
-        if layout.params_flat:
-            graph = graph.replace(params=layout.ravel_host(graph.params))
-        shapes = _state_shapes(skeleton, jax.ShapeDtypeStruct((layout.size,), layout.dtype))
+    if _tree_only(skeleton):
+        layout = None
+    flat = jax.ShapeDtypeStruct((layout.size,), layout.dtype) if layout is not None else None
+    if opt_state is not None:
+        state = _given_state(skeleton, graph.params, layout, opt_state, where)
+    elif _tree_only(skeleton):  # a plain optax state need not start at zero: optax's own init
+        state = jax.device_get(skeleton.to_optax().init(graph.params))
     else:
-        shapes = _state_shapes(skeleton, graph.params)
-    zeros = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), shapes)
-    state = _with_hyper(skeleton, zeros, _hyper_values(optimiser))
+        shapes = _state_shapes(skeleton, graph.params if flat is None else flat)
+        state = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), shapes)
+    state = _with_hyper(skeleton, state, _hyper_values(optimiser))
+    if layout is not None and layout.params_flat:
+        graph = graph.replace(params=layout.ravel_host(graph.params))
     return jax.device_put((graph, state, np.bool_(True)), may_alias=False)
+
+
+def _given_state(skeleton: Optimiser, params: Any, layout: _Layout | None, opt_state: Any, where: str) -> Any:
+    """``opt_state`` (tree form) on the host, checked against ``skeleton``'s init for ``params`` and moved into
+    ``layout``'s flat vector where the engine uses one."""
+    expected = _state_shapes(skeleton, params)
+    _check_state(opt_state, expected, skeleton, where)
+    state = jax.device_get(opt_state)
+    if layout is None:
+        return jax.tree_util.tree_map(np.asarray, state)
+    flat_def = jax.tree_util.tree_structure(_state_shapes(skeleton, jax.ShapeDtypeStruct((layout.size,), layout.dtype)))
+    parts = flat_def.flatten_up_to(state)
+    kinds = flat_def.flatten_up_to(expected)
+    leaves = [layout.ravel_host(p) if isinstance(k, Mapping) else np.asarray(p) for p, k in zip(parts, kinds)]
+    return jax.tree_util.tree_unflatten(flat_def, leaves)
+
+
+def _check_state(opt_state: Any, expected: Any, skeleton: Optimiser, where: str) -> None:
+    """One-line ``ValueError`` naming ``opt_state`` and its first difference from the ``expected`` shapes."""
+    got, got_def = jax.tree_util.tree_flatten_with_path(opt_state)
+    want, want_def = jax.tree_util.tree_flatten_with_path(expected)
+    if got_def != want_def:
+        got_paths = [jax.tree_util.keystr(p) for p, _ in got]
+        want_paths = [jax.tree_util.keystr(p) for p, _ in want]
+        detail = next(
+            (
+                f"leaf {i} is opt_state{g}, expected opt_state{w}"
+                for i, (g, w) in enumerate(zip(got_paths, want_paths))
+                if g != w
+            ),
+            f"{len(got_paths)} leaves, expected {len(want_paths)}"
+            if len(got_paths) != len(want_paths)
+            else f"a {type(opt_state).__name__} node where the init has {type(expected).__name__}",
+        )
+        raise ValueError(
+            f"{where}: opt_state does not match the state of {_name(skeleton)} for this graph: {detail} (pass the "
+            "opt_state of an earlier TrainResult for the same graph spec and optimiser type)"
+        )
+    for (path, leaf), (_, shape) in zip(got, want):
+        dtype = np.dtype(leaf.dtype if hasattr(leaf, "dtype") else np.asarray(leaf).dtype)
+        if tuple(np.shape(leaf)) != tuple(shape.shape) or dtype != shape.dtype:
+            raise ValueError(
+                f"{where}: opt_state{jax.tree_util.keystr(path)} has shape {tuple(np.shape(leaf))} {dtype}, expected "
+                f"{tuple(shape.shape)} {shape.dtype} (the init of {_name(skeleton)} for this graph's params)"
+            )
+
+
+def _name(optimiser: Optimiser) -> str:
+    if isinstance(optimiser, OptimiserChain):
+        return f"OptimiserChain({', '.join(_name(o) for o in optimiser.optimisers)})"
+    return type(optimiser).__name__
 
 
 _STATE_SHAPES: collections.OrderedDict[Any, Any] = collections.OrderedDict()
