@@ -39,5 +39,21 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format naivega_jax tests benchmarks examples
 	$(VENV)/bin/ruff check --fix naivega_jax tests benchmarks examples
 
+# The regression benchmarks (benchmarks/RESULTS.md has what each guards). `make bench` measures in full: hours on 2
+# CPU cores (bench_memory ~20 min, bench_baselines ~1 hour, resuming: it runs only the runs whose JSON is missing);
+# each writes <name>.json and <name>.md under benchmarks/results/. `make bench-quick` smoke-runs each with --quick
+# (the same code path on little data, numbers meaningless) into benchmarks/results/quick/.
+.PHONY: bench-quick
+BENCHMARKS := bench_train bench_flax bench_compile bench_solver bench_search bench_distributed bench_memory
+
+bench: $(STAMP)
+	set -e; for b in $(BENCHMARKS); do $(PY) benchmarks/$$b.py; done
+	$(PY) benchmarks/bench_baselines.py mnist1d --budget-factor 1 --seeds 0 1 2 3 4
+	$(PY) benchmarks/bench_baselines.py report
+
+bench-quick: $(STAMP)
+	set -e; for b in $(BENCHMARKS); do $(PY) benchmarks/$$b.py --quick; done
+	$(PY) benchmarks/bench_baselines.py mnist1d --quick
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info
