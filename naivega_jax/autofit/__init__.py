@@ -5,6 +5,7 @@ from ._data import data_fingerprint, default_epochs, encode_known_labels, prepar
 from ._fit import fit
 from ._progress import ProgressHandler, RunProgress, format_duration
 from ._random_search import random_search, search_budget
+from ._regression import MSEFitness, squared_error
 from ._run import initial_population
 from ._spaces import (
     conv_layer_space,
@@ -12,6 +13,8 @@ from ._spaces import (
     downsample_space,
     mlp_space,
     rep_fork_res,
+    standardise_inputs,
+    tabular_space,
 )
 from ._strategy import (
     SizeGuard,
@@ -23,6 +26,7 @@ from ._strategy import (
 from ._summary import format_summary
 
 __all__ = [
+    "MSEFitness",
     "ProgressHandler",
     "RunDirectoryError",
     "RunProgress",
@@ -46,5 +50,8 @@ __all__ = [
     "random_search",
     "rep_fork_res",
     "search_budget",
+    "squared_error",
+    "standardise_inputs",
+    "tabular_space",
     "training_size",
 ]

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..data import check_labels, train_val_split
+from ._spaces import check_task
 
 VALIDATION_SPLIT = 0.1
 #: training examples each candidate sees per generation by default. Upstream AutoFlux trains 400 batches of 1024
@@ -67,29 +68,66 @@ def _check_x(x: Any, what: str) -> np.ndarray:
     return x
 
 
-def prepare_data(x: Any, y: Any, validation_split: float):
+def _check_targets(y: Any, n: int, what: str) -> np.ndarray:
+    """Regression targets as float32 ``(n, T)`` (a vector ``(n,)`` becomes a column): numbers, finite."""
+    y = np.asarray(y)
+    if y.dtype == object or y.dtype.kind not in "iuf":
+        raise TypeError(f"fit: {what} must hold numbers (the regression targets), got dtype {y.dtype}")
+    if y.ndim not in (1, 2) or y.shape[0] != n or (y.ndim == 2 and y.shape[1] < 1):
+        raise ValueError(
+            f"fit: {what} must have shape ({n},) or ({n}, T), one row of targets per example; got {y.shape}"
+        )
+    y = y.astype(np.float32)
+    if not np.isfinite(y).all():
+        bad = ~np.isfinite(y)
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"fit: {what} holds {int(bad.sum())} NaN or Inf values (the first, {y[first]}, at index {first}); "
+            "clean the data first"
+        )
+    return y.reshape(n, -1)
+
+
+def _split(x: np.ndarray, y: np.ndarray, validation_split: float):
+    if not 0.0 < validation_split < 1.0:
+        raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split!r}")
+    x_tr, y_tr, x_val, y_val = train_val_split(x, y, fraction=validation_split)
+    if x_tr.shape[0] == 0:
+        raise ValueError(f"fit: validation_split={validation_split} leaves no training examples of {x.shape[0]}")
+    return x_tr, y_tr, x_val, y_val
+
+
+def prepare_data(x: Any, y: Any, validation_split: float, task: str = "classification"):
     """Checks and shapes the data: ``(x_train, y_train, x_val, y_val, in_shape, classes)``.
 
-    Flat vectors ``(n, F)`` become sequences ``(n, F, 1)``; labels are encoded ``0..K-1`` (``classes`` maps back).
+    ``x`` keeps its shape: vectors ``(n, F)`` stay vectors (``default_space`` searches MLPs for them).
+    Classification: labels are encoded ``0..K-1`` (``classes`` maps back). Regression: ``y`` of shape ``(n,)`` or
+    ``(n, T)`` becomes float32 ``(n, T)`` (a vector a column, ``T = 1``: the model has one output per column) and
+    ``classes`` is None.
     """
+    task = check_task(task, "fit")
     x = _check_x(x, "x")
+    if task == "regression":
+        y = _check_targets(y, x.shape[0], "y")
+        if np.all(y == y[0]):
+            row = y[0].item() if y.shape[1] == 1 else y[0].tolist()
+            raise ValueError(f"fit: y is constant (every target is {row}); regression needs targets that vary")
+        x_tr, y_tr, x_val, y_val = _split(x, y, validation_split)
+        return x_tr, y_tr, x_val, y_val, tuple(int(s) for s in x.shape[1:]), None
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] != x.shape[0]:
         raise ValueError(f"fit: y must be a vector of {x.shape[0]} labels (one per row of x), got shape {y.shape}")
     if np.issubdtype(y.dtype, np.floating) and not np.all(np.mod(y, 1) == 0):
         i = int(np.argmax(np.mod(y, 1) != 0))
-        raise ValueError(f"fit: y must hold integer class labels, got {y[i].item()} at index {i}")
+        raise ValueError(
+            f"fit: y must hold integer class labels, got {y[i].item()} at index {i}; for real-valued targets use "
+            "task='regression'"
+        )
     classes = np.unique(y)
     if classes.size < 2:
         raise ValueError(f"fit: y must hold at least 2 classes, got {classes.tolist()}")
     codes = check_labels(np.searchsorted(classes, y), num_classes=int(classes.size))
-    if x.ndim == 2:
-        x = x[..., None]
-    if not 0.0 < validation_split < 1.0:
-        raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split!r}")
-    x_tr, y_tr, x_val, y_val = train_val_split(x, codes, fraction=validation_split)
-    if x_tr.shape[0] == 0:
-        raise ValueError(f"fit: validation_split={validation_split} leaves no training examples of {x.shape[0]}")
+    x_tr, y_tr, x_val, y_val = _split(x, codes, validation_split)
     missing = sorted(set(range(classes.size)) - set(np.unique(y_val).tolist()))
     if missing:
         raise ValueError(
@@ -99,8 +137,9 @@ def prepare_data(x: Any, y: Any, validation_split: float):
     return x_tr, y_tr, x_val, y_val, tuple(int(s) for s in x.shape[1:]), classes
 
 
-def _prepare_test(test_data: Any, classes: np.ndarray, in_shape: tuple[int, ...]):
-    """The test data shaped like the training data, labels encoded like it; None stays None."""
+def _prepare_test(test_data: Any, classes: np.ndarray | None, in_shape: tuple[int, ...], targets: int | None = None):
+    """The test data shaped like the training data; labels encoded like it (classification), or targets as float32
+    ``(n, targets)`` (regression: ``classes`` is None); None stays None."""
     if test_data is None:
         return None
     if not (isinstance(test_data, (tuple, list)) and len(test_data) == 2):
@@ -108,6 +147,16 @@ def _prepare_test(test_data: Any, classes: np.ndarray, in_shape: tuple[int, ...]
     x, y = _check_x(test_data[0], "test_data x"), np.asarray(test_data[1])
     if x.ndim == 2 and len(in_shape) == 2 and in_shape[1] == 1:
         x = x[..., None]
+    if classes is None:
+        if tuple(x.shape[1:]) != in_shape:
+            raise ValueError(
+                f"fit: test_data x must have shape (n, {', '.join(map(str, in_shape))}) like the training data, "
+                f"got {x.shape}"
+            )
+        y = _check_targets(y, x.shape[0], "test_data y")
+        if y.shape[1] != targets:
+            raise ValueError(f"fit: test_data y must have {targets} target columns like y, got shape {y.shape}")
+        return x, y
     if tuple(x.shape[1:]) != in_shape or y.shape != (x.shape[0],):
         raise ValueError(
             f"fit: test_data must be x of shape (n, {', '.join(map(str, in_shape))}) like the training data and n "

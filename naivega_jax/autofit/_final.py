@@ -42,6 +42,7 @@ def train_best(
     val_data: tuple[Any, Any],
     *,
     loss: Any,
+    score: Any = None,
     epochs: int | None = None,
     deadline: float | None = None,
     say=lambda text: None,
@@ -49,11 +50,26 @@ def train_best(
     """Trains ``candidate`` on for ``epochs`` epochs, or until ``deadline`` (``time.monotonic()``) by the epoch time
     measured so far, in ``final_plan`` steps; returns the candidate with the weights of the step that scored best
     on ``val_data`` (its fitness unchanged: it was scored by the search) and what happened (``info["final"]``).
+
+    Steps are compared by validation accuracy (``validation_accuracy`` in the record), or, given ``score`` (a
+    fitness on the validation data, e.g. ``MSEFitness`` for regression), by that (``validation_fitness``).
     """
     x, y = train_data
     n = int(np.shape(y)[0])
-    best_graph, best_acc = candidate.graph, evaluate_accuracy(candidate.graph, *val_data)
-    record: dict[str, Any] = {"start_validation_accuracy": best_acc, "steps": [], "train_examples": 0, "epochs": 0}
+    if score is None:
+        name = "validation_accuracy"
+
+        def measure(graph):
+            return evaluate_accuracy(graph, *val_data)
+    else:
+        name = "validation_fitness"
+        score_key = jax.random.fold_in(key, len(LR_STEPS))  # the steps train with fold_in(key, 0..len - 1)
+
+        def measure(graph):
+            return score(score_key, candidate.replace(graph=graph)).fitness
+
+    best_graph, best_acc = candidate.graph, measure(candidate.graph)
+    record: dict[str, Any] = {f"start_{name}": best_acc, "steps": [], "train_examples": 0, "epochs": 0}
     per_epoch = None
     if epochs is None:
         info = candidate.info
@@ -85,21 +101,19 @@ def train_best(
             break
         per_epoch = result.train_seconds / max(1, result.epochs) or per_epoch
         graph = result.graph
-        acc = evaluate_accuracy(graph, *val_data)
-        record["steps"].append(
-            {"epochs": result.epochs, "learning_rate_factor": factor, "validation_accuracy": acc, "seconds": seconds}
-        )
+        acc = measure(graph)
+        record["steps"].append({"epochs": result.epochs, "learning_rate_factor": factor, name: acc, "seconds": seconds})
         record["epochs"] += result.epochs
         record["train_examples"] += result.epochs * n
         say(
-            f"final training: {result.epochs} epochs at {factor:g} x the learning rate, validation accuracy "
+            f"final training: {result.epochs} epochs at {factor:g} x the learning rate, {name.replace('_', ' ')} "
             f"{acc:.4f} ({seconds:.0f} s)"
         )
         if acc >= best_acc:
             best_graph, best_acc = graph, acc
-    record["validation_accuracy"] = best_acc
+    record[name] = best_acc
     final = candidate.replace(graph=best_graph, info={**candidate.info, "final": record})
-    return final.with_event("final_training", epochs=record["epochs"], validation_accuracy=best_acc), record
+    return final.with_event("final_training", epochs=record["epochs"], **{name: best_acc}), record
 
 
 def _epochs_until(deadline: float | None, per_epoch: float) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import math
 import time
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
+import optax
 
 from .._random import key_bits
 from ..evolution import (
@@ -28,30 +31,36 @@ from ..train import engine_stats, ensure_default_compilation_cache
 from ._control import LOCK_FILE, RunDirectoryError, RunLock, StopSignals
 from ._data import VALIDATION_SPLIT, _prepare_test, data_fingerprint, default_epochs, prepare_data
 from ._progress import RunProgress, run_log
+from ._regression import MSEFitness, baseline_mse, squared_error
 from ._run import _Run
-from ._spaces import default_space
+from ._spaces import check_task, default_space, standardise_inputs
 from ._strategy import default_evolution
 from ._summary import add_totals, format_summary, run_summary
 
 RUN_FORMAT = "naivega_jax.run/1"
+_CROSS_ENTROPY = optax.softmax_cross_entropy_with_integer_labels
 _RUN_TMP = ".run.json.tmp"
 
 
-def _check_space(key: jax.Array, space: Any, in_shape: tuple[int, ...], nclasses: int) -> None:
-    """The default fitness needs one output of ``nclasses`` logits: checked on the first member's graph."""
+def _check_space(key: jax.Array, space: Any, in_shape: tuple[int, ...], nout: int, task: str) -> None:
+    """The default fitness needs one output of ``nout`` logits (or target columns): checked on the first member's
+    graph."""
     graph = sample_graph(
         jax.random.fold_in(jax.random.fold_in(key, 0), 0), space, input_vertex("in", shape=in_shape), name="model1"
     )
     shapes = [graph.shape(o) for o in graph.output_names]
-    if shapes != [(nclasses,)]:
+    if shapes != [(nout,)]:
+        what = f"{nout} classes" if task == "classification" else f"{nout} target column{'s' * (nout > 1)}"
         raise ValueError(
-            f"fit: the graphs of space have output shapes {shapes}, but y has {nclasses} classes; end the space "
-            f"with {nclasses} outputs (e.g. ng.VertexSpace(ng.DenseSpace({nclasses}, 'identity'), shielded=True))"
+            f"fit: the graphs of space have output shapes {shapes}, but y has {what}; end the space "
+            f"with {nout} outputs (e.g. ng.VertexSpace(ng.DenseSpace({nout}, 'identity'), shielded=True))"
         )
 
 
 #: run.json fields a resumed run must match exactly (the plan, ``cli`` and ``sessions`` may change between sessions)
-_SAME = ("format", "in_shape", "classes", "n_train", "n_val", "population_size", "key")
+_SAME = ("format", "task", "in_shape", "classes", "targets", "n_train", "n_val", "population_size", "key")
+#: what a run.json written before a field existed means by its absence
+_ABSENT = {"task": "classification"}
 
 
 def _data_source(document: dict[str, Any]) -> str:
@@ -71,10 +80,11 @@ def _check_run_dir(out_dir: Path, settings: dict[str, Any]) -> dict[str, Any] | 
         except ValueError as e:
             raise RunDirectoryError(f"fit: out_dir {str(out_dir)!r} has an unreadable run.json ({e})") from None
         for name in _SAME:
-            if stored.get(name) != settings[name]:
+            before = stored.get(name, _ABSENT.get(name))
+            if before != settings[name]:
                 raise RunDirectoryError(
-                    f"fit: out_dir {str(out_dir)!r} holds a run with {name}={stored.get(name)!r}, but this call has "
-                    f"{name}={settings[name]!r}; use another out_dir, or the same data, key and population_size"
+                    f"fit: out_dir {str(out_dir)!r} holds a run with {name}={before!r}, but this call has "
+                    f"{name}={settings[name]!r}; use another out_dir, or the same task, data, key and population_size"
                 )
         for name, what in (("data_sha256", "training data"), ("test_sha256", "test data")):
             before, now = stored.get(name), settings.get(name)
@@ -123,8 +133,10 @@ def fit(
     run_info: dict[str, Any] | None = None,
     test_data: tuple[Any, Any] | None = None,
     final_training: float | None = None,
+    task: str = "classification",
 ) -> Population:
-    """Searches for a classifier of ``x`` (images ``(n, H, W, C)``, sequences ``(n, L, C)`` or vectors ``(n, F)``).
+    """Searches for a classifier (or, ``task="regression"``, a regressor) of ``x``: images ``(n, H, W, C)``,
+    sequences ``(n, L, C)`` or vectors ``(n, F)``.
 
     AutoFlux (NaiveGAflux) as a function: a population sampled from ``default_space``, trained a little every
     generation (``TrainThenFitness``: ``epochs_per_generation`` epochs on the training part, by default enough for
@@ -134,6 +146,25 @@ def fit(
     generation's fitness the population is checkpointed atomically under ``out_dir`` (with the keys, so a resumed
     run reaches exactly the population an uninterrupted one would), the best candidate's graph, lineage and picture
     are written to ``out_dir/best``, and ``callbacks`` are called with the scored population.
+
+    Vectors stay vectors: for ``(n, F)`` data the default space is ``tabular_space`` (MLPs: a standardising batch
+    norm, 1-3 dense layers with batch norm or dropout, the output layer), and the best graph takes ``(n, F)`` as it
+    comes. The standardisation is part of every graph: its first vertex, a batch norm shielded from mutation whose
+    running mean and variance ``fit`` sets to the training data's before training (``standardise_inputs``), so
+    nothing is to be applied to the inputs of an exported model.
+
+    ``task`` is ``"classification"`` (default: ``y`` holds class labels, one per example) or ``"regression"``:
+    ``y`` holds real targets, ``(n,)`` or ``(n, T)``; the models have ``T`` linear outputs (1 for ``(n,)``: the best
+    graph predicts ``(n, 1)``), train on the squared error (``squared_error``, per example the mean over the
+    columns), and the fitness on the validation split is ``MSEFitness``: ``1 / (1 + MSE / baseline)``, the baseline
+    being the validation MSE of predicting the training mean (0.5: as good as the mean; 1: perfect). The summary
+    then has the validation and test MSE beside that baseline's. The targets are used as they are: standardise
+    ``y`` first if its scale is far from 1 (the fitness does not depend on it, the training's learning rates do).
+    Label checks (integer labels, every class in the validation split, known test labels) are classification's
+    only. A run records its task in run.json; resuming it with another is refused.
+
+    A ``fitness`` of your own replaces the default training and scoring (e.g. an ``ng.TrainThenFitness`` with
+    your ``loss``); ``fit`` then checks ``x`` and ``y`` as the task says and runs it as it is.
 
     The defaults (8 candidates, 6 generations) fit a small machine: on MNIST-1D a run takes a few minutes on 2 CPU
     cores and its best model reaches ~95% test accuracy (README).
@@ -154,8 +185,9 @@ def fit(
     Progress goes to stderr when ``progress`` (a status line with the generation, candidate, best fitness so far and
     ETA on a terminal; plain lines elsewhere), and always to ``out_dir/run.log`` together with the warnings of the
     ``naivega_jax`` loggers (mutations that could not be applied, failed candidates). At the end a summary (best
-    validation and, with ``test_data=(x_test, y_test)``, test accuracy; parameters; wall time split into compile,
-    train and other seconds; where the files are) is printed and written to ``out_dir/summary.json``.
+    validation and, with ``test_data=(x_test, y_test)``, test accuracy, or for regression MSE; parameters; wall time
+    split into compile, train and other seconds; where the files are) is printed and written to
+    ``out_dir/summary.json``.
 
     Without an executor members train in this process one after another, and a background thread compiles the
     next members' executables while one trains (``ng.evaluate(..., precompile=True)``; the numbers are the same);
@@ -218,17 +250,26 @@ def fit(
         if not callable(cb):
             raise TypeError(f"fit: callbacks[{i}] must be callable as cb(population), got {cb!r}")
     key_bits(key)
+    task = check_task(task, "fit")
     ensure_default_compilation_cache()
-    x_tr, y_tr, x_val, y_val, in_shape, classes = prepare_data(x, y, validation_split)
-    test = _prepare_test(test_data, classes, in_shape)
-    nclasses = int(classes.size)
-    if space is not None and fitness is None:
-        _check_space(key, space, in_shape, nclasses)
     out_dir = Path(out_dir)
-    space = default_space(in_shape, nclasses) if space is None else space
+    x_tr, y_tr, x_val, y_val, in_shape, classes = prepare_data(x, y, validation_split, task)
+    if len(in_shape) == 1 and _stored_in_shape(out_dir) == [*in_shape, 1]:
+        # a run started before vectors stayed vectors: it searched sequences (F, 1), and resumes as it started
+        x_tr, x_val, in_shape = x_tr[..., None], x_val[..., None], (*in_shape, 1)
+    nout = int(classes.size) if task == "classification" else int(y_tr.shape[1])
+    test = _prepare_test(test_data, classes, in_shape, nout)
+    if space is not None and fitness is None:
+        _check_space(key, space, in_shape, nout, task)
+    prepare = None
+    if space is None and len(in_shape) == 1:
+        prepare = functools.partial(standardise_inputs, mean=x_tr.mean(axis=0), var=x_tr.var(axis=0))
+    space = default_space(in_shape, nout, task=task) if space is None else space
+    score = _default_score(task, x_tr, y_tr, x_val, y_val)
     fitness = fitness or TrainThenFitness(
         train_data=(x_tr, y_tr),
-        fitness=AccuracyVsSize((x_val, y_val)),
+        fitness=score,
+        loss=squared_error if task == "regression" else _CROSS_ENTROPY,
         invalid_fitness=0.0,
         epochs=epochs_per_generation or default_epochs(x_tr.shape[0]),
     )
@@ -236,8 +277,10 @@ def fit(
     plan = {"max_generations": max_generations, "time_budget": time_budget, "epochs_per_generation": epochs}
     settings = {
         "format": RUN_FORMAT,
+        "task": task,
         "in_shape": list(in_shape),
-        "classes": classes.tolist(),
+        "classes": None if classes is None else classes.tolist(),
+        "targets": None if task == "classification" else list(np.shape(y)[1:]),
         "n_train": int(x_tr.shape[0]),
         "n_val": int(x_val.shape[0]),
         "population_size": population_size,
@@ -291,15 +334,21 @@ def fit(
             try:
                 display.say(
                     f"{'resuming' if resume else 'starting'} a run in {out_dir}: {x_tr.shape[0]} training and "
-                    f"{x_val.shape[0]} validation examples of shape {in_shape}, {nclasses} classes; population "
+                    f"{x_val.shape[0]} validation examples of shape {in_shape}, {_outputs(task, nout)}; population "
                     f"{population_size}, up to {max_generations} generations"
                     + (f" of {epochs} epochs" if epochs else "")
                     + (f", time budget {time_budget:.0f} s" if time_budget else "")
                 )
-                population, stopped = run.search(resume, space, in_shape, population_size)
+                population, stopped = run.search(resume, space, in_shape, population_size, prepare)
                 if final_training is not None and stopped in ("max_generations", "time_budget"):
                     population = run.final(
-                        population, final_training, deadline, (x_tr, y_tr), (x_val, y_val), fitness.loss
+                        population,
+                        final_training,
+                        deadline,
+                        (x_tr, y_tr),
+                        (x_val, y_val),
+                        fitness.loss,
+                        score if task == "regression" else None,
                     )
                     if stop.signum is not None:
                         stopped = run.stop_reason()
@@ -314,6 +363,8 @@ def fit(
                     engine=engine,
                     val_data=(x_val, y_val),
                     test_data=test,
+                    task=task,
+                    train_targets=y_tr if task == "regression" else None,
                 )
                 display.close()
                 display.say(format_summary(summary))
@@ -322,6 +373,27 @@ def fit(
             finally:
                 display.close()
     return _sorted(population)
+
+
+def _stored_in_shape(out_dir: Path) -> list[int] | None:
+    try:
+        return json.loads((out_dir / "run.json").read_text()).get("in_shape")
+    except (OSError, ValueError, AttributeError):
+        return None  # no run there, or not one: _check_run_dir says what is wrong
+
+
+def _outputs(task: str, nout: int) -> str:
+    return f"{nout} classes" if task == "classification" else f"{nout} target column{'s' * (nout > 1)}"
+
+
+def _default_score(task: str, x_tr, y_tr, x_val, y_val) -> Callable:
+    """The validation fitness of fit's own training: AutoFlux's ``AccuracyVsSize``, or for regression
+    ``MSEFitness`` against the MSE of predicting the training mean (``FITNESS_DEFINITION``)."""
+    if task == "classification":
+        return AccuracyVsSize((x_val, y_val))
+    # validation targets that all equal the training mean give no baseline: all the targets' spread is one
+    baseline = baseline_mse(y_tr, y_val) or float(np.var(np.concatenate([y_tr, y_val])))
+    return MSEFitness((x_val, y_val), baseline=baseline)
 
 
 def _sorted(population: Population) -> Population:

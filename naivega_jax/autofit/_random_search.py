@@ -52,6 +52,7 @@ def random_search(
     progress: bool = True,
     run_info: dict[str, Any] | None = None,
     test_data: tuple[Any, Any] | None = None,
+    task: str = "classification",
 ) -> Population:
     """Random search of a search's own space: ``members`` candidates drawn as ``fit`` draws its first generation,
     each trained on an equal share of ``budget`` training examples, scored, and the best kept.
@@ -72,7 +73,7 @@ def random_search(
         budget: training examples for the whole search; default ``search_budget(n_train)``, what ``fit`` spends
             with its defaults (8 members, 6 generations, ``default_epochs``).
         space, fitness, validation_split, time_budget, callbacks, executor, executor_chunk, progress, run_info,
-            test_data: as for ``fit``.
+            test_data, task: as for ``fit`` (``task="regression"``: the same squared-error training and fitness).
 
     Returns the scored members, best first.
 
@@ -117,4 +118,5 @@ def random_search(
         progress=progress,
         run_info={**info, **(run_info or {})},
         test_data=test_data,
+        task=task,
     )

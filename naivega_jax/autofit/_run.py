@@ -17,7 +17,7 @@ import numpy as np
 
 from .._random import host_rng
 from ..evolution import Candidate, Population, evaluate
-from ..graph import input_vertex, nparams, save_graph
+from ..graph import Graph, input_vertex, nparams, save_graph
 from ..io import load_run_checkpoint, save_lineage, write_run_checkpoint
 from ..plot import plot_graph
 from ..search import sample_graph
@@ -182,9 +182,17 @@ class _Run:
         evo_key = jax.random.split(jax.random.fold_in(self.key, population.generation))[1]
         return Population(tuple(self.evolution(evo_key, list(population))), population.generation + 1), {}, None
 
-    def search(self, resume: bool, space: Any, in_shape: tuple[int, ...], size: int) -> tuple[Population, str]:
+    def search(
+        self,
+        resume: bool,
+        space: Any,
+        in_shape: tuple[int, ...],
+        size: int,
+        prepare: Callable[[Graph], Graph] | None = None,
+    ) -> tuple[Population, str]:
         """Runs generations until ``max_generations``, the deadline or a stop signal; returns the last population and
-        why it stopped (``"max_generations"``, ``"time_budget"``, ``"SIGINT"`` or ``"SIGTERM"``)."""
+        why it stopped (``"max_generations"``, ``"time_budget"``, ``"SIGINT"`` or ``"SIGTERM"``). ``prepare`` maps
+        each graph of a new run's first generation (``standardise_inputs``)."""
         done: dict[int, Candidate] = {}
         if resume:
             population, done, stopped = self._resume()
@@ -192,6 +200,8 @@ class _Run:
                 return population, stopped
         else:
             population = initial_population(jax.random.fold_in(self.key, 0), space, in_shape, size)
+            if prepare is not None:
+                population = population.replace(candidates=tuple(c.replace(graph=prepare(c.graph)) for c in population))
         while True:
             gen = population.generation
             scored, complete = self._generation(population, done)
@@ -209,8 +219,9 @@ class _Run:
             population = Population(tuple(self.evolution(evo_key, list(scored))), gen + 1)
             done = {}
 
-    def final(self, population, share, deadline, train_data, val_data, loss) -> Population:
-        """The final phase (``final_training``): the best valid member trained on, checkpointed, written as best."""
+    def final(self, population, share, deadline, train_data, val_data, loss, score) -> Population:
+        """The final phase (``final_training``): the best valid member trained on, checkpointed, written as best.
+        ``score(key, candidate)`` (the default validation fitness) picks the weights to keep."""
         valid = [i for i, c in enumerate(population) if _valid(c)]
         if not valid or any("final" in c.info for c in population):
             return population
@@ -229,6 +240,7 @@ class _Run:
                     train_data,
                     val_data,
                     loss=loss,
+                    score=score,
                     epochs=epochs,
                     deadline=deadline,
                     say=self.progress.say,

@@ -1,15 +1,20 @@
-"""AutoFlux's default search space for classifiers of images ``(H, W, C)`` and sequences ``(L, C)``.
+"""AutoFlux's default search spaces: images ``(H, W, C)`` and sequences ``(L, C)``, and MLPs for vectors ``(F,)``.
 
-The structure follows NaiveGAflux's ``initial_archspace`` (its AutoFlux application): two blocks of convolutional stages
-(each a plain repeat, a fork or a residual of conv / conv-batchnorm / batchnorm-conv layers, then a downsampling),
-and a head that is either a global pool and dense layers or a conv to the classes and a global pool. Widths are
-scaled down by ``scale`` so that the default run fits a small machine.
+The structure of the convolutional space follows NaiveGAflux's ``initial_archspace`` (its AutoFlux application): two
+blocks of convolutional stages (each a plain repeat, a fork or a residual of conv / conv-batchnorm / batchnorm-conv
+layers, then a downsampling), and a head that is either a global pool and dense layers or a conv to the classes and a
+global pool. Widths are scaled down by ``scale`` so that the default run fits a small machine.
 """
 
 from __future__ import annotations
 
 import math
 
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+from ..graph import BatchNorm, Dropout, Graph
 from ..search import (
     ArchSpace,
     ArchSpaceChain,
@@ -17,6 +22,7 @@ from ..search import (
     ConvSpace,
     DenseSpace,
     ForkArchSpace,
+    FunctionSpace,
     GlobalPoolSpace,
     PoolSpace,
     RepeatArchSpace,
@@ -29,6 +35,29 @@ ACTIVATIONS = ("identity", "relu", "elu", "selu")
 MIN_SPATIAL_SIZE = 4
 #: mutation types still allowed on the shielded output layers (upstream: kernel size and activation)
 OUTPUT_ALLOWED = ("KernelSizeMutation", "ActivationFunctionMutation")
+#: what ``fit`` searches for: class labels (``nclasses`` logits) or real-valued targets (one output per column)
+TASKS = ("classification", "regression")
+#: the name suffix of the tabular space's first vertex, the batch norm that standardises the raw features
+STANDARDISE = ".standardise"
+
+
+def check_task(task: object, where: str) -> str:
+    """``task`` if it is one of ``TASKS``; else a one-line ``ValueError`` naming it and the choices."""
+    if not isinstance(task, str) or task not in TASKS:
+        raise ValueError(f"{where}: task must be one of {TASKS}, got {task!r}")
+    return task
+
+
+def _check_outputs(nclasses: object, task: str, where: str) -> None:
+    low = 2 if task == "classification" else 1
+    if isinstance(nclasses, bool) or not isinstance(nclasses, int) or nclasses < low:
+        what = "nclasses" if task == "classification" else "nclasses (the number of target columns)"
+        raise ValueError(f"{where}: {what} must be an int >= {low} for task={task!r}, got {nclasses!r}")
+
+
+def _output_shield(task: str):
+    # a regression output stays linear: an activation on it would bound what the model can predict
+    return OUTPUT_ALLOWED if task == "classification" else True
 
 
 def _pow2(lo: int, hi: int, scale: float) -> list[int]:
@@ -82,8 +111,12 @@ def downsample_space(outsizes):
     return ArchSpace(pool, conv)
 
 
-def default_space(in_shape: tuple[int, ...], nclasses: int, *, scale: float = 0.25):
+def default_space(in_shape: tuple[int, ...], nclasses: int, *, scale: float = 0.25, task: str = "classification"):
     """AutoFlux's initial architecture space for an input of feature shape ``in_shape`` and ``nclasses`` outputs.
+
+    Vectors (``in_shape`` of one axis, ``(F,)``) get ``tabular_space``; images and sequences the convolutional
+    space below. ``task="regression"``: ``nclasses`` is the number of target columns (1 for a vector of targets),
+    and the output layer is shielded from every mutation, so it stays linear (``identity``).
 
     ``scale`` multiplies the upstream widths (upstream: block one 8-256, block two 32-512, head 256-4096; the
     default 0.25 gives 2-64, 8-128 and 64-1024). The number of downsampling stages is bounded so the feature map
@@ -93,8 +126,8 @@ def default_space(in_shape: tuple[int, ...], nclasses: int, *, scale: float = 0.
     spatial axis of ``in_shape`` must be at least 4; smaller inputs are refused.
 
     Raises:
-        ValueError: ``in_shape`` has no spatial axis or one smaller than 4 (the message says what to do: pad, or
-            a space without downsampling), or ``nclasses < 2``.
+        ValueError: ``in_shape`` has a spatial axis smaller than 4 (the message says what to do: pad, or a space
+            without downsampling), ``nclasses < 2`` (``< 1`` for regression), or an unknown ``task``.
 
     Example:
         >>> import jax, naivega_jax as ng
@@ -103,10 +136,12 @@ def default_space(in_shape: tuple[int, ...], nclasses: int, *, scale: float = 0.
         >>> g.nout(g.output_names[0])
         10
     """
-    if len(in_shape) < 2:
-        raise ValueError(f"default_space: in_shape must have spatial axes (L, C) or (H, W, C), got {in_shape!r}")
-    if nclasses < 2:
-        raise ValueError(f"default_space: nclasses must be >= 2, got {nclasses!r}")
+    task = check_task(task, "default_space")
+    _check_outputs(nclasses, task, "default_space")
+    if len(in_shape) == 1:
+        return tabular_space(nclasses, scale=scale, task=task)
+    if len(in_shape) < 1:
+        raise ValueError(f"default_space: in_shape must be (F,), (L, C) or (H, W, C), got {in_shape!r}")
     if min(in_shape[:-1]) < MIN_SPATIAL_SIZE:
         raise ValueError(
             f"default_space: in_shape {tuple(in_shape)!r} is too small: its spatial size "
@@ -128,10 +163,10 @@ def default_space(in_shape: tuple[int, ...], nclasses: int, *, scale: float = 0.
     head_dense = ArchSpaceChain(
         GlobalPoolSpace(),
         RepeatArchSpace(VertexSpace(DenseSpace(_pow2(8, 12, scale), ACTIVATIONS)), [0, 1, 2]),
-        VertexSpace(DenseSpace(nclasses, "identity"), shielded=OUTPUT_ALLOWED),
+        VertexSpace(DenseSpace(nclasses, "identity"), shielded=_output_shield(task)),
     )
     head_conv = ArchSpaceChain(
-        VertexSpace(ConvSpace(outsizes=nclasses, kernel_sizes=[1, 3, 5]), shielded=OUTPUT_ALLOWED),
+        VertexSpace(ConvSpace(outsizes=nclasses, kernel_sizes=[1, 3, 5]), shielded=_output_shield(task)),
         GlobalPoolSpace(),
     )
     return ArchSpaceChain(block1, block2, ArchSpace(head_dense, head_conv))
@@ -148,3 +183,63 @@ def mlp_space(nclasses: int, *, scale: float = 0.25):
     """
     hidden = RepeatArchSpace(VertexSpace(DenseSpace(_pow2(6, 10, scale), ACTIVATIONS)), [1, 2, 3])
     return ArchSpaceChain(hidden, VertexSpace(DenseSpace(nclasses, "identity"), shielded=OUTPUT_ALLOWED))
+
+
+def tabular_space(nclasses: int, *, scale: float = 0.25, task: str = "classification"):
+    """The default space for vectors ``(F,)``: a standardising batch norm, 1-3 hidden layers, the output layer.
+
+    The first vertex (named ``...standardise``) is a batch norm with no activation, shielded from every mutation:
+    it standardises the raw features inside the graph, so a model takes the data as it comes. ``fit`` sets its
+    running mean and variance to the training data's before any training (``standardise_inputs``), so that
+    inference is right from the first generation on; training keeps them close (they follow the batches of the
+    same data). Each hidden layer is a dense layer (widths ``scale`` times upstream's 64-1024, so 16-256 by
+    default; upstream's activations), alone, followed by a batch norm, or followed by dropout (0.1 or 0.3). The
+    output is a dense layer of ``nclasses`` units with no activation (shielded as in ``default_space``;
+    ``task="regression"``: ``nclasses`` target columns, shielded from every mutation).
+
+    Example:
+        >>> import jax, naivega_jax as ng
+        >>> g = ng.sample_graph(jax.random.key(0), ng.autofit.tabular_space(2), ng.input_vertex("in", shape=(5,)))
+        >>> [type(g.op(n)).__name__ for n in g.vertex_names][:2], g.nout(g.output_names[0])
+        (['Input', 'BatchNorm'], 2)
+    """
+    task = check_task(task, "tabular_space")
+    _check_outputs(nclasses, task, "tabular_space")
+    dense = VertexSpace(DenseSpace(_pow2(6, 10, scale), ACTIVATIONS))
+    layer = ArchSpace(
+        dense,
+        ArchSpaceChain(dense, VertexSpace(BatchNormSpace(*ACTIVATIONS))),
+        ArchSpaceChain(dense, FunctionSpace(Dropout(0.1), Dropout(0.3), name_suffix=".dropout")),
+    )
+    return ArchSpaceChain(
+        FunctionSpace(BatchNorm(), name_suffix=STANDARDISE, shielded=True),
+        RepeatArchSpace(layer, [1, 2, 3]),
+        VertexSpace(DenseSpace(nclasses, "identity"), shielded=_output_shield(task)),
+    )
+
+
+def standardise_inputs(graph: Graph, mean: ArrayLike, var: ArrayLike) -> Graph:
+    """``graph`` with the running statistics of its standardising vertex (``tabular_space``'s first) set to
+    ``mean`` and ``var`` (per feature; ``fit`` gives the training data's), so that it computes
+    ``(x - mean) / sqrt(var + eps)`` on raw inputs from the start. A graph without one is returned as it is.
+
+    Example:
+        >>> import jax, numpy as np, naivega_jax as ng
+        >>> from naivega_jax.autofit import standardise_inputs, tabular_space
+        >>> g = ng.sample_graph(jax.random.key(0), tabular_space(2), ng.input_vertex("in", shape=(3,)))
+        >>> g = standardise_inputs(g, [10.0, 20.0, 30.0], [4.0, 4.0, 4.0])
+        >>> first = g.outputs("in")[0]
+        >>> np.asarray(g.state[first]["mean"]).tolist(), first.endswith(".standardise")
+        ([10.0, 20.0, 30.0], True)
+    """
+    state = dict(graph.state)
+    for inp in graph.input_names:
+        for name in graph.outputs(inp):
+            if name.endswith(STANDARDISE) and isinstance(graph.op(name), BatchNorm):
+                n = graph.nout(name)
+                values = {
+                    k: np.broadcast_to(np.asarray(v, np.float32), (n,)).copy()
+                    for k, v in (("mean", mean), ("var", var))
+                }
+                state[name] = {k: jnp.asarray(v) for k, v in values.items()}
+    return graph.replace(state=state)

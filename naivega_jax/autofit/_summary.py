@@ -13,8 +13,9 @@ import numpy as np
 from ..evolution import Population
 from ..graph import nparams
 from ..io import run_checkpoints
-from ..train import evaluate_accuracy
+from ..train import evaluate_accuracy, evaluate_loss
 from ._progress import LOG_FILE, describe, format_duration
+from ._regression import FITNESS_DEFINITION, baseline_mse, squared_error
 
 SUMMARY_FILE = "summary.json"
 #: what a run tallies over its sessions; ``train_examples`` (examples every candidate's steps trained on, summed) and
@@ -37,15 +38,21 @@ def run_summary(
     engine: dict[str, float],
     val_data: tuple[np.ndarray, np.ndarray],
     test_data: tuple[np.ndarray, np.ndarray] | None,
+    task: str = "classification",
+    train_targets: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The summary of a run as a JSON-friendly dict (what ``summary.json`` holds).
 
     ``session`` and ``totals`` tally this call and the whole run (``TOTAL_KEYS``); ``engine`` is the change of
     ``ng.engine_stats()`` over this call; ``val_data`` / ``test_data`` are encoded and shaped like the training data.
+    Classification: the best's validation and test accuracy. Regression (``train_targets``: the training targets
+    ``(n, T)``): its validation and test MSE, each beside the MSE of predicting the training mean, and what the
+    fitness is (``fitness_definition``).
     """
     scored = [c for c in population if c.fitness is not None and "failure" not in c.info]
     summary: dict[str, Any] = {
         "out_dir": str(out_dir),
+        "task": task,
         "generation": population.generation,
         "stopped": stopped,
         "session": session,
@@ -73,8 +80,11 @@ def run_summary(
         best = max(scored, key=lambda c: c.fitness)
         summary["best"] = {
             "fitness": best.fitness,
-            "validation_accuracy": evaluate_accuracy(best.graph, *val_data),
-            "test_accuracy": None if test_data is None else evaluate_accuracy(best.graph, *test_data),
+            **(
+                _accuracies(best.graph, val_data, test_data)
+                if task == "classification"
+                else _errors(best.graph, train_targets, val_data, test_data)
+            ),
             "test_examples": None if test_data is None else int(test_data[1].shape[0]),
             "nparams": nparams(best.graph),
             "vertices": len(best.graph.vertex_names),
@@ -87,6 +97,27 @@ def run_summary(
         )
     (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def _accuracies(graph, val_data, test_data) -> dict[str, Any]:
+    return {
+        "validation_accuracy": evaluate_accuracy(graph, *val_data),
+        "test_accuracy": None if test_data is None else evaluate_accuracy(graph, *test_data),
+    }
+
+
+def _errors(graph, train_targets, val_data, test_data) -> dict[str, Any]:
+    """MSE of ``graph`` and of predicting the training mean, on the validation and test data; the graph's MSE is
+    None where its output does not have the targets' shape (a user's space and fitness may do other things)."""
+    fits = len(graph.output_names) == 1 and graph.shape(graph.output_names[0]) == tuple(train_targets.shape[1:])
+    out: dict[str, Any] = {"fitness_definition": FITNESS_DEFINITION}
+    for split, data in (("validation", val_data), ("test", test_data)):
+        if data is None:
+            out.update({f"{split}_mse": None, f"{split}_baseline_mse": None})
+            continue
+        out[f"{split}_mse"] = evaluate_loss(graph, *data, squared_error) if fits else None
+        out[f"{split}_baseline_mse"] = baseline_mse(train_targets, data[1])
+    return out
 
 
 def _time_line(t: dict[str, float], engine: dict[str, float] | None) -> str:
@@ -143,9 +174,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     if best is None:
         lines.append(_entry("best", "no candidate was scored"))
     else:
-        text = f"validation fitness {best['fitness']:.4f} (accuracy {best['validation_accuracy']:.4f})"
-        if best["test_accuracy"] is not None:
-            text += f", test accuracy {best['test_accuracy']:.4f} on {best['test_examples']} examples"
+        text = f"validation fitness {best['fitness']:.4f}" + _metric_text(best)
         text += (
             f"; {best['nparams']:,} parameters, {best['vertices']} vertices, {best['optimiser']}, "
             f"batch size {best['batch_size']}"
@@ -163,6 +192,26 @@ def format_summary(summary: dict[str, Any]) -> str:
         )
     lines.append(_entry("files", text))
     return "\n".join(lines)
+
+
+def _metric_text(best: dict[str, Any]) -> str:
+    if "validation_accuracy" in best:
+        text = f" (accuracy {best['validation_accuracy']:.4f})"
+        if best["test_accuracy"] is not None:
+            text += f", test accuracy {best['test_accuracy']:.4f} on {best['test_examples']} examples"
+        return text
+    text = ""
+    if best.get("validation_mse") is not None:
+        text = (
+            f" = 1 / (1 + MSE {best['validation_mse']:.4g} / {best['validation_baseline_mse']:.4g}, the validation "
+            "MSE of predicting the training mean)"
+        )
+    if best.get("test_mse") is not None:
+        text += (
+            f", test MSE {best['test_mse']:.4g} on {best['test_examples']} examples (predicting the training mean: "
+            f"{best['test_baseline_mse']:.4g})"
+        )
+    return text
 
 
 def _entry(label: str, text: str) -> str:
