@@ -3,7 +3,8 @@
 naivega fit [--dataset mnist1d|digits|fashion-mnist|mnist|cifar10|FILE.npz] [--data-path DIR] [--out DIR]
             [--generations N] [--population N] [--time-budget 10m] [--seed S] [--epochs N] [--subset N] [--quiet]
             [--strategy evolution|random] [--budget EXAMPLES] [--final-training SHARE]
-naivega resume DIR [--generations N] [--time-budget 10m] [--epochs N] [--executor ...]
+            [--task classification|regression] [--tensorboard]
+naivega resume DIR [--generations N] [--time-budget 10m] [--epochs N] [--executor ...] [--[no-]tensorboard]
 naivega plot DIR
 naivega export DIR --out PATH [--force]
 naivega evaluate DIR [--dataset NAME] [--data-path DIR] [--top K]
@@ -12,7 +13,11 @@ A user error (bad option, data or path) prints one line ``naivega: error: ...`` 
 traceback (set ``NAIVEGA_DEBUG=1`` to see it). SIGINT (Ctrl-C) and SIGTERM stop a search cleanly: the members
 scored so far are checkpointed, the summary is written, and the exit status is 128 + the signal's number; a second
 signal aborts at once. ``naivega resume DIR`` continues the run's own plan (generations, time budget, epochs,
-executor) from its run.json; options given to ``resume`` replace those and are recorded there.
+executor, TensorBoard events) from its run.json; options given to ``resume`` replace those and are recorded there.
+
+``--task regression`` fits real-valued targets: ``--dataset FILE.npz`` whose ``y_train`` and ``y_test`` are float
+``(n,)`` or ``(n, T)`` (``ng.autofit.fit(..., task="regression")``); the summary and ``evaluate`` give test MSEs.
+``--tensorboard`` writes TensorBoard events (``ng.TensorBoard``) under ``RUN/tensorboard``.
 """
 
 from __future__ import annotations
@@ -93,10 +98,56 @@ def _seed(text: str) -> int:
     return value
 
 
-def _load(dataset: str, data_path: str | None):
+def _load(dataset: str, data_path: str | None, task: str = "classification"):
     from .data import datasets
 
-    return datasets.load(dataset, path=data_path)
+    if task == "regression":
+        return _load_targets(dataset, data_path)
+    try:
+        return datasets.load(dataset, path=data_path)
+    except ValueError as e:
+        if "labels must be whole numbers" in str(e):
+            raise CliError(f"{e}; for real-valued targets use --task regression") from None
+        raise
+
+
+#: the npz arrays of a data set, as ``ng.datasets.load`` reads them
+_NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def _load_targets(dataset: str, data_path: str | None):
+    """A regression data set: an npz with float targets. ``x`` as ``ng.datasets.load`` reads an npz (uint8 divided
+    by 255, a 3-D ``x`` one-channel images unless ``layout="sequences"``, then 2-D ``x`` gains a channel axis);
+    ``y`` as it is, checked by ``fit``."""
+    import numpy as np
+
+    if dataset.lower().endswith(".npz"):
+        file = Path(dataset)
+    elif dataset == "npz" and data_path:
+        file = Path(data_path)
+    else:
+        raise CliError(
+            f"--task regression needs --dataset FILE.npz with float targets y_train and y_test; {dataset!r} is a "
+            "classification data set"
+        )
+    file = file.expanduser()
+    if not file.is_file():
+        raise CliError(f"--dataset {str(file)!r}: no such file")
+    try:
+        with np.load(file, allow_pickle=False) as f:
+            missing = [k for k in _NPZ_KEYS if k not in f.files]
+            if missing:
+                raise CliError(f"{file}: missing arrays {missing}; an npz data set needs {list(_NPZ_KEYS)}")
+            x_tr, y_tr, x_te, y_te = (f[k] for k in _NPZ_KEYS)
+            layout = str(f["layout"]) if "layout" in f.files else "images"
+    except (OSError, EOFError, ValueError, AttributeError) as e:
+        raise CliError(f"{file}: not a readable .npz archive of arrays ({e})") from None
+    xs = []
+    for x in (x_tr, x_te):
+        if x.ndim == (2 if layout == "sequences" else 3):
+            x = x[..., None]
+        xs.append(x / np.float32(255.0) if x.dtype == np.uint8 else x)
+    return xs[0], y_tr, xs[1], y_te
 
 
 def _default_out(dataset: str) -> str:
@@ -122,6 +173,7 @@ PLAN = {
     "ray_address": None,
     "ray_gpus_per_task": 0.0,
     "workers": None,
+    "tensorboard": False,
 }
 
 
@@ -164,6 +216,7 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
             "subset": args.subset,
             "strategy": args.strategy,
             "budget": args.budget,
+            "task": args.task,
             **{name: getattr(args, name) for name in PLAN},
         }
     else:
@@ -173,7 +226,8 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
     random = cli.get("strategy") == "random"
     if random and cli.get("final_training") is not None:
         raise CliError("--final-training is for --strategy evolution; random search trains every member alike")
-    x_tr, y_tr, x_te, y_te = _load(cli["dataset"], cli["data_path"])
+    task = cli.get("task") or "classification"
+    x_tr, y_tr, x_te, y_te = _load(cli["dataset"], cli["data_path"], task)
     subset = cli.get("subset")
     if subset is not None:
         if subset > x_tr.shape[0]:
@@ -192,6 +246,10 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
         flush=True,
     )
     callbacks = [cls(out / "plots") for cls in (PlotFitness, ScatterPop, ScatterOpt, ScatterBatchSize)]
+    if cli.get("tensorboard"):
+        from .plot import TensorBoard
+
+        callbacks.append(TensorBoard(out / "tensorboard"))
     executor = None
     if cli["executor"] != "local":
         from .distributed import make_executor
@@ -211,6 +269,7 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
         executor=executor,
         executor_chunk=cli["workers"],
         test_data=(x_te, y_te),
+        task=task,
     )
     try:
         if random:
@@ -231,14 +290,21 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
     finally:
         if hasattr(executor, "close"):
             executor.close()  # Ray actors hold their CPUs and GPUs until closed
+        for cb in callbacks:
+            if hasattr(cb, "close"):
+                cb.close()
     summary = json.loads((out / "summary.json").read_text())
     best = summary["best"]
     if best is None:
         print(f"no candidate was scored yet; resume with `naivega resume {out}`", flush=True)
     else:
+        if task == "regression":
+            test = f"test MSE {best['test_mse']:.4f} (predicting the training mean: {best['test_baseline_mse']:.4f})"
+        else:
+            test = f"test accuracy {best['test_accuracy']:.4f}"
         print(
-            f"best: validation fitness {best['fitness']:.4f}, test accuracy {best['test_accuracy']:.4f}, "
-            f"{best['nparams']} parameters; saved in {out / 'best'}",
+            f"best: validation fitness {best['fitness']:.4f}, {test}, {best['nparams']} parameters; saved in "
+            f"{out / 'best'}",
             flush=True,
         )
     stopped = summary.get("stopped")
@@ -285,32 +351,45 @@ def _export(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .autofit import encode_known_labels
-    from .train import ensure_default_compilation_cache, evaluate_accuracy
+    from .autofit import encode_known_labels, squared_error
+    from .train import ensure_default_compilation_cache, evaluate_accuracy, evaluate_loss
 
     ensure_default_compilation_cache()  # the command line is the application: it uses the disk cache as fit does
 
     run = Path(args.dir)
     info = _run_info(run)
+    task = info.get("task") or "classification"
     dataset = args.dataset or (info.get("cli") or {}).get("dataset")
     if dataset is None:
         raise CliError("--dataset is needed to evaluate a run not started by `naivega fit`")
     data_path = args.data_path or (info.get("cli") or {}).get("data_path")
-    _, _, x_te, y_te = _load(dataset, data_path)
-    if x_te.ndim == 2:
-        x_te = x_te[..., None]
+    _, _, x_te, y_te = _load(dataset, data_path, task)
     in_shape = tuple(info.get("in_shape") or x_te.shape[1:])
+    if x_te.ndim == 2 and len(in_shape) == 2:
+        x_te = x_te[..., None]  # a run started when vectors were searched as sequences (F, 1)
     if tuple(x_te.shape[1:]) != in_shape:
         raise CliError(
             f"the test examples of {dataset!r} have shape {tuple(x_te.shape[1:])}, but the run was trained on "
             f"{in_shape}" + (" (save sequences in an npz with layout='sequences')" if len(in_shape) == 2 else "")
         )
-    y_codes = encode_known_labels(y_te, np.asarray(info["classes"]), where=f"the test labels of {dataset!r}")
+    if task == "regression":
+        y_te = np.asarray(y_te, np.float32)
+        if y_te.ndim not in (1, 2) or y_te.shape[0] != x_te.shape[0]:
+            raise CliError(f"the test targets of {dataset!r} have shape {y_te.shape}; expected ({x_te.shape[0]}, T)")
+        y_te = y_te.reshape(x_te.shape[0], -1)
+
+        def measure(graph):
+            return f"test MSE {evaluate_loss(graph, x_te, y_te, squared_error):.4f}"
+    else:
+        y_codes = encode_known_labels(y_te, np.asarray(info["classes"]), where=f"the test labels of {dataset!r}")
+
+        def measure(graph):
+            return f"test accuracy {evaluate_accuracy(graph, x_te, y_codes):.4f}"
+
     pop, _ = _best(run)
     ranked = sorted((c for c in pop if c.fitness is not None), key=lambda c: c.fitness, reverse=True)
     for i, c in enumerate(ranked[: args.top]):
-        acc = evaluate_accuracy(c.graph, x_te, y_codes)
-        print(f"{i + 1}. fitness {c.fitness:.4f}  test accuracy {acc:.4f}  ({len(y_te)} test examples)")
+        print(f"{i + 1}. fitness {c.fitness:.4f}  {measure(c.graph)}  ({len(y_te)} test examples)")
     return 0
 
 
@@ -381,7 +460,20 @@ def build_parser() -> argparse.ArgumentParser:
             default=default("workers"),
             help="devices or Ray CPUs to use; also how many candidates are evaluated between time checks" + note,
         )
+        p.add_argument(
+            "--tensorboard",
+            action=argparse.BooleanOptionalAction if resume else "store_true",
+            default=default("tensorboard"),
+            help="write TensorBoard events (fitness, parameters, the best architecture per generation) under "
+            "RUN/tensorboard" + note,
+        )
         if not resume:
+            p.add_argument(
+                "--task",
+                choices=("classification", "regression"),
+                default="classification",
+                help="classification (default: y holds class labels) or regression (FILE.npz with float targets)",
+            )
             p.add_argument(
                 "--dataset",
                 default="mnist1d",
