@@ -32,6 +32,10 @@ class Candidate:
             ``with_event`` keeps at most ``MAX_LINEAGE_EVENTS`` (256): the first event and the newest ones, with
             ``{"generation": g, "event": "truncated", "dropped": n}`` between them when ``n`` events (the newest of
             them from generation ``g``) were dropped.
+        opt_state: the optimiser state (optax, in tree form) the candidate's last training ended with, kept only
+            when the fitness keeps it (``ng.TrainThenFitness(keep_optimiser_state=True)``), else None. Mutations
+            carry it through surgery (``ng.remap_opt_state``: kept neurons keep their moments, new ones start at
+            zero); a candidate whose graph cannot be traced back, or whose optimiser changes kind, starts fresh.
         info: measurements and notes of the last evaluation (compile and train seconds, a failure reason, ...).
             A candidate made by ``ng.MapCandidate`` has ``fitness=None`` and keeps its parent's last fitness in
             ``info["parent_fitness"]`` (read by ``ng.EwmaFitness``; see ``previous_fitness``).
@@ -55,6 +59,7 @@ class Candidate:
     generation: int = 1
     lineage: tuple[Mapping[str, Any], ...] = ()
     info: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    opt_state: Any = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self):
         if not isinstance(self.graph, Graph):

@@ -8,7 +8,7 @@ from typing import Any
 
 import jax
 
-from ..graph import Graph, GraphSpec
+from ..graph import Graph, GraphSpec, remap_opt_state
 from ..mutation import mutation_leaves, record_events
 from ._candidate import Candidate
 
@@ -110,9 +110,27 @@ def describe_mutation(m: Any, limit: int = 200) -> str:
     return f"{type(m).__name__}(leaves: {', '.join(leaves)})"
 
 
+def _carried_opt_state(parent: Candidate, fields: dict[str, Any]) -> Any:
+    """The parent's optimiser state for the child: through the graph surgery, or None to start fresh."""
+    state = parent.opt_state
+    if state is None:
+        return None
+    optimiser = fields.get("optimiser", parent.optimiser)
+    if type(optimiser) is not type(parent.optimiser):
+        return None  # another kind of optimiser has a state of another shape
+    graph = fields.get("graph", parent.graph)
+    if graph is parent.graph:
+        return state
+    try:
+        return remap_opt_state(parent.graph, graph, state)
+    except ValueError:
+        return None  # the graph came from elsewhere (a crossover's other parent): no record leads back
+
+
 def _offspring(parent: Candidate, fields: dict[str, Any], event: str, what: list[str], events: tuple) -> Candidate:
     info = {} if parent.previous_fitness is None else {"parent_fitness": parent.previous_fitness}
-    child = parent.replace(**fields, fitness=None, info=info)
+    opt_state = _carried_opt_state(parent, fields)
+    child = parent.replace(**fields, fitness=None, info=info, opt_state=opt_state)
     details = {"what": what, "changes": candidate_diff(parent, child)}
     if events:
         details["events"] = list(events)

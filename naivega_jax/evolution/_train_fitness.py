@@ -55,6 +55,8 @@ def _check_config(self: Any, where: str) -> None:
         )
     if self.driver not in DRIVERS:
         raise ValueError(f"{where}: driver must be one of {DRIVERS}, got {self.driver!r}")
+    if not isinstance(self.keep_optimiser_state, bool):
+        raise TypeError(f"{where}: keep_optimiser_state must be True or False, got {self.keep_optimiser_state!r}")
     if not isinstance(self.invalid_fitness, (int, float)) or isinstance(self.invalid_fitness, bool):
         raise TypeError(f"{where}: invalid_fitness must be a number, got {self.invalid_fitness!r}")
     if not callable(data):
@@ -202,10 +204,16 @@ def _train(self: Any, key: jax.Array, candidate: Candidate, where: str) -> tuple
         data, labels = self._data.here(), self._data.labels
     _check_label_range(candidate.graph, labels, self.loss, where)
     batch_size, oom = candidate.batch_size, None
+    opt_state = _resumable_state(self, candidate)
     while True:
         try:
             result = train_graph(
-                key, candidate.graph, *data, shuffle=self.shuffle, **_engine_settings(self, candidate, batch_size)
+                key,
+                candidate.graph,
+                *data,
+                shuffle=self.shuffle,
+                opt_state=opt_state,
+                **_engine_settings(self, candidate, batch_size),
             )
             break
         except Exception as e:
@@ -235,7 +243,27 @@ def _train(self: Any, key: jax.Array, candidate: Candidate, where: str) -> tuple
     if result.nonfinite:
         logger.warning("%s", result.failure)
         info["failure"] = result.failure
-    return candidate.replace(graph=result.graph, batch_size=batch_size, info=info), result
+    kept = result.opt_state if self.keep_optimiser_state and not result.nonfinite else None
+    return candidate.replace(graph=result.graph, batch_size=batch_size, info=info, opt_state=kept), result
+
+
+def _resumable_state(self: Any, candidate: Candidate) -> Any:
+    """``candidate.opt_state`` if the fitness keeps optimiser states and it fits the candidate's optimiser and
+    graph (the shapes ``init`` would give), else None (a fresh state)."""
+    state = candidate.opt_state
+    if not self.keep_optimiser_state or state is None:
+        return None
+    optimiser = _engine_settings(self, candidate, candidate.batch_size)["optimiser"]
+    try:
+        init = optimiser.init if is_plain_optax(optimiser) else optimiser.to_optax().init
+        expected = jax.eval_shape(init, candidate.graph.params)
+        got, got_def = jax.tree_util.tree_flatten(state)
+        want, want_def = jax.tree_util.tree_flatten(expected)
+    except Exception:  # an optimiser the engine will refuse with its own message
+        return None
+    if got_def != want_def or any(np.shape(g) != w.shape for g, w in zip(got, want)):
+        return None
+    return state
 
 
 def _examples_seen(steps: int, batch_size: int, n: int) -> int:
@@ -275,11 +303,16 @@ class TrainThenFitness:
             ``"NaN loss detected when training!"``, as upstream's warning), or when training runs out of device
             memory at the candidate's batch size and again at half of it (``info["failure"]`` names both).
         epochs: passes over the data per call.
-        default_optimiser: used when ``candidate.optimiser`` is None. The optimiser state is new every call.
+        default_optimiser: used when ``candidate.optimiser`` is None.
         driver: the engine's epoch driver (``"auto"``, ``"loop"``, ``"scan"``).
         shuffle: shuffle the training data every epoch (by the key).
         activation_utility: give every mutable vertex a stored activation-contribution utility before training
             (utilities a graph already stores are always updated by training; the size solver prefers them).
+        keep_optimiser_state: False (upstream): the optimiser state is new at every call, so Adam's moments and
+            step count restart every generation. True: training continues from ``candidate.opt_state`` (the state
+            its last training ended with, carried through mutations by ``ng.MapCandidate`` with
+            ``ng.remap_opt_state``) and the trained candidate keeps its final state. A state that does not fit (none
+            yet, another kind of optimiser) starts fresh.
 
     The candidate's ``batch_size`` is the training batch size; after an out-of-memory retry the candidate keeps the
     halved batch size that trained, and ``info["out_of_memory"]`` records the first error. ``info`` gains
@@ -309,6 +342,7 @@ class TrainThenFitness:
     driver: str = "auto"
     shuffle: bool = True
     activation_utility: bool = False
+    keep_optimiser_state: bool = False
 
     def __post_init__(self):
         _check_config(self, "TrainThenFitness")
@@ -377,6 +411,7 @@ class TrainAccuracyFitness:
     driver: str = "auto"
     shuffle: bool = True
     activation_utility: bool = False
+    keep_optimiser_state: bool = False
 
     def __post_init__(self):
         _check_config(self, "TrainAccuracyFitness")

@@ -5,8 +5,9 @@ Layout of a checkpoint directory::
     population.json   format, generation, the evolution key's bits, free-form run state (``extra``), the distinct
                       graph specs (JSON), and per candidate: spec index, optimiser spec, batch size, fitness,
                       generation, lineage, info, and where its arrays are in the packed vector
-    arrays/           orbax: ONE float32 vector holding every candidate's params and state (orbax costs ~1 ms per
-                      leaf: one leaf instead of thousands keeps a checkpoint of 50 candidates in tens of ms)
+    arrays/           orbax: ONE float32 vector holding every candidate's params, state and kept optimiser state
+                      (orbax costs ~1 ms per leaf: one leaf instead of thousands keeps a checkpoint of 50
+                      candidates in tens of ms)
 
 The JSON records a SHA-256 of itself and the packed vector together (``_digest``), so any change to either, a
 flipped key bit or fitness as much as a damaged array, is detected on load; every graph is then checked against its
@@ -74,6 +75,17 @@ def _json_safe(value: Any) -> Any:
     return repr(value)
 
 
+def _opt_leaves(c: Candidate) -> list[np.ndarray]:
+    """The leaves of ``c.opt_state`` to save: all of them, or none when the state cannot be rebuilt on load (no
+    optimiser spec to take its structure from) or a leaf would not survive float32 storage exactly."""
+    if c.opt_state is None or not isinstance(c.optimiser, Optimiser):
+        return []
+    leaves = [np.asarray(a) for a in jax.tree_util.tree_leaves(c.opt_state)]
+    if not all(np.array_equal(a.astype(np.float32).astype(a.dtype), a) for a in leaves):
+        return []
+    return leaves
+
+
 def _pack(candidates: tuple[Candidate, ...]) -> tuple[np.ndarray, list[list[list[Any]]]]:
     chunks, layouts, offset = [], [], 0
     for c in candidates:
@@ -85,22 +97,54 @@ def _pack(candidates: tuple[Candidate, ...]) -> tuple[np.ndarray, list[list[list
                     layout.append([group, vertex, name, list(a.shape), offset])
                     chunks.append(a.ravel())
                     offset += a.size
+        for i, leaf in enumerate(_opt_leaves(c)):
+            # the optimiser state's leaves in order; the structure comes back from the optimiser spec on load
+            layout.append([_OPT, str(leaf.dtype), str(i), list(leaf.shape), offset])
+            chunks.append(leaf.astype(np.float32).ravel())
+            offset += leaf.size
         layouts.append(layout)
     packed = np.concatenate(chunks) if chunks else np.zeros((0,), np.float32)
     return packed, layouts
 
 
-def _unpack(packed: np.ndarray, layout: list[list[Any]]) -> tuple[dict, dict]:
-    """Host views into ``packed`` (nothing copied); raises ``ValueError`` on a layout that does not fit it."""
+_OPT = "opt_state"
+_OPT_DTYPES = ("float32", "float64", "float16", "bfloat16", "int32", "int64", "uint32", "bool")
+
+
+def _unpack(packed: np.ndarray, layout: list[list[Any]]) -> tuple[dict, dict, list[np.ndarray]]:
+    """Host views into ``packed`` (nothing copied but optimiser-state leaves of other dtypes) and the optimiser
+    state's leaves in order; raises ``ValueError`` on a layout that does not fit it."""
     trees: dict[str, dict[str, dict[str, np.ndarray]]] = {"params": {}, "state": {}}
+    opt: list[np.ndarray] = []
     for group, vertex, name, shape, offset in layout:
-        if group not in trees or not all(isinstance(n, int) and n >= 0 for n in [*shape, offset]):
+        if group not in (*trees, _OPT) or not all(isinstance(n, int) and n >= 0 for n in [*shape, offset]):
             raise ValueError(f"bad array entry {[group, vertex, name, shape, offset]!r}")
         size = math.prod(shape)
         if offset + size > packed.size:
             raise ValueError(f"array {vertex}/{name} at {offset} of size {size} ends past the {packed.size} stored")
-        trees[group].setdefault(vertex, {})[name] = packed[offset : offset + size].reshape(shape)
-    return trees["params"], trees["state"]
+        values = packed[offset : offset + size].reshape(shape)
+        if group == _OPT:
+            if vertex not in _OPT_DTYPES:
+                raise ValueError(f"optimiser-state leaf {name!r} has dtype {vertex!r}, not one of {_OPT_DTYPES}")
+            if name != str(len(opt)):
+                raise ValueError(f"optimiser-state leaf {name!r} out of order (expected {len(opt)})")
+            opt.append(values.astype(np.dtype(vertex), copy=False))
+        else:
+            trees[group].setdefault(vertex, {})[name] = values
+    return trees["params"], trees["state"], opt
+
+
+def _opt_state(optimiser: Any, params: dict, leaves: list[np.ndarray]) -> Any:
+    """The optimiser state rebuilt from its saved ``leaves`` and the structure ``optimiser`` gives for ``params``."""
+    if not leaves:
+        return None
+    if not isinstance(optimiser, Optimiser):
+        raise ValueError("an optimiser state is stored for a candidate without an optimiser spec")
+    expected = jax.eval_shape(optimiser.to_optax().init, params)
+    want, treedef = jax.tree_util.tree_flatten(expected)
+    if len(want) != len(leaves) or any(w.shape != a.shape for w, a in zip(want, leaves)):
+        raise ValueError(f"the stored optimiser state does not fit {type(optimiser).__name__}'s state for its graph")
+    return jax.tree_util.tree_unflatten(treedef, [jnp.asarray(a, w.dtype) for w, a in zip(want, leaves)])
 
 
 def _digest(body: Mapping[str, Any], packed: np.ndarray) -> str:
@@ -122,7 +166,9 @@ def save_population(
     Args:
         path: a new path, an empty directory, or a checkpoint saved earlier (replaced once the new one is
             complete). Anything else there raises ``ng.OverwriteError`` before anything is written.
-        population: the population, with its candidates' graphs, optimiser specs, fitness and lineage.
+        population: the population, with its candidates' graphs, optimiser specs, fitness, lineage and kept
+            optimiser states (``Candidate.opt_state``; saved for candidates with an optimiser spec, whose state
+            structure it gives back on load; a candidate without one loads with a fresh state).
         key: the evolution key to resume from, if any.
         extra: more JSON-friendly run state (data-iterator position, settings).
 
@@ -137,6 +183,12 @@ def save_population(
     """
     if not isinstance(population, Population):
         raise TypeError(f"save_population: population must be an ng.Population, got {type(population).__name__}")
+    for i, c in enumerate(population.candidates):
+        if c.optimiser is not None and not isinstance(c.optimiser, Optimiser):
+            raise TypeError(
+                f"save_population: candidate {i}'s optimiser is {type(c.optimiser).__name__}, which a checkpoint "
+                "cannot hold (it would load as the default optimiser); give candidates optimiser specs (ng.Adam, ...)"
+            )
     packed, layouts = _pack(population.candidates)
     specs: dict[Any, int] = {}
     members = []
@@ -246,13 +298,15 @@ def _decode(document: dict[str, Any], packed: np.ndarray) -> tuple[Population, j
         index = m["spec"]
         if not (isinstance(index, int) and 0 <= index < len(specs)):
             raise IndexError(f"spec index {index!r} is not one of the {len(specs)} specs")
-        params, state = _unpack(packed, m["arrays"])
+        params, state, opt_leaves = _unpack(packed, m["arrays"])
         # checked on host views, before anything is copied to the device
         validate_graph(Graph(specs[index], params, state))
+        optimiser = None if m["optimiser"] is None else optimiser_from_dict(m["optimiser"])
         candidates.append(
             Candidate(
                 Graph(specs[index], _to_device(params), _to_device(state)),
-                optimiser=None if m["optimiser"] is None else optimiser_from_dict(m["optimiser"]),
+                optimiser=optimiser,
+                opt_state=_opt_state(optimiser, params, opt_leaves),
                 batch_size=m["batch_size"],
                 fitness=_fitness_from_json(m["fitness"]),
                 generation=m["generation"],
