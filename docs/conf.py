@@ -134,7 +134,7 @@ class AutoAll(SphinxDirective):
             if kind == "data":
                 # py:data rather than autodata: autodata shows the docstring of the value's type (str's, tuple's)
                 # when the constant has none of its own.
-                lines += [f".. py:data:: {modname}.{name}", f"   :value: {obj!r}", ""]
+                lines += [f".. py:data:: {name}", f"   :module: {modname}", f"   :value: {obj!r}", ""]
                 lines += [f"   {line}" for line in _attribute_doc(modname, name)]
             else:
                 directive = {"exception": "autoexception", "class": "autoclass"}.get(kind, "autofunction")
