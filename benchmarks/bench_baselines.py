@@ -22,14 +22,15 @@ Experiments:
   training examples in ``benchmarks/results/baselines_accuracy_vs_budget.png``.
 
 Run: ``.venv/bin/python benchmarks/bench_baselines.py mnist1d --budget-factor 1 --seeds 0 1 2 3 4``, then
-``.venv/bin/python benchmarks/bench_baselines.py report``.
+``.venv/bin/python benchmarks/bench_baselines.py report``. ``mnist1d --quick`` is a smoke run of the same path
+(seed 0: a search of 1 generation of 3 members and 1 epoch on the first 600 examples, then random search K=3 at its
+examples, and the report without the plot) into ``benchmarks/results/quick/baselines/`` unless ``--out`` says
+otherwise; its numbers mean nothing.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
-import importlib.metadata
 import json
 import os
 import shutil
@@ -43,10 +44,20 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import _harness  # noqa: E402
+
 DEFAULT_OUT = HERE / "results" / "baselines"
 DEFAULT_PNG = HERE / "results" / "baselines_accuracy_vs_budget.png"
 DEFAULT_WORK = Path(tempfile.gettempdir()) / "bench_baselines_runs"
 MEMBERS = (8, 16, 24)
+DEFAULT_SEEDS = (0, 1, 2, 3, 4)
+#: ``mnist1d --quick``: where it writes, and the ``naivega fit`` options of its search (random search takes the
+#: same data options with its own ``--population``)
+QUICK_OUT = HERE / "results" / "quick" / "baselines"
+QUICK_OPTIONS = ("--dataset", "mnist1d", "--subset", "600", "--population", "3", "--epochs", "1")
+QUICK_MEMBERS = (3,)
 FMNIST_SUBSET = 10_000
 #: fit's validation split: the last 10% of the training data, which the CNN leaves out as well
 VALIDATION_SPLIT = 0.1
@@ -57,34 +68,17 @@ EPOCH_SLACK = 0.1
 
 
 def machine_info() -> dict[str, Any]:
-    """The machine and software a run was measured on."""
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        nproc = int(subprocess.run(["nproc"], capture_output=True, text=True, check=True).stdout)
-    except (OSError, ValueError, subprocess.CalledProcessError):
-        nproc = os.cpu_count()
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = None
+    """The machine and software a run was measured on (this process does not start JAX: its runs do)."""
+    record = _harness.machine(backend=False)
     return {
-        "nproc": nproc,
-        "cpu": cpu,
-        "jax": importlib.metadata.version("jax"),
-        "jaxlib": importlib.metadata.version("jaxlib"),
-        "python": sys.version.split()[0],
-        "commit": commit,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "loadavg_1_5_15_min_at_end": list(os.getloadavg()),
+        "nproc": record["nproc"],
+        "cpu": record["cpu"],
+        "jax": record["jax"],
+        "jaxlib": record["jaxlib"],
+        "python": record["python"],
+        "commit": record["commit"],
+        "date": record["date"],
+        "loadavg_1_5_15_min_at_end": record["loadavg_1_5_15_min"],
     }
 
 
@@ -612,14 +606,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-        p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the JSONs go")
+        p.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2 3 4 (--quick: 0)")
+        p.add_argument("--out", type=Path, default=None, help=f"where the JSONs go (default {DEFAULT_OUT})")
         p.add_argument("--work", type=Path, default=DEFAULT_WORK, help="run directories (deleted after each run)")
         p.add_argument("--stop-after", type=float, default=None, help="start no new run after this many minutes")
 
     p = sub.add_parser("mnist1d", help="search vs random search on MNIST-1D")
     p.add_argument("--budget-factor", type=int, default=1, help="the search runs 6 x this many generations")
     p.add_argument("--members", type=int, nargs="+", default=list(MEMBERS))
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run, under 30 s on 2 cores: seed 0, a 1-generation search of 3 members on 600 examples, random "
+        f"search K=3, the report (no plot), into {QUICK_OUT} unless --out",
+    )
     common(p)
     p = sub.add_parser("fmnist-subset", help="search vs random search on 10,000 Fashion-MNIST images")
     p.add_argument("--members", type=int, nargs="+", default=list(MEMBERS))
@@ -644,8 +644,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         print(report(args.out, args.png))
         return 0
+    quick = getattr(args, "quick", False)
+    if args.seeds is None:
+        args.seeds = [0] if quick else list(DEFAULT_SEEDS)
+    if args.out is None:
+        args.out = QUICK_OUT if quick else DEFAULT_OUT
     deadline = _deadline(args.stop_after)
-    if args.command == "mnist1d":
+    if quick:
+        for old in args.out.glob("mnist1d-quick-*.json"):  # a smoke run runs afresh, never resumes
+            old.unlink()
+        search_vs_random(
+            args.out,
+            args.work,
+            experiment="mnist1d",
+            setting="quick",
+            data_options=list(QUICK_OPTIONS),
+            generations=1,
+            seeds=args.seeds,
+            members=QUICK_MEMBERS,
+            deadline=deadline,
+        )
+        print(report(args.out, png=None))
+    elif args.command == "mnist1d":
         search_vs_random(
             args.out,
             args.work,

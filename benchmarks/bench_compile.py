@@ -12,15 +12,22 @@ Configurations (``naivega_jax.train._step.FLAT`` and ``naivega_jax.train._cache.
 in one vector too), ``flat+opts``. The three tiers themselves are compared by ``bench_tiers.py``. Every call
 compiles at the full tier. The persistent compilation cache is off.
 
-Run: ``.venv/bin/python benchmarks/bench_compile.py [--graphs 6] [--batch 32]``.
+Run: ``.venv/bin/python benchmarks/bench_compile.py [--graphs 6] [--batch 32] [--quick] [--out DIR]``; writes
+``bench_compile.json`` and ``.md`` (``benchmarks/_harness.py``; ``--json FILE`` also writes the rows and summary
+as before). The numbers it guards: the flat optimiser's compile-time ratio to the tree layout and its epoch ratio
+(``summary``, per configuration, relative to the first).
+
+Private names, on purpose: the configurations are the engine's module-level switches (``_step.FLAT``,
+``_cache.COMPILER_OPTIONS``) and the tier model's inputs (``_engine._initial_carry``, ``_engine._train_step``,
+``_cache._cost``), which have no public form.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
+import sys
 import time
 
 import jax
@@ -28,6 +35,10 @@ import numpy as np
 
 import naivega_jax as ng
 from naivega_jax.train import _cache, _engine, _step
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _harness
 
 OPTIONS = dict(_cache.COMPILER_OPTIONS)
 CONFIGS = {
@@ -65,7 +76,9 @@ def train(graph, x, y, batch, key=0):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _harness.parser(
+        __doc__, quick="1 graph, 720 examples, 1 steady repetition, configurations tree+opts and flat-optimiser+opts"
+    )
     parser.add_argument("--graphs", type=int, default=6)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--reps", type=int, default=3)
@@ -76,6 +89,11 @@ def main() -> None:
     )
     parser.add_argument("--json")
     args = parser.parse_args()
+    n = 3600
+    if args.quick:
+        args.graphs, args.reps, n = min(args.graphs, 1), min(args.reps, 1), 720
+        if args.configs == ",".join(CONFIGS):
+            args.configs = "tree+opts,flat-optimiser+opts"
     names = args.configs.split(",")
     unknown = sorted(set(names) - set(CONFIGS))
     if unknown:
@@ -83,8 +101,8 @@ def main() -> None:
     ng.set_compilation_cache(None)
     print(json.dumps({"jax": jax.__version__, "load": os.getloadavg(), "args": vars(args)}), flush=True)
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((3600, 40, 1)).astype(np.float32)
-    y = rng.integers(0, 10, 3600).astype(np.int32)
+    x = rng.standard_normal((n, 40, 1)).astype(np.float32)
+    y = rng.integers(0, 10, n).astype(np.int32)
     space = ng.autofit.default_space((40, 1), 10)
     rows = []
     for g in range(args.graphs):
@@ -135,8 +153,7 @@ def main() -> None:
             # per step (an epoch is 3600 / batch steps) and per lowered line, relative to the first configuration
             "step_delta_ns_per_byte": round(
                 statistics.median(
-                    (r[f"{name}_epoch_ms"] - r[f"{base}_epoch_ms"]) * 1e6 / (3600 / args.batch) / r["bytes"]
-                    for r in rows
+                    (r[f"{name}_epoch_ms"] - r[f"{base}_epoch_ms"]) * 1e6 / (n / args.batch) / r["bytes"] for r in rows
                 ),
                 5,
             ),
@@ -149,6 +166,9 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rows": rows, "summary": summary}, f, indent=1)
+    headline = {f"{name}_{k}": v for name in names for k, v in summary[name].items()}
+    headline["load_after"] = summary["load_after"]
+    _harness.write_result("bench_compile", args, summary=headline, rows=rows, extra={"by_configuration": summary})
 
 
 if __name__ == "__main__":

@@ -17,12 +17,16 @@ epochs) then ``AccuracyFitness`` on the 360 test images. Measured:
   (4 fake CPU devices on the same cores), in-process vs ``DeviceExecutor`` over 4 and 2 devices.
 
 Run: ``.venv/bin/python benchmarks/bench_distributed.py`` (about 3 minutes on 2 CPU cores; needs ``ray``:
-``pip install 'naivega-jax[ray]'``). ``--json`` prints the raw numbers.
+``pip install 'naivega-jax[ray]'``). ``--json`` prints the raw numbers. Writes ``bench_distributed.json`` and
+``.md`` under ``--out`` (``benchmarks/_harness.py``: one row per executor, the warm speed-ups and per-member
+overheads as the summary). ``--quick``: population 2, 1 epoch, 1 warm round.
+
+Private name, on purpose: the pickle sizes are those of what ``ng.evaluate`` sends per member, the private
+``naivega_jax.evolution._population._ScoreMember``.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -35,6 +39,10 @@ import time
 import jax
 
 import naivega_jax as ng
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _harness
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,28 +162,49 @@ def devices_part(args) -> dict:
     return out
 
 
+def table(res: dict) -> list[dict]:
+    """One row per executor: cold, second and warm seconds, the in-process warm seconds of the same rounds, the
+    speed-up over it and the no-op round trip per member."""
+    r, d = res["ray"], res["devices"]
+    rows = []
+
+    def row(key, label, m, local):
+        rows.append(
+            {
+                "executor": key,
+                "label": label,
+                "cold_s": m["cold_s"],
+                "second_s": m["second_s"],
+                "warm_s": m["warm_s"],
+                "local_warm_s": local["warm_s"],
+                "speedup": local["warm_s"] / m["warm_s"],
+                "echo_per_member_ms": m["echo_per_member_ms"],
+            }
+        )
+
+    local = {**r["local"], **r["ray_tasks"]["local"]}
+    row("local", "in-process (LocalExecutor)", local, local)
+    row("ray_tasks", "Ray tasks, 2 CPUs", r["ray_tasks"], r["ray_tasks"]["local"])
+    row("ray_actors", "Ray actors, 2 CPUs", r["ray_actors"], r["ray_actors"]["local"])
+    row("local_4_devices", "in-process, 4 fake CPU devices", d["local"], d["local"])
+    row("devices4", "DeviceExecutor, 4 fake CPU devices", d["devices4"], d["local"])
+    row("devices2", "DeviceExecutor, 2 fake CPU devices", d["devices2"], d["local"])
+    return rows
+
+
 def markdown(res: dict, args) -> str:
     n = args.population
-    r, d = res["ray"], res["devices"]
+    r = res["ray"]
     rows = [
         "| executor | 1st generation (s) | 2nd (s) | warm (s) | in-process warm, same rounds (s) | speed-up | "
         "no-op round trip per member (ms) |",
         "|---|---|---|---|---|---|---|",
     ]
-
-    def row(label, m, local):
+    for m in table(res):
         rows.append(
-            f"| {label} | {m['cold_s']:.2f} | {m['second_s']:.2f} | {m['warm_s']:.3f} | {local['warm_s']:.3f} | "
-            f"{local['warm_s'] / m['warm_s']:.2f}x | {m['echo_per_member_ms']:.2f} |"
+            f"| {m['label']} | {m['cold_s']:.2f} | {m['second_s']:.2f} | {m['warm_s']:.3f} | {m['local_warm_s']:.3f} | "
+            f"{m['speedup']:.2f}x | {m['echo_per_member_ms']:.2f} |"
         )
-
-    local = {**r["local"], **r["ray_tasks"]["local"]}
-    row("in-process (LocalExecutor)", local, local)
-    row("Ray tasks, 2 CPUs", r["ray_tasks"], r["ray_tasks"]["local"])
-    row("Ray actors, 2 CPUs", r["ray_actors"], r["ray_actors"]["local"])
-    row("in-process, 4 fake CPU devices", d["local"], d["local"])
-    row("DeviceExecutor, 4 fake CPU devices", d["devices4"], d["local"])
-    row("DeviceExecutor, 2 fake CPU devices", d["devices2"], d["local"])
     p = r["pickle"]
     rows.append("")
     rows.append(
@@ -189,13 +218,15 @@ def markdown(res: dict, args) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _harness.parser(__doc__, quick="population 2, 1 epoch, 1 warm round")
     parser.add_argument("--population", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5, help="interleaved warm rounds")
     parser.add_argument("--part", choices=("all", "ray", "devices"), default="all")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.quick:
+        args.population, args.epochs, args.repeats = min(args.population, 2), 1, 1
     if args.part == "devices":
         print(json.dumps(devices_part(args)))
         return
@@ -211,6 +242,17 @@ def main() -> None:
     res["load_average"] = [load, os.getloadavg()]
     print(json.dumps(res, indent=1) if args.json else markdown(res, args))
     print(f"\nload average (1, 5, 15 min) before {load}, after {os.getloadavg()}; {os.cpu_count()} CPUs")
+    rows = table(res)
+    summary = {f"{m['executor']}_speedup": m["speedup"] for m in rows[1:]}
+    summary |= {f"{m['executor']}_echo_per_member_ms": m["echo_per_member_ms"] for m in rows}
+    summary["ray_start_s"] = res["ray"]["ray_start_s"]
+    _harness.write_result(
+        "bench_distributed",
+        args,
+        summary=summary,
+        rows=[{k: v for k, v in m.items() if k != "label"} for m in rows],
+        extra={"raw": res},
+    )
 
 
 if __name__ == "__main__":

@@ -13,24 +13,27 @@ cached, compile included: ``search_call_throughput_ratio``). The Flax loop also 
 options (``*_same_options``), which separates the compiler's settings from the engine's own step. The architectures
 depend only on the key and the mutation code, so two versions of the engine can be compared on the same graphs.
 
-Run: ``.venv/bin/python benchmarks/bench_flax.py [--seed 0] [--generations 6] [--models 6] [--json FILE]``.
+Run: ``.venv/bin/python benchmarks/bench_flax.py [--seed 0] [--generations 6] [--models 6] [--quick] [--out DIR]
+[--json FILE]``; writes ``bench_flax.json`` and ``.md`` (``benchmarks/_harness.py``). The numbers it guards: the
+engine/Flax throughput ratios (``summary``: median, min and max per tier, and of a search's call).
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
 import statistics
 import sys
 
-import jax
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_search import RATIO_FIELDS, _configure_xla_cache, flax_comparison
+import _harness
+from bench_search import RATIO_FIELDS, flax_comparison
 from random_evolution import populations
+
+#: training examples of ``--quick`` (the first of MNIST-1D's training part)
+QUICK_EXAMPLES = 600
 
 
 def architectures(seed: int, generations: int, population_size: int) -> list:
@@ -42,7 +45,10 @@ def architectures(seed: int, generations: int, population_size: int) -> list:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _harness.parser(
+        __doc__,
+        quick=f"population 4, 1 generation, its model of fewest vertices, 1 repetition, {QUICK_EXAMPLES} examples",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--generations", type=int, default=6)
     parser.add_argument("--population", type=int, default=16)
@@ -51,15 +57,23 @@ def main() -> None:
     parser.add_argument("--xla-cache", default="fresh", help='"fresh" (a new temporary dir), "off", or a directory')
     parser.add_argument("--json", help="write the rows and the summary to this file")
     args = parser.parse_args()
+    if args.quick:
+        args.population, args.generations = min(args.population, 4), min(args.generations, 1)
+        args.models, args.reps = min(args.models, 1), min(args.reps, 1)
+    import jax
+
     import naivega_jax as ng
-    from naivega_jax.autofit import prepare_data
 
     env = {"jax": jax.__version__, "backend": jax.default_backend(), "cpus": os.cpu_count(), "args": vars(args)}
-    env["xla_cache"] = _configure_xla_cache(args.xla_cache)
+    env["xla_cache"] = _harness.configure_xla_cache(args.xla_cache)
     print(json.dumps(env), flush=True)
     x, y, *_ = ng.datasets.load("mnist1d")
-    x_tr, y_tr, *_ = prepare_data(x, y, 0.1)
+    x_tr, y_tr, *_ = ng.prepare_data(x, y, 0.1)
+    if args.quick:
+        x_tr, y_tr = x_tr[:QUICK_EXAMPLES], y_tr[:QUICK_EXAMPLES]
     population = architectures(args.seed, args.generations, args.population)
+    if args.quick:  # the fewest vertices: the same path at a fraction of the compile and step time
+        population = sorted(population, key=lambda c: len(c.graph.vertex_names))
     rows = flax_comparison(population, x_tr, y_tr, args.models, args.reps)
     summary = {}
     for tier, field in RATIO_FIELDS:
@@ -71,6 +85,7 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"env": env, "rows": rows, "summary": summary}, f, indent=1)
+    _harness.write_result("bench_flax", args, summary=summary, rows=rows, extra={"xla_cache": env["xla_cache"]})
 
 
 if __name__ == "__main__":

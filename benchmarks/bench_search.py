@@ -23,12 +23,19 @@ The persistent XLA compilation cache is pointed at a fresh temporary directory u
 e.g. to measure a second process) or ``--xla-cache off`` is given, so a run never profits from earlier runs unless
 asked to.
 
-Run: ``.venv/bin/python benchmarks/bench_search.py [--quick] [--json FILE]``.
+Run: ``.venv/bin/python benchmarks/bench_search.py [--quick] [--out DIR] [--json FILE]``; writes
+``bench_search.json`` and ``.md`` (``benchmarks/_harness.py``: the summary, one row per generation, the Flax rows in
+``extra``). The numbers it guards: the share of the wall time spent waiting for compiles (``engine_compile_share``,
+under 0.25) and the evolution's share per generation. ``--quick`` leaves out the Flax comparison, which
+``bench_flax.py --quick`` runs.
+
+Private names, on purpose: ``flax_comparison`` compiles the Flax loop with each tier's options
+(``naivega_jax.train._cache.tier_options``) and removes the stored utilities by their state key
+(``naivega_jax.graph._remap.UTILITY``); neither has a public form.
 """
 
 from __future__ import annotations
 
-import argparse
 import collections
 import functools
 import json
@@ -41,6 +48,10 @@ import time
 
 import jax
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _harness
 
 EVENTS = {
     "/jax/core/compile/jaxpr_trace_duration": "trace",
@@ -62,20 +73,8 @@ def _listen(event: str, duration: float, **_: object) -> None:
 jax.monitoring.register_event_duration_secs_listener(_listen)
 
 
-def _configure_xla_cache(setting: str) -> str:
-    """Points the persistent compilation cache at ``setting`` (a directory, "fresh" or "off"); returns what was used."""
-    import naivega_jax as ng
-
-    if setting == "off":
-        if hasattr(ng, "set_compilation_cache"):
-            ng.set_compilation_cache(None)
-        return "off"
-    path = tempfile.mkdtemp(prefix="ng-xla-") if setting == "fresh" else setting
-    if hasattr(ng, "set_compilation_cache"):
-        ng.set_compilation_cache(path)
-    else:  # before the engine managed the cache: configure JAX directly (the engine then left it off)
-        return "off (engine has no persistent cache yet)"
-    return path
+#: kept under this name for the scripts that import it from here
+_configure_xla_cache = _harness.configure_xla_cache
 
 
 class TimedEvolution:
@@ -112,12 +111,16 @@ class TimedFitness:
             ahead(candidate)
 
 
+#: training examples of ``--quick`` (the first of MNIST-1D's)
+QUICK_EXAMPLES = 600
+
+
 def load_data(quick: bool):
     import naivega_jax as ng
 
     x_tr, y_tr, x_te, y_te = ng.datasets.load("mnist1d")
     if quick:
-        x_tr, y_tr, x_te, y_te = x_tr[:1200], y_tr[:1200], x_te[:300], y_te[:300]
+        x_tr, y_tr, x_te, y_te = x_tr[:QUICK_EXAMPLES], y_tr[:QUICK_EXAMPLES], x_te[:300], y_te[:300]
     return x_tr, y_tr, x_te, y_te
 
 
@@ -414,7 +417,9 @@ def summarise(result: dict) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _harness.parser(
+        __doc__, quick=f"population 4, 2 generations of 1 epoch, {QUICK_EXAMPLES} examples, no Flax comparison"
+    )
     parser.add_argument("--population", type=int, default=16)
     parser.add_argument("--generations", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
@@ -424,15 +429,14 @@ def main() -> None:
     parser.add_argument(
         "--no-precompile", action="store_true", help="no background compilation (fit's precompile=False)"
     )
-    parser.add_argument("--quick", action="store_true", help="population 6, 2 generations, 1200 examples")
     parser.add_argument("--xla-cache", default="fresh", help='"fresh" (a new temporary dir), "off", or a directory')
     parser.add_argument("--flax-models", type=int, default=6, help="architectures compared with Flax (0: none)")
     parser.add_argument("--flax-reps", type=int, default=5)
     parser.add_argument("--json", help="write the summary and per-generation figures to this file")
     args = parser.parse_args()
     if args.quick:
-        args.population, args.generations = min(args.population, 6), min(args.generations, 2)
-        args.flax_models, args.flax_reps = min(args.flax_models, 2), min(args.flax_reps, 3)
+        args.population, args.generations = min(args.population, 4), min(args.generations, 2)
+        args.epochs, args.flax_models = 1, 0
     cache = _configure_xla_cache(args.xla_cache)
     env = {
         "jax": jax.__version__,
@@ -469,6 +473,17 @@ def main() -> None:
                 indent=1,
                 default=str,
             )
+    columns = (
+        [k for k in result["generations"][0] if k not in ("nparams", "batch_sizes")] if result["generations"] else None
+    )
+    _harness.write_result(
+        "bench_search",
+        args,
+        summary=summary,
+        rows=result["generations"],
+        columns=columns,
+        extra={"flax": rows, "xla_cache": cache},
+    )
     print(f"run directory: {result['out_dir']}", file=sys.stderr)
 
 

@@ -5,23 +5,30 @@ every block's add ties a dense layer to a concatenation: the solver needs its MI
 the head go through the closed form. Solve times include computing the default (weight-magnitude) utility; the
 remap applies the selection to every weight array (host numpy, then ``jnp`` arrays).
 
-Run: ``.venv/bin/python benchmarks/bench_solver.py [--repeats 21]``.
+Run: ``.venv/bin/python benchmarks/bench_solver.py [--repeats 21] [--quick] [--out DIR]``; writes
+``bench_solver.json`` and ``.md`` (``benchmarks/_harness.py``). The number it guards: every 50-vertex case solves in
+under 100 ms (``summary["max_solve_ms_50"]``).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
-import statistics
-import time
+import sys
 
 import jax
 import numpy as np
 import scipy
 
 import naivega_jax as ng
+
+# the private solver is what this times apart from the remap: ng.prune solves and applies in one call, and only
+# the solver's last_stats count its MILPs and variables
 from naivega_jax.graph import _solver
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _harness
 
 WIDTH = 64
 
@@ -44,12 +51,9 @@ def build(n_vertices: int, key: jax.Array) -> ng.Graph:
 
 
 def timed(fn, repeats: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+    """Median seconds of ``repeats`` calls, and the last call's result."""
+    timing, out = _harness.time_repeats(fn, repeats=repeats)
+    return timing.median, out
 
 
 def cases(graph: ng.Graph):
@@ -78,16 +82,20 @@ def _prune_selection(graph, utility):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = _harness.parser(__doc__, quick="3 repeats, the 10- and 50-vertex graphs")
     parser.add_argument("--repeats", type=int, default=21)
     args = parser.parse_args()
+    sizes = (10, 50, 200)
+    if args.quick:
+        args.repeats, sizes = min(args.repeats, 3), (10, 50)
+    rows = []
     print(
         f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, python "
         f"{platform.python_version()}, jax {jax.__version__}, scipy {scipy.__version__}; medians of {args.repeats}"
     )
     print("| vertices | case | MILPs | variables | solve (ms) | remap (ms) |")
     print("|---|---|---|---|---|---|")
-    for n in (10, 50, 200):
+    for n in sizes:
         graph = build(n, jax.random.key(0))
         for label, fn in cases(graph):
             solve, sel = timed(fn, args.repeats)
@@ -97,6 +105,19 @@ def main() -> None:
             )
             nv = len(graph.vertex_names)
             print(f"| {nv} | {label} | {stats.milp} | {stats.variables} | {solve * 1e3:.1f} | {remap * 1e3:.1f} |")
+            rows.append(
+                {
+                    "vertices": nv,
+                    "case": label,
+                    "milps": stats.milp,
+                    "variables": stats.variables,
+                    "solve_ms": round(solve * 1e3, 2),
+                    "remap_ms": round(remap * 1e3, 2),
+                }
+            )
+    summary = {f"max_solve_ms_{n}": max(r["solve_ms"] for r in rows if abs(r["vertices"] - n) <= n // 5) for n in sizes}
+    summary["cases"] = len(rows)
+    _harness.write_result("bench_solver", args, summary=summary, rows=rows)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,16 @@ a plain data loader does). Measured per model:
 * ratio: engine samples/s divided by Flax samples/s for the same driver (1.0 = parity).
 
 Run: ``.venv/bin/python benchmarks/bench_train.py`` (about a minute on 2 CPU cores); ``--markdown`` prints a table.
+Writes ``bench_train.json`` and ``.md`` (``benchmarks/_harness.py``); the number it guards is the engine/Flax
+throughput ratio per model and driver (``summary["min_throughput_ratio"]``).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import os
 import statistics
+import sys
 import time
 
 import flax.linen as nn
@@ -28,6 +31,10 @@ import numpy as np
 import optax
 
 import naivega_jax as ng
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _harness
 
 N, FEATURES, CLASSES, BATCH = 4096, 40, 10, 128
 
@@ -81,7 +88,8 @@ def flax_runner(model, x, y, params, driver: str):
         return (optax.apply_updates(p, updates), s), loss
 
     carry = (params, opt.init(params))
-    nb = N // BATCH
+    n = x.shape[0]
+    nb = n // BATCH
     t0 = time.perf_counter()
     if driver == "loop":
         run = jax.jit(step).lower(carry, (x[:BATCH], y[:BATCH])).compile()
@@ -94,7 +102,7 @@ def flax_runner(model, x, y, params, driver: str):
 
     def epoch():
         state = (params, opt.init(params))
-        perm = rng.permutation(N)
+        perm = rng.permutation(n)
         xb = x[perm].reshape(nb, BATCH, *x.shape[1:])
         yb = y[perm].reshape(nb, BATCH)
         if driver == "loop":
@@ -125,6 +133,7 @@ def compare(graph: ng.Graph, flax_model, x, y, reps: int, driver: str) -> dict:
         engine_times.append(time.perf_counter() - t0)
         hits.append(r.compiles == 0)
     flax_s, engine_s = statistics.median(flax_times), statistics.median(engine_times)
+    n = x.shape[0]
     return {
         "driver": driver,
         "auto_choice": ng.choose_driver(graph),
@@ -132,21 +141,26 @@ def compare(graph: ng.Graph, flax_model, x, y, reps: int, driver: str) -> dict:
         "engine_compile_s": round(first.compile_seconds, 3),
         "flax_epoch_ms": round(flax_s * 1e3, 2),
         "engine_epoch_ms": round(engine_s * 1e3, 2),
-        "flax_samples_per_s": round(N / flax_s),
-        "engine_samples_per_s": round(N / engine_s),
+        "flax_samples_per_s": round(n / flax_s),
+        "engine_samples_per_s": round(n / engine_s),
         "throughput_ratio": round(flax_s / engine_s, 2),
         "engine_steady_calls_compiled_nothing": all(hits),
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _harness.parser(
+        __doc__, quick="1024 examples, 2 repetitions, the CNN with the loop driver only (its scan is the slow one)"
+    )
     parser.add_argument("--reps", type=int, default=11)
     parser.add_argument("--markdown", action="store_true", help="print a markdown table at the end")
     args = parser.parse_args()
+    n = N
+    if args.quick:
+        n, args.reps = 1024, min(args.reps, 2)
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((N, FEATURES)).astype(np.float32)
-    y = rng.integers(0, CLASSES, N).astype(np.int32)
+    x = rng.standard_normal((n, FEATURES)).astype(np.float32)
+    y = rng.integers(0, CLASSES, n).astype(np.int32)
     env = {"jax": jax.__version__, "backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()]}
     print(json.dumps(env), flush=True)
     rows = []
@@ -155,7 +169,7 @@ def main() -> None:
         ("CNN 1-D conv32-pool-conv64-gpool-dense", ng_cnn(), FlaxCNN(), x[..., None]),
     ]
     for name, graph, flax_model, data in models:
-        for driver in ("loop", "scan"):
+        for driver in ("loop",) if args.quick and name.startswith("CNN") else ("loop", "scan"):
             row = {"model": name, **compare(graph, flax_model, data, y, args.reps, driver)}
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -168,6 +182,14 @@ def main() -> None:
                 f"| {r['model']} | {r['driver']}{auto} | {r['flax_compile_s']} / {r['engine_compile_s']} | "
                 f"{r['flax_epoch_ms']} / {r['engine_epoch_ms']} | {r['throughput_ratio']} |"
             )
+    ratios = [r["throughput_ratio"] for r in rows]
+    summary = {
+        "min_throughput_ratio": min(ratios),
+        "median_throughput_ratio": statistics.median(ratios),
+        "steady_calls_compiled_nothing": all(r["engine_steady_calls_compiled_nothing"] for r in rows),
+        "examples_per_epoch": n,
+    }
+    _harness.write_result("bench_train", args, summary=summary, rows=rows)
 
 
 if __name__ == "__main__":
