@@ -6,7 +6,7 @@ seconds), then times epochs of 3600 random examples with every executable, inter
 Per graph it prints each setting's compile CPU and epoch time relative to the first setting; at the end the medians
 of those ratios over the graphs.
 
-Run: ``.venv/bin/python benchmarks/probe_compile_options.py [--graphs 6] [--batch 16] [--settings a,b,...]``.
+Run: ``.venv/bin/python benchmarks/studies/probe_compile_options.py [--graphs 6] [--batch 16] [--settings a,b,...]``.
 """
 
 from __future__ import annotations

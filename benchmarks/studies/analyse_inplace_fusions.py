@@ -12,7 +12,7 @@ it at the full tier (dumping its buffer assignment) and at the max tier, profile
 XLA's per-kernel trace events, and splits the fusions' time per step into those whose output shares its operand's
 buffer (in place) and the others. Also prints the time in convolutions and the whole step.
 
-Run: ``.venv/bin/python benchmarks/analyse_inplace_fusions.py [--models 3] [--steps 100] [--json FILE]``.
+Run: ``.venv/bin/python benchmarks/studies/analyse_inplace_fusions.py [--models 3] [--steps 100] [--json FILE]``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import tempfile
 import jax
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/: helpers
 
 _VALUE = re.compile(r"value: <\d+ (\S+) @0> \(size=(\d+),offset=(\d+)\)")
 _FUSION = re.compile(r"\s*%(\S+) = \S+ fusion\((.*?)\), kind=")

@@ -10,7 +10,7 @@ step, and the wall time per population step (``loop_ms``: k members trained one 
 chained steps each; ``vmap_ms``: ``--steps`` chained vmapped steps), the median of ``--reps`` interleaved
 repetitions, divided by ``--steps``. ``vmap_speedup`` = loop_ms / vmap_ms (> 1: batching the population pays).
 
-Run: ``.venv/bin/python benchmarks/bench_vmap.py [--graphs 3] [--k 2,4]``.
+Run: ``.venv/bin/python benchmarks/studies/bench_vmap.py [--graphs 3] [--k 2,4]``.
 """
 
 from __future__ import annotations

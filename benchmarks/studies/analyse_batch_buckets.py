@@ -9,7 +9,7 @@ random fitness (no training: the mutation mix is what matters) both ways from th
 generation the new pairs and, among them, those whose spec was already seen with another batch size (new only
 because of the batch size). Without buckets, sizes also drift to values a GPU runs slower (not powers of two).
 
-Run: ``.venv/bin/python benchmarks/analyse_batch_buckets.py [--seeds 0,1,2] [--generations 10]``.
+Run: ``.venv/bin/python benchmarks/studies/analyse_batch_buckets.py [--seeds 0,1,2] [--generations 10]``.
 """
 
 from __future__ import annotations
@@ -17,11 +17,15 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-
-from random_evolution import populations
+import os
+import sys
 
 import naivega_jax as ng
 from naivega_jax.autofit import _strategy
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/: helpers
+
+from random_evolution import populations
 
 
 def run(seed: int, generations: int, population_size: int, buckets: bool) -> dict:

@@ -18,7 +18,7 @@ Policies (``--policy``; each run in its own process with a fresh persistent comp
 Prints one JSON line per generation and a summary: wall time, seconds waited for compiles, compiles by tier,
 seconds of background compiling, and the training seconds (wall minus waits) per step.
 
-Run: ``.venv/bin/python benchmarks/bench_tier_policy.py --policy auto [--generations 10] [--json FILE]``; or
+Run: ``.venv/bin/python benchmarks/studies/bench_tier_policy.py --policy auto [--generations 10] [--json FILE]``; or
 ``--policy all`` (or a comma-separated list) to run each policy in turn in a subprocess (``--rounds`` times,
 alternating the order).
 """
@@ -123,7 +123,7 @@ def main() -> None:
         parser.error(
             f"--policy: expected one of {POLICIES}, a comma-separated list of them, or 'all'; got {args.policy!r}"
         )
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/: helpers
     import jax
 
     env = {"jax": jax.__version__, "backend": jax.default_backend(), "cpus": os.cpu_count(), "args": vars(args)}

@@ -17,7 +17,7 @@ overlapping does not pay here. The worker compiles as slowly as the main process
 two cores, and XLA:CPU already uses both for one compile), so the trainer mostly waits for the worker. Untested on a
 GPU machine, where compiles run on host cores that training leaves idle.
 
-Run: ``.venv/bin/python benchmarks/bench_overlap.py [--graphs 6] [--reps 2]``.
+Run: ``.venv/bin/python benchmarks/studies/bench_overlap.py [--graphs 6] [--reps 2]``.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ it derives what the model reads: relative to the full tier, the seconds a step t
 byte the step accesses (XLA's cost analysis of the lowered step), and the compile wall seconds saved (fast) or added
 (max) per line of the lowered program. The medians over all rows are the model's constants.
 
-Run: ``.venv/bin/python benchmarks/bench_tiers.py [--graphs 6] [--batches 16,32,64,128] [--json out.json]``.
+Run: ``.venv/bin/python benchmarks/studies/bench_tiers.py [--graphs 6] [--batches 16,32,64,128] [--json out.json]``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ structure (ops with widths erased, edges, batch size) was seen before. This runs
 training: the mutation mix is what matters) and counts, per generation, the new pairs and those that only differ in
 widths.
 
-Run: ``.venv/bin/python benchmarks/analyse_width_buckets.py [--seeds 0,1] [--generations 10]``.
+Run: ``.venv/bin/python benchmarks/studies/analyse_width_buckets.py [--seeds 0,1] [--generations 10]``.
 """
 
 from __future__ import annotations
@@ -16,10 +16,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-
-from random_evolution import populations
+import os
+import sys
 
 import naivega_jax as ng
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/: helpers
+
+from random_evolution import populations
 
 
 def structure(spec: ng.GraphSpec) -> tuple:
