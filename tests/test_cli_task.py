@@ -98,3 +98,21 @@ def test_without_tensorboard_there_are_no_events(tmp_path):
     assert main([*args, "--epochs", "1", "--quiet"]) == 0
     assert not (out / "tensorboard").exists()
     assert json.loads((out / "run.json").read_text())["cli"]["tensorboard"] is False
+
+
+def test_tabular_classification_from_an_npz_keeps_vectors_through_fit_and_evaluate(tmp_path, capsys):
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(y))
+    x, y = x[order].astype(np.float32), y[order]
+    npz = tmp_path / "cancer.npz"
+    np.savez(npz, x_train=x[:300], y_train=y[:300], x_test=x[300:400], y_test=y[300:400])
+    out = tmp_path / "run"
+    args = ["fit", "--dataset", str(npz), "--out", str(out), "--generations", "1", "--population", "3"]
+    assert main([*args, "--epochs", "2", "--quiet"]) == 0
+    assert json.loads((out / "run.json").read_text())["in_shape"] == [30]
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--top", "1"]) == 0
+    (line,) = [ln for ln in capsys.readouterr().out.splitlines() if "test accuracy" in ln]
+    assert float(line.split("test accuracy")[1].split()[0]) > 0.8

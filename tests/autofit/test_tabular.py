@@ -90,3 +90,17 @@ def test_test_data_vectors_stay_vectors():
 
     x, y = _prepare_test((np.ones((3, 6)), np.array([20.0, 10, 20])), np.array([10, 20]), (6,))
     assert x.shape == (3, 6) and y.tolist() == [1, 0, 1]
+
+
+def test_a_run_started_on_vectors_as_sequences_resumes_as_it_started(cancer, tmp_path):
+    """Before vectors stayed vectors, fit searched (n, F) as sequences (n, F, 1): such a run (here started on
+    (n, F, 1) itself) resumes on the same (n, F) data instead of refusing it as other data."""
+    x, y, _, _ = cancer
+    x, y = x[:200, :8], y[:200]
+    space = ng.ArchSpaceChain(
+        ng.autofit.conv_layer_space([4], [3]), ng.GlobalPoolSpace(), ng.VertexSpace(ng.DenseSpace(2), shielded=True)
+    )
+    settings = {"key": jax.random.key(0), "population_size": 3, "epochs_per_generation": 1, "progress": False}
+    ng.autofit.fit(x[..., None], y, out_dir=tmp_path / "run", space=space, max_generations=1, **settings)
+    pop = ng.autofit.fit(x, y, out_dir=tmp_path / "run", space=space, max_generations=2, **settings)
+    assert pop.generation == 2 and json.loads((tmp_path / "run" / "run.json").read_text())["in_shape"] == [8, 1]
