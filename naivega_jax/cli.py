@@ -198,6 +198,17 @@ def _check_executor(plan: dict[str, Any]) -> None:
             raise CliError("--executor ray needs Ray, which is not installed: pip install 'naivega-jax[ray]'") from None
 
 
+def _tensorboard(out: Path) -> list[Any]:
+    """``[ng.TensorBoard(out / "tensorboard")]``, built before any work: without the tensorboard package it is a
+    user error, said in one line."""
+    from .plot import TensorBoard
+
+    try:
+        return [TensorBoard(out / "tensorboard")]
+    except ImportError as e:
+        raise CliError(f"--tensorboard: {e}") from None
+
+
 def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) -> int:
     import jax
 
@@ -227,6 +238,7 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
     if random and cli.get("final_training") is not None:
         raise CliError("--final-training is for --strategy evolution; random search trains every member alike")
     task = cli.get("task") or "classification"
+    tensorboard = _tensorboard(out) if cli.get("tensorboard") else []
     x_tr, y_tr, x_te, y_te = _load(cli["dataset"], cli["data_path"], task)
     subset = cli.get("subset")
     if subset is not None:
@@ -246,10 +258,7 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
         flush=True,
     )
     callbacks = [cls(out / "plots") for cls in (PlotFitness, ScatterPop, ScatterOpt, ScatterBatchSize)]
-    if cli.get("tensorboard"):
-        from .plot import TensorBoard
-
-        callbacks.append(TensorBoard(out / "tensorboard"))
+    callbacks += tensorboard
     executor = None
     if cli["executor"] != "local":
         from .distributed import make_executor

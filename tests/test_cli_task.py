@@ -116,3 +116,17 @@ def test_tabular_classification_from_an_npz_keeps_vectors_through_fit_and_evalua
     assert main(["evaluate", str(out), "--top", "1"]) == 0
     (line,) = [ln for ln in capsys.readouterr().out.splitlines() if "test accuracy" in ln]
     assert float(line.split("test accuracy")[1].split()[0]) > 0.8
+
+
+def test_tensorboard_without_the_package_is_a_one_line_error_before_any_work(tmp_path, capsys, monkeypatch):
+    import naivega_jax.plot._tensorboard as tb
+
+    def missing():
+        raise ImportError("ng.TensorBoard needs the tensorboard package: pip install tensorboard")
+
+    monkeypatch.setattr(tb, "_tensorboard", missing)
+    out = tmp_path / "run"
+    assert main(["fit", "--dataset", "digits", "--out", str(out), "--tensorboard"]) == 2
+    err = capsys.readouterr().err
+    assert "naivega: error: --tensorboard: ng.TensorBoard needs the tensorboard package" in err
+    assert not out.exists()

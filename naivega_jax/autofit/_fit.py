@@ -265,7 +265,8 @@ def fit(
     if space is None and len(in_shape) == 1:
         prepare = functools.partial(standardise_inputs, mean=x_tr.mean(axis=0), var=x_tr.var(axis=0))
     space = default_space(in_shape, nout, task=task) if space is None else space
-    score = _default_score(task, x_tr, y_tr, x_val, y_val)
+    # regression's final training picks its weights by the default score, whatever trained the search
+    score = _default_score(task, x_tr, y_tr, x_val, y_val) if fitness is None or task == "regression" else None
     fitness = fitness or TrainThenFitness(
         train_data=(x_tr, y_tr),
         fitness=score,
