@@ -4,6 +4,7 @@ from ._activations import activation, activation_names, register_activation
 from ._compose import combine, partition, stack, unstack
 from ._flax import GraphModule, to_flax
 from ._graph import Graph, Vertex, add, apply, build_graph, concat, init_graph, input_vertex, nparams, vertex
+from ._io import OverwriteError as OverwriteError  # public as ng.OverwriteError, listed there; io raises it too
 from ._io import from_json, load_graph, save_graph, to_json
 from ._nnx import NnxGraphModule, from_nnx, to_nnx
 from ._ops import (
