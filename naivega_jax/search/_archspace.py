@@ -22,9 +22,8 @@ import numpy as np
 
 from .._errors import GraphError
 from .._random import host_rng
-from ..graph._graph import Graph, Vertex, build_graph, shield_names, vertex
-from ..graph._ops import Op, PartialIdentityInit, check_weight_init
-from ..graph._ops_shape import Add, Concat, GlobalPool, Scale
+from ..graph import Add, Concat, GlobalPool, Graph, Op, PartialIdentityInit, Scale, Vertex, build_graph, vertex
+from ..graph.internal import check_weight_init, shield_names
 from ._layerspace import AbstractLayerSpace, log_message, logger, nested_logging
 from ._parspace import AbstractParSpace, draw_index, flat_choices, parspace_of
 

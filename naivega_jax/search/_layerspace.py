@@ -18,9 +18,8 @@ import numpy as np
 
 from .._errors import ShapeError
 from .._random import host_rng
-from ..graph._activations import check_activation
-from ..graph._ops import BatchNorm, Conv, Dense, Op
-from ..graph._ops_shape import AvgPool, MaxPool
+from ..graph import AvgPool, BatchNorm, Conv, Dense, MaxPool, Op
+from ..graph.internal import check_activation
 from ._parspace import AbstractParSpace, ParSpace, SingletonParSpace, draw_tuple, flat_choices, parspace_of
 
 logger = logging.getLogger("naivega_jax.search")

@@ -12,10 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._errors import GraphError
-from ..graph._graph import Graph
-from ..graph._ops import Conv
-from ..graph._ops_shape import AvgPool, Flatten, GlobalPool, MaxPool
-from ..graph._spec import GraphSpec
+from ..graph import AvgPool, Conv, Flatten, GlobalPool, Graph, GraphSpec, MaxPool
 from ._shapes import DeltaShape, ShapeAdd, ShapeDiv, ShapeFlatten, all_shape_types, shape_diff, squash_shapes
 
 
