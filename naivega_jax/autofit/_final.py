@@ -14,7 +14,8 @@ from ..evolution import Candidate
 from ..train import evaluate_accuracy, train_graph
 
 #: the final phase's learning-rate steps: a share of its epochs at each factor of the candidate's own learning rate
-#: (a step decay: resetting Adam's moments at each step is harmless, the state starts fresh in every call anyway)
+#: (a step decay; the optimiser state runs on through the steps, from the candidate's kept state if it has one: a
+#: fresh AdaGrad or RMSProp state takes huge first steps, which can undo what the search trained)
 LR_STEPS = ((0.5, 1.0), (0.3, 0.3), (0.2, 0.1))
 
 
@@ -76,7 +77,7 @@ def train_best(
         if info.get("train_epochs") and info.get("train_seconds"):
             per_epoch = info["train_seconds"] / info["train_epochs"]
         epochs = _epochs_until(deadline, per_epoch) if per_epoch else 1
-    graph, step_key = candidate.graph, key
+    graph, step_key, opt_state = candidate.graph, key, candidate.opt_state
     plan = final_plan(max(0, epochs))
     for i, (n_epochs, factor) in enumerate(plan):
         if deadline is not None and per_epoch is not None:
@@ -85,16 +86,15 @@ def train_best(
                 break
         optimiser = candidate.optimiser.with_learning_rate(candidate.optimiser.learning_rate * factor)
         t0 = time.monotonic()
-        result = train_graph(
-            jax.random.fold_in(step_key, i),
-            graph,
-            x,
-            y,
-            optimiser=optimiser,
-            loss=loss,
-            batch_size=candidate.batch_size,
-            epochs=n_epochs,
-        )
+        args = (jax.random.fold_in(step_key, i), graph, x, y)
+        settings = {"optimiser": optimiser, "loss": loss, "batch_size": candidate.batch_size, "epochs": n_epochs}
+        try:
+            result = train_graph(*args, opt_state=opt_state, **settings)
+        except ValueError:
+            if opt_state is None:
+                raise
+            result = train_graph(*args, **settings)  # a kept state that does not fit this optimiser: start fresh
+        opt_state = result.opt_state
         seconds = time.monotonic() - t0
         if result.nonfinite:
             say(f"final training: {result.failure}; keeping the weights before this step")
