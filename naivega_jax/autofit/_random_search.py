@@ -72,8 +72,10 @@ def random_search(
             least 1, so the examples spent are ``budget`` up to that rounding (``summary.json`` has the exact count).
         budget: training examples for the whole search; default ``search_budget(n_train)``, what ``fit`` spends
             with its defaults (8 members, 6 generations, ``default_epochs``).
-        space, fitness, validation_split, time_budget, callbacks, executor, executor_chunk, progress, run_info,
-            test_data, task: as for ``fit`` (``task="regression"``: the same squared-error training and fitness).
+
+    ``space``, ``fitness``, ``validation_split``, ``time_budget``, ``callbacks``, ``executor``, ``executor_chunk``,
+    ``progress``, ``run_info``, ``test_data`` and ``task`` are as for ``fit`` (``task="regression"``: the same
+    squared-error training and fitness).
 
     Returns the scored members, best first.
 

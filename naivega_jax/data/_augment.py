@@ -85,7 +85,7 @@ def _shift_axis(x: np.ndarray, axis: int, shifts: np.ndarray) -> np.ndarray:
 class ShiftIterator(DataIterator):
     """Shifts each example along every spatial axis by a random U{0..max} steps; wrapped entries become zero.
 
-    Batches are arrays (batch, *spatial, channels) — images (batch, H, W, C), sequences (batch, L, C) — or tuples
+    Batches are arrays ``(batch, *spatial, channels)`` — images (batch, H, W, C), sequences (batch, L, C) — or tuples
     whose first element is one. As NaiveGAflux's ShiftIterator: a circular shift by a draw from 0..max_shift per
     spatial axis, with the rows that wrapped around zeroed (so content moves forward and zeros enter at the
     start). Shifts are drawn per example, from (key, pass, position).

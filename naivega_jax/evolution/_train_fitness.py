@@ -294,7 +294,7 @@ class TrainThenFitness:
         train_data: ``(x, y)``, copied to the device when the fitness is built (later changes to the arrays are not
             seen: build a new fitness for new data); or ``train_data(generation) -> (x, y)`` (e.g. the same data for
             every candidate of a generation), trained on as it is at each call (off CPU, numpy arrays it returns
-            are copied to the device for every candidate; return ``jax.Array``s to copy them once).
+            are copied to the device for every candidate; return jax arrays to copy them once).
         fitness: scores the trained candidate: ``fitness(key, candidate) -> candidate`` (e.g. ``AccuracyFitness``).
         loss: ``loss(outputs, y)`` -> per-example values ``(batch,)``, or values of the outputs' shape (averaged
             per example), as ``ng.train_graph`` takes; any other shape raises ``ng.ShapeError`` when the step is

@@ -271,7 +271,7 @@ class Dense(Op):
 class Conv(Op):
     """N-D convolution, channels-last; the rank comes from ``kernel_size`` (an int means every spatial axis).
 
-    Params: ``kernel`` (*kernel_size, nin, nout), ``bias`` (nout,). ``padding``: ``"SAME"``, ``"VALID"`` or one
+    Params: ``kernel`` ``(*kernel_size, nin, nout)``, ``bias`` (nout,). ``padding``: ``"SAME"``, ``"VALID"`` or one
     ``(lo, hi)`` pair per spatial axis.
 
     Example:

@@ -68,8 +68,8 @@ def delta_shapes(graph: Graph | GraphSpec, name: str) -> tuple[DeltaShape, ...]:
 
 @dataclasses.dataclass(frozen=True)
 class ShapeTrace:
-    """The shape changes from ``origin`` to ``dest``. ``trace`` holds ``DeltaShape``s in order and, where paths
-    merged, a tuple of ``ShapeTrace``s (one per input of the merge vertex) as one element.
+    """The shape changes from ``origin`` to ``dest``. ``trace`` holds ``DeltaShape`` objects in order and, where
+    paths merged, a tuple of ``ShapeTrace`` objects (one per input of the merge vertex) as one element.
 
     Example:
         >>> import jax, naivega_jax as ng

@@ -57,12 +57,15 @@ class TrainResult:
         losses: the mean loss of every step taken, in order (numpy).
         correct: per trained example, in training order, whether the graph's prediction *during training* was
             right (padding excluded); None when the output is not a (batch, classes) array.
-        steps: number of steps taken; epochs: number of epochs completed.
-        nonfinite: True if a loss was NaN or Inf; failure: then the reason, as upstream words it:
-            ``"NaN loss detected when training!"`` (or ``"Inf loss ..."`` when the first bad loss was infinite).
+        steps: number of steps taken.
+        epochs: number of epochs completed.
+        nonfinite: True if a loss was NaN or Inf.
+        failure: then the reason, as upstream words it: ``"NaN loss detected when training!"`` (or
+            ``"Inf loss ..."`` when the first bad loss was infinite); None otherwise.
         compile_seconds: seconds spent compiling in this call (0 when every executable came from the cache).
         train_seconds: the rest of the call's wall time (data preparation, steps, waiting for the device).
-        compiles, cache_hits: cache misses and hits in this call.
+        compiles: compile-cache misses in this call.
+        cache_hits: compile-cache hits in this call.
         driver: ``"loop"`` or ``"scan"``.
     """
 
