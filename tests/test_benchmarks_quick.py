@@ -13,8 +13,10 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -123,9 +125,15 @@ def test_makefile_runs_every_benchmark_on_the_helper():
 # The smoke runs
 
 
-def _run(cmd: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TMPDIR": str(tmp_path)}  # the fresh compilation caches the benchmarks make go here
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=SMOKE_TIMEOUT_S)
+def _run(cmd: list[str]) -> subprocess.CompletedProcess:
+    # The fresh compilation caches the benchmarks make go to a temporary directory of the run's own, deleted after;
+    # not under pytest's tmp_path, whose long names overflow Ray's socket paths (at most 107 bytes).
+    scratch = tempfile.mkdtemp(prefix="ngq-")
+    try:
+        env = {**os.environ, "TMPDIR": scratch}
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=SMOKE_TIMEOUT_S)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     assert proc.returncode == 0, f"{cmd} exited with {proc.returncode}:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
     return proc
 
@@ -147,7 +155,7 @@ def test_quick_run_writes_a_result_with_numbers(name, tmp_path):
     if name == "bench_distributed":
         pytest.importorskip("ray")
     out = tmp_path / "out"
-    _run([sys.executable, str(BENCHMARKS / f"{name}.py"), "--quick", "--out", str(out)], tmp_path)
+    _run([sys.executable, str(BENCHMARKS / f"{name}.py"), "--quick", "--out", str(out)])
     result = json.loads((out / f"{name}.json").read_text())
     assert result["benchmark"] == name and result["quick"] is True and result["args"]["quick"] is True
     assert result["machine"]["nproc"] >= 1 and result["machine"]["jax"]
@@ -162,7 +170,7 @@ def test_quick_run_writes_a_result_with_numbers(name, tmp_path):
 def test_baselines_quick_run_writes_runs_and_report(tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, str(BENCHMARKS / "bench_baselines.py"), "mnist1d", "--quick"]
-    _run([*cmd, "--out", str(out), "--work", str(tmp_path / "work")], tmp_path)
+    _run([*cmd, "--out", str(out), "--work", str(tmp_path / "work")])
     search = json.loads((out / "mnist1d-quick-search-seed0.json").read_text())
     random = json.loads((out / "mnist1d-quick-random3-seed0.json").read_text())
     assert 0.0 < search["test_accuracy"] <= 1.0 and 0.0 < random["test_accuracy"] <= 1.0
