@@ -192,6 +192,8 @@ def remap_opt_state(old_graph: Any, new_graph: Any, opt_state: Any) -> Any:
 
     Every part of ``opt_state`` shaped like ``old_graph.params`` (Adam's ``mu`` and ``nu``, momentum traces,
     AdaGrad's sums) is remapped, new neurons getting zeros; the rest (step counts, injected hyperparameters) is kept.
+    A state made for the graph itself, or for ``ng.partition``'s trainable half (``optax.adam(1e-3).init(trainable)``),
+    holds graphs of ``old_graph``'s spec: they become graphs of ``new_graph``'s spec, their parameters remapped.
 
     Example:
         >>> import jax, jax.numpy as jnp, optax, naivega_jax as ng
@@ -216,8 +218,37 @@ def remap_opt_state(old_graph: Any, new_graph: Any, opt_state: Any) -> Any:
             return False
         return treedef == params_def and [np.shape(a) for a in leaves] == shapes
 
+    from ._graph import Graph
+
+    def like_graph(node: Any) -> bool:
+        return isinstance(node, Graph) and node.spec == old_graph.spec
+
+    def remap(node: Any) -> Any:
+        if like_params(node):
+            return remap_like(old_graph, new_graph, node)
+        # A state made for a whole graph or for ng.partition's halves (optax.adam().init(trainable)): the same
+        # graph with new_graph's spec; parameters remapped, None halves stay None, other state arrays start at 0.
+        params = (
+            _none_like(new_graph.params) if _all_none(node.params) else remap_like(old_graph, new_graph, node.params)
+        )
+        if _all_none(node.state):
+            state = _none_like(new_graph.state)
+        else:
+            state = jax.tree_util.tree_map(
+                lambda a: jax.device_put(np.zeros(np.shape(a), np.asarray(a).dtype)), new_graph.state
+            )
+        return Graph(new_graph.spec, params, state)
+
     return jax.tree_util.tree_map(
-        lambda node: remap_like(old_graph, new_graph, node) if like_params(node) else node,
+        lambda node: remap(node) if like_params(node) or like_graph(node) else node,
         opt_state,
-        is_leaf=like_params,
+        is_leaf=lambda node: like_params(node) or like_graph(node),
     )
+
+
+def _all_none(tree: Any) -> bool:
+    return all(leaf is None for leaf in jax.tree_util.tree_leaves(tree, is_leaf=lambda x: x is None))
+
+
+def _none_like(tree: Any) -> Any:
+    return jax.tree_util.tree_map(lambda _: None, tree)

@@ -194,3 +194,31 @@ def test_a_pickled_graph_carries_no_record_of_this_process(key):
     copy = pickle.loads(pickle.dumps(grown))
     assert "_ng_provenance" not in copy.__dict__
     np.testing.assert_array_equal(copy.params["d1"]["kernel"], grown.params["d1"]["kernel"])
+
+
+def test_a_state_made_for_partitions_trainable_half_follows_surgery(key):
+    g = dense_graph(key)
+    x, y = jax.random.normal(key, (8, 3)), jnp.arange(8) % 2
+
+    def grads_for(graph):
+        trainable, rest = ng.partition(graph)
+
+        def loss(t):
+            out, _ = ng.apply(ng.combine(t, rest), x, train=True)
+            return optax.softmax_cross_entropy_with_integer_labels(out, y).mean()
+
+        return trainable, jax.grad(loss)(trainable)
+
+    opt = optax.adam(1e-2)
+    trainable, grads = grads_for(g)
+    state = opt.init(trainable)
+    _, state = opt.update(grads, state, trainable)
+    g2 = ng.delta_nout(g, {"d1": 2})
+    state2 = ng.remap_opt_state(g, g2, state)
+    mu = state2[0].mu
+    assert mu.spec == g2.spec and jax.tree_util.tree_leaves(mu.state) == []
+    np.testing.assert_array_equal(np.asarray(mu.params["d1"]["kernel"])[:, :4], state[0].mu.params["d1"]["kernel"])
+    assert np.all(np.asarray(mu.params["d1"]["kernel"])[:, 4:] == 0)
+    trainable2, grads2 = grads_for(g2)
+    updates, _ = opt.update(grads2, state2, trainable2)  # fits the new graph's trainable half
+    assert updates.params["d2"]["kernel"].shape == (6, 5)
