@@ -42,7 +42,7 @@ from ..graph import (
     validate_graph,
 )
 from ..graph import default_utility as graph_default_utility
-from ..graph._graph import init_vertex
+from ..graph.internal import init_vertex
 from ._base import Mutation, check_mutation, report
 from ._generic import log_prefix
 from ._graph_ops import output_shapes, unique_name

@@ -15,7 +15,7 @@ import jax
 from .._errors import GraphError
 from .._random import salt
 from ..graph import Conv, Graph, resize_kernel
-from ..graph._activations import check_activation
+from ..graph.internal import check_activation
 from ..search import AbstractParSpace, ParSpace
 from . import _draw
 from ._base import Mutation, report

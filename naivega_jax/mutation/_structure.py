@@ -22,6 +22,7 @@ from ..graph import (
     Concat,
     Graph,
     Op,
+    Vertex,
     add_edge,
     derive,
     init_activation_utility,
@@ -31,7 +32,7 @@ from ..graph import (
     remove_vertex,
     validate_graph,
 )
-from ..graph._graph import Vertex, init_vertex
+from ..graph.internal import init_vertex
 from ..search import add_edge_candidates
 from . import _draw
 from ._base import probability, report
