@@ -13,7 +13,7 @@ import numpy as np
 import optax
 
 from ..graph import Graph
-from ..graph._graph import forward
+from ..graph.internal import forward
 from ._cache import CACHE, TIERS
 from ._engine import _batch_indices, _check_graph, _check_positive, _checked_optimiser, _Data, _row, _Run, _tier
 from ._optimisers import Optimiser

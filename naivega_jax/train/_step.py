@@ -22,8 +22,7 @@ import optax
 
 from .._errors import ShapeError
 from ..graph import IMMUTABLE, Graph, utility_ewma, utility_probes
-from ..graph._graph import forward
-from ..graph._remap import EPS, UTILITY
+from ..graph.internal import EPS, UTILITY, forward
 from ._optimisers import AdamW, Optax, Optimiser, OptimiserChain, ShieldedOpt, WeightDecay
 
 # ---- one flat parameter vector ------------------------------------------------------------------------------------
