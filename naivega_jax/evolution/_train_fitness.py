@@ -26,8 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..train import Adam, Optimiser, TrainResult, _engine, is_plain_optax, precompile_training, train_graph
-from ..train._engine import DRIVERS
+from ..train import Adam, Optimiser, TrainResult, is_plain_optax, precompile_training, train_graph
+from ..train.internal import DRIVERS, batches_on_device
 from ._candidate import Candidate
 
 logger = logging.getLogger("naivega_jax")
@@ -132,7 +132,7 @@ class _OwnedData:
 
     def here(self) -> tuple[Any, Any]:
         """``(x, y)`` on the calling thread's default device."""
-        if not _engine._batches_on_device():
+        if not batches_on_device():
             return self._first
         device = _default_device()
         with self._lock:
