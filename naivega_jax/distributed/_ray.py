@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..evolution._candidate import Candidate
-from ..evolution._population import _failure, _ScoreMember
+from ..evolution import Candidate
+from ..evolution.internal import ScoreMember, score_failure
 from ..train import ensure_default_compilation_cache
 from ._local import check_call
 
@@ -45,8 +45,8 @@ class _Evaluator:
 def _lost(fn: Any, item: Any, index: int, error: BaseException) -> Any:
     """The result of a member whose evaluation never came back: the invalid fitness, or the error re-raised."""
     reason = f"the worker evaluating member {index} failed: {type(error).__name__}: {_first_line(error)}"
-    if isinstance(fn, _ScoreMember) and isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Candidate):
-        return _failure(item[1], fn.invalid_fitness, reason)
+    if isinstance(fn, ScoreMember) and isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Candidate):
+        return score_failure(item[1], fn.invalid_fitness, reason)
     raise RuntimeError(f"RayExecutor: {reason}") from error
 
 
