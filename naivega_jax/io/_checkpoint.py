@@ -34,7 +34,7 @@ from .._errors import NaiveGAError
 from .._random import key_bits
 from ..evolution import Candidate, Population
 from ..graph import Graph, from_json, to_json, validate_graph
-from ..graph._io import Artifact, atomic_directory, check_replaceable, load_arrays, save_arrays
+from ..graph.internal import Artifact, atomic_directory, check_replaceable, load_arrays, save_arrays
 from ..train import Optimiser, optimiser_from_dict
 
 FORMAT = "naivega_jax.population/2"

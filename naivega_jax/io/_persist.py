@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 from ..evolution import Candidate, Population
-from ..graph._io import OverwriteError, describe_path
+from ..graph import OverwriteError
+from ..graph.internal import describe_path
 from ._checkpoint import _json_safe, write_run_checkpoint
 
 
