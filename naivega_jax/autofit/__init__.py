@@ -5,7 +5,7 @@ from ._data import data_fingerprint, default_epochs, encode_known_labels, prepar
 from ._fit import fit
 from ._progress import ProgressHandler, RunProgress, format_duration
 from ._random_search import random_search, search_budget
-from ._regression import MSEFitness, squared_error
+from ._regression import FixedAffine, MSEFitness, ScaledSquaredError, scale_targets, squared_error
 from ._run import initial_population
 from ._spaces import (
     conv_layer_space,
@@ -26,10 +26,12 @@ from ._strategy import (
 from ._summary import format_summary
 
 __all__ = [
+    "FixedAffine",
     "MSEFitness",
     "ProgressHandler",
     "RunDirectoryError",
     "RunProgress",
+    "ScaledSquaredError",
     "SizeGuard",
     "candidate_crossover",
     "candidate_mutation",
@@ -49,6 +51,7 @@ __all__ = [
     "prepare_data",
     "random_search",
     "rep_fork_res",
+    "scale_targets",
     "search_budget",
     "squared_error",
     "standardise_inputs",

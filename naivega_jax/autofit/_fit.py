@@ -31,7 +31,14 @@ from ..train import engine_stats, ensure_default_compilation_cache
 from ._control import LOCK_FILE, RunDirectoryError, RunLock, StopSignals
 from ._data import VALIDATION_SPLIT, _prepare_test, data_fingerprint, default_epochs, prepare_data
 from ._progress import RunProgress, run_log
-from ._regression import MSEFitness, baseline_mse, squared_error
+from ._regression import (
+    MSEFitness,
+    ScaledSquaredError,
+    baseline_mse,
+    scale_targets,
+    squared_error,
+    target_statistics,
+)
 from ._run import _Run
 from ._spaces import check_task, default_space, standardise_inputs
 from ._strategy import default_evolution
@@ -155,11 +162,13 @@ def fit(
 
     ``task`` is ``"classification"`` (default: ``y`` holds class labels, one per example) or ``"regression"``:
     ``y`` holds real targets, ``(n,)`` or ``(n, T)``; the models have ``T`` linear outputs (1 for ``(n,)``: the best
-    graph predicts ``(n, 1)``), train on the squared error (``squared_error``, per example the mean over the
-    columns), and the fitness on the validation split is ``MSEFitness``: ``1 / (1 + MSE / baseline)``, the baseline
-    being the validation MSE of predicting the training mean (0.5: as good as the mean; 1: perfect). The summary
-    then has the validation and test MSE beside that baseline's. The targets are used as they are: standardise
-    ``y`` first if its scale is far from 1 (the fitness does not depend on it, the training's learning rates do).
+    graph predicts ``(n, 1)``), train on the squared error (per example the mean over the columns), and the fitness
+    on the validation split is ``MSEFitness``: ``1 / (1 + MSE / baseline)``, the baseline being the validation MSE
+    of predicting the training mean (0.5: as good as the mean; 1: perfect). The summary then has the validation and
+    test MSE beside that baseline's. Targets of any scale: the default spaces end in a ``FixedAffine`` set to the
+    training targets' standard deviation and mean (``scale_targets``), and the loss is the squared error in units
+    of that deviation (``ScaledSquaredError``), so the layers before it learn standardised targets while the graph
+    predicts in the targets' units (with a ``space`` of your own the loss is the plain ``squared_error``).
     Label checks (integer labels, every class in the validation split, known test labels) are classification's
     only. A run records its task in run.json; resuming it with another is refused.
 
@@ -261,16 +270,24 @@ def fit(
     test = _prepare_test(test_data, classes, in_shape, nout)
     if space is not None and fitness is None:
         _check_space(key, space, in_shape, nout, task)
-    prepare = None
+    loss = _CROSS_ENTROPY
+    steps = []  # what the default space's graphs get from the data before any training
     if space is None and len(in_shape) == 1:
-        prepare = functools.partial(standardise_inputs, mean=x_tr.mean(axis=0), var=x_tr.var(axis=0))
+        steps.append(functools.partial(standardise_inputs, mean=x_tr.mean(axis=0), var=x_tr.var(axis=0)))
+    if task == "regression":
+        loss = squared_error
+        if space is None:
+            mean, std = target_statistics(y_tr)
+            steps.append(functools.partial(scale_targets, mean=mean, std=std))
+            loss = ScaledSquaredError(tuple(float(s) for s in std))
+    prepare = functools.partial(_apply_all, steps) if steps else None
     space = default_space(in_shape, nout, task=task) if space is None else space
     # regression's final training picks its weights by the default score, whatever trained the search
     score = _default_score(task, x_tr, y_tr, x_val, y_val) if fitness is None or task == "regression" else None
     fitness = fitness or TrainThenFitness(
         train_data=(x_tr, y_tr),
         fitness=score,
-        loss=squared_error if task == "regression" else _CROSS_ENTROPY,
+        loss=loss,
         invalid_fitness=0.0,
         epochs=epochs_per_generation or default_epochs(x_tr.shape[0]),
     )
@@ -374,6 +391,12 @@ def fit(
             finally:
                 display.close()
     return _sorted(population)
+
+
+def _apply_all(steps: list[Callable], graph: Any) -> Any:
+    for step in steps:
+        graph = step(graph)
+    return graph
 
 
 def _stored_in_shape(out_dir: Path) -> list[int] | None:

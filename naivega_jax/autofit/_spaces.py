@@ -29,6 +29,7 @@ from ..search import (
     ResidualArchSpace,
     VertexSpace,
 )
+from ._regression import TARGETS, FixedAffine
 
 ACTIVATIONS = ("identity", "relu", "elu", "selu")
 #: the smallest spatial size ``default_space`` accepts: each of its two blocks halves it at least once
@@ -58,6 +59,14 @@ def _check_outputs(nclasses: object, task: str, where: str) -> None:
 def _output_shield(task: str):
     # a regression output stays linear: an activation on it would bound what the model can predict
     return OUTPUT_ALLOWED if task == "classification" else True
+
+
+def _in_target_units(space, task: str):
+    """Regression: ``space`` then a ``FixedAffine`` (``...targets``, shielded) that ``fit`` sets to the training
+    targets' standard deviation and mean, so the layers before it learn standardised targets."""
+    if task == "classification":
+        return space
+    return ArchSpaceChain(space, FunctionSpace(FixedAffine(), name_suffix=TARGETS, shielded=True))
 
 
 def _pow2(lo: int, hi: int, scale: float) -> list[int]:
@@ -116,7 +125,9 @@ def default_space(in_shape: tuple[int, ...], nclasses: int, *, scale: float = 0.
 
     Vectors (``in_shape`` of one axis, ``(F,)``) get ``tabular_space``; images and sequences the convolutional
     space below. ``task="regression"``: ``nclasses`` is the number of target columns (1 for a vector of targets),
-    and the output layer is shielded from every mutation, so it stays linear (``identity``).
+    and the output layer is shielded from every mutation, so it stays linear (``identity``); a ``FixedAffine``
+    after it, which ``fit`` sets to the training targets' standard deviation and mean (``scale_targets``), puts
+    the predictions in the targets' units.
 
     ``scale`` multiplies the upstream widths (upstream: block one 8-256, block two 32-512, head 256-4096; the
     default 0.25 gives 2-64, 8-128 and 64-1024). The number of downsampling stages is bounded so the feature map
@@ -169,7 +180,7 @@ def default_space(in_shape: tuple[int, ...], nclasses: int, *, scale: float = 0.
         VertexSpace(ConvSpace(outsizes=nclasses, kernel_sizes=[1, 3, 5]), shielded=_output_shield(task)),
         GlobalPoolSpace(),
     )
-    return ArchSpaceChain(block1, block2, ArchSpace(head_dense, head_conv))
+    return _in_target_units(ArchSpaceChain(block1, block2, ArchSpace(head_dense, head_conv)), task)
 
 
 def mlp_space(nclasses: int, *, scale: float = 0.25):
@@ -211,11 +222,12 @@ def tabular_space(nclasses: int, *, scale: float = 0.25, task: str = "classifica
         ArchSpaceChain(dense, VertexSpace(BatchNormSpace(*ACTIVATIONS))),
         ArchSpaceChain(dense, FunctionSpace(Dropout(0.1), Dropout(0.3), name_suffix=".dropout")),
     )
-    return ArchSpaceChain(
+    space = ArchSpaceChain(
         FunctionSpace(BatchNorm(), name_suffix=STANDARDISE, shielded=True),
         RepeatArchSpace(layer, [1, 2, 3]),
         VertexSpace(DenseSpace(nclasses, "identity"), shielded=_output_shield(task)),
     )
+    return _in_target_units(space, task)
 
 
 def standardise_inputs(graph: Graph, mean: ArrayLike, var: ArrayLike) -> Graph:

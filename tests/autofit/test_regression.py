@@ -42,10 +42,11 @@ def test_regression_on_a_linear_problem_beats_predicting_the_mean_by_2x(linear_r
     assert best["test_mse"] < baseline / 2
     assert "1 / (1 + validation MSE / " in best["fitness_definition"]
     assert "test_accuracy" not in best
-    # the best graph: vector targets get one output column, identity; it computes the MSE the summary reports
+    # the best graph: vector targets get one output column, linear; it computes the MSE the summary reports
     graph = ng.load_graph(out / "best" / "graph")
     out_vertex = graph.output_names[0]
-    assert graph.shape(out_vertex) == (1,) and graph.op(out_vertex).activation == "identity"
+    (dense,) = graph.inputs(out_vertex)
+    assert graph.shape(out_vertex) == (1,) and graph.op(dense).activation == "identity"
     predicted = np.asarray(graph(xt))
     assert predicted.shape == (100, 1)
     assert float(np.mean((predicted[:, 0] - yt) ** 2)) == pytest.approx(best["test_mse"], rel=1e-4)
@@ -182,3 +183,25 @@ def test_final_training_of_a_regressor_keeps_the_weights_of_the_best_validation_
     assert final["epochs"] >= 1 and "validation_accuracy" not in final
     fitnesses = [final["start_validation_fitness"], *(step["validation_fitness"] for step in final["steps"])]
     assert final["validation_fitness"] == max(fitnesses) and 0.0 < final["validation_fitness"] <= 1.0
+
+
+def test_targets_far_from_unit_scale_are_learnt_too(tmp_path):
+    """Targets around 500 +- 150 (a price, a count): the graph ends in a fixed affine map set to the training
+    targets' mean and standard deviation, and trains on the squared error in those units, so a search of the
+    linear problem's size beats the mean as on unit-scale targets; the best graph predicts in the targets' units."""
+    x, y, xt, yt = _linear()
+    scale = lambda v: 500.0 + 50.0 * v
+    pop = _fit(tmp_path / "run", x, scale(y), task="regression", population_size=4, max_generations=2)
+    best = pop[0].graph
+    predicted = np.asarray(best(xt))[:, 0]
+    baseline = float(np.mean((scale(yt) - scale(y[:540]).mean()) ** 2))
+    assert float(np.mean((predicted - scale(yt)) ** 2)) < baseline / 2
+    out = best.output_names[0]
+    assert type(best.op(out)).__name__ == "FixedAffine" and best.spec[out].shield == ()
+    (dense,) = best.inputs(out)
+    assert best.op(dense).activation == "identity" and best.nout(dense) == 1
+    # training, mutation and crossover leave the map where fit set it
+    for c in pop:
+        state = c.graph.state[c.graph.output_names[0]]
+        np.testing.assert_allclose(float(state["offset"][0]), scale(y[:540]).mean(), rtol=1e-5)
+        np.testing.assert_allclose(float(state["scale"][0]), scale(y[:540]).std(), rtol=1e-5)
