@@ -21,8 +21,8 @@ Run: ``.venv/bin/python benchmarks/bench_distributed.py`` (about 3 minutes on 2 
 ``.md`` under ``--out`` (``benchmarks/_harness.py``: one row per executor, the warm speed-ups and per-member
 overheads as the summary). ``--quick``: population 2, 1 epoch, 1 warm round.
 
-Private name, on purpose: the pickle sizes are those of what ``ng.evaluate`` sends per member, the private
-``naivega_jax.evolution._population._ScoreMember``.
+Not public API, on purpose: the pickle sizes are those of what ``ng.evaluate`` sends per member,
+``naivega_jax.evolution.internal.ScoreMember``.
 """
 
 from __future__ import annotations
@@ -108,9 +108,9 @@ def interleaved(executors: dict, fit, pop, rounds: int) -> dict:
 
 
 def pickling(fit, pop) -> dict:
-    from naivega_jax.evolution._population import _ScoreMember
+    from naivega_jax.evolution.internal import ScoreMember
 
-    fn = _ScoreMember(fit, 0.0)
+    fn = ScoreMember(fit, 0.0)
     item = (jax.random.key(0), pop[len(pop) // 2])
     result = fn(item)
     times = []

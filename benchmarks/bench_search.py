@@ -29,9 +29,9 @@ Run: ``.venv/bin/python benchmarks/bench_search.py [--quick] [--out DIR] [--json
 under 0.25) and the evolution's share per generation. ``--quick`` leaves out the Flax comparison, which
 ``bench_flax.py --quick`` runs.
 
-Private names, on purpose: ``flax_comparison`` compiles the Flax loop with each tier's options
-(``naivega_jax.train._cache.tier_options``) and removes the stored utilities by their state key
-(``naivega_jax.graph._remap.UTILITY``); neither has a public form.
+Not public API, on purpose: ``flax_comparison`` compiles the Flax loop with each tier's options (the private
+``naivega_jax.train._cache.tier_options``) and removes the stored utilities by their state key
+(``naivega_jax.graph.internal.UTILITY``); neither has a public form.
 """
 
 from __future__ import annotations
@@ -260,7 +260,7 @@ def _flax_epoch_runner(graph, optimiser_lr, x, y, batch, compiler_options=None):
 def _without_utility(graph):
     """The graph without stored activation utilities: the hand-written loop computes none, so neither does the
     engine in the throughput comparison (the search's own training does; its cost is in the search figures)."""
-    from naivega_jax.graph._remap import UTILITY
+    from naivega_jax.graph.internal import UTILITY
 
     state = {
         v: {k: a for k, a in entry.items() if k != UTILITY}
