@@ -109,6 +109,24 @@ class GraphSpec:
         self.index(name)
         return self._consumers[name]
 
+    def ancestors(self, name: str) -> set[str]:
+        """Every vertex ``name`` depends on (itself excluded)."""
+        return self._reach(name, lambda n: self[n].inputs)
+
+    def descendants(self, name: str) -> set[str]:
+        """Every vertex that depends on ``name`` (itself excluded)."""
+        return self._reach(name, self.consumers)
+
+    def _reach(self, name: str, step) -> set[str]:
+        seen: set[str] = set()
+        stack = [name]
+        while stack:
+            for n in step(stack.pop()):
+                if n not in seen:
+                    seen.add(n)
+                    stack.append(n)
+        return seen
+
     def nout(self, name: str) -> int:
         return self[name].nout
 

@@ -372,7 +372,7 @@ def add_edge(
             f"add_edge: {dst!r} ({type(op).__name__}) cannot take another input; add edges into a concat or an add "
             "(insert one with ng.insert_vertex first)"
         )
-    if src == dst or dst in _ancestors(spec, src):
+    if src == dst or dst in spec.ancestors(src):
         raise GraphError(f"add_edge: an edge {src!r} -> {dst!r} would make the graph cyclic")
     new_inputs = (*d.inputs, src)
     _check_size_cycle(spec, {dst: new_inputs}, f"adding an edge {src!r} -> {dst!r}")
@@ -394,16 +394,6 @@ def add_edge(
             "the sizes involved are fixed (inputs, flattens, graph outputs) or concatenations cannot match"
         )
     return remap(graph, sels, key=key, rewire={dst: new_inputs})
-
-
-def _ancestors(spec, name: str) -> set[str]:
-    seen, stack = set(), [name]
-    while stack:
-        for i in spec[stack.pop()].inputs:
-            if i not in seen:
-                seen.add(i)
-                stack.append(i)
-    return seen
 
 
 def remove_edge(

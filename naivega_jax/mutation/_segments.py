@@ -20,32 +20,10 @@ def _spec(graph: Any) -> GraphSpec:
     return getattr(graph, "spec", graph)
 
 
-def ancestors(spec: GraphSpec, name: str) -> set[str]:
-    """Every vertex ``name`` depends on (itself excluded)."""
-    seen, stack = set(), [name]
-    while stack:
-        for i in spec[stack.pop()].inputs:
-            if i not in seen:
-                seen.add(i)
-                stack.append(i)
-    return seen
-
-
-def descendants(spec: GraphSpec, name: str) -> set[str]:
-    """Every vertex that depends on ``name`` (itself excluded)."""
-    seen, stack = set(), [name]
-    while stack:
-        for c in spec.consumers(stack.pop()):
-            if c not in seen:
-                seen.add(c)
-                stack.append(c)
-    return seen
-
-
 def segment(graph: Any, start: str, end: str) -> tuple[str, ...]:
     """The vertices on paths from ``start`` to ``end`` (both included), topological order."""
     spec = _spec(graph)
-    members = ({start} | descendants(spec, start)) & ({end} | ancestors(spec, end))
+    members = ({start} | spec.descendants(start)) & ({end} | spec.ancestors(end))
     return tuple(n for n in spec.names if n in members)
 
 
@@ -88,7 +66,7 @@ def separable_from(graph: Any, end: str) -> tuple[str, ...]:
         ('a', 'd3')
     """
     spec = _spec(graph)
-    candidates = ancestors(spec, end) | {end}
+    candidates = spec.ancestors(end) | {end}
     return tuple(n for n in spec.names if n in candidates and is_separable(spec, n, end))
 
 

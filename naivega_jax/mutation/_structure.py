@@ -349,7 +349,7 @@ class AddEdgeMutation(VertexLevel):
         work, target = graph, vo
         if len(spec[vo].inputs) <= 1:
             voi = spec[vo].inputs[0]
-            if len(spec[voi].inputs) <= 1 or voi == vi or voi in _ancestors(spec, vi):
+            if len(spec[voi].inputs) <= 1 or voi == vi or voi in spec.ancestors(vi):
                 op = self.mergefun(key)
                 target = unique_name(spec, f"{voi}.{_merge_suffix(op)}")
                 try:
@@ -374,16 +374,6 @@ class AddEdgeMutation(VertexLevel):
             return graph
         report("AddEdgeMutation", src=vi, dst=target, merge=target if target not in spec else None)
         return checked
-
-
-def _ancestors(spec: Any, name: str) -> set[str]:
-    seen, stack = set(), [name]
-    while stack:
-        for i in spec[stack.pop()].inputs:
-            if i not in seen:
-                seen.add(i)
-                stack.append(i)
-    return seen
 
 
 @dataclasses.dataclass(frozen=True)

@@ -177,13 +177,7 @@ def add_edge_candidates(graph: Graph | GraphSpec, name: str) -> tuple[str, ...]:
         ('d3',)
     """
     spec = _spec(graph)
-    ancestors, stack = set(), [name]
-    while stack:
-        u = stack.pop()
-        if u not in ancestors:
-            ancestors.add(u)
-            stack.extend(spec[u].inputs)
-    excluded = ancestors | set(spec.consumers(name)) | set(spec.inputs)
+    excluded = {name} | spec.ancestors(name) | set(spec.consumers(name)) | set(spec.inputs)
     for i in spec[name].inputs:
         excluded |= {o for o in spec.consumers(i) if spec[o].op.max_inputs == 1}
     order = all_shape_types(shape_trace(spec, name))
