@@ -51,7 +51,7 @@ def check_task(task: object, where: str) -> str:
 
 def _check_outputs(nclasses: object, task: str, where: str) -> None:
     low = 2 if task == "classification" else 1
-    if isinstance(nclasses, bool) or not isinstance(nclasses, int) or nclasses < low:
+    if isinstance(nclasses, bool) or not isinstance(nclasses, (int, np.integer)) or nclasses < low:
         what = "nclasses" if task == "classification" else "nclasses (the number of target columns)"
         raise ValueError(f"{where}: {what} must be an int >= {low} for task={task!r}, got {nclasses!r}")
 

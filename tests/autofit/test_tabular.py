@@ -104,3 +104,14 @@ def test_a_run_started_on_vectors_as_sequences_resumes_as_it_started(cancer, tmp
     ng.autofit.fit(x[..., None], y, out_dir=tmp_path / "run", space=space, max_generations=1, **settings)
     pop = ng.autofit.fit(x, y, out_dir=tmp_path / "run", space=space, max_generations=2, **settings)
     assert pop.generation == 2 and json.loads((tmp_path / "run" / "run.json").read_text())["in_shape"] == [8, 1]
+
+
+def test_spaces_check_the_task_and_the_number_of_outputs():
+    with pytest.raises(ValueError, match=r"^tabular_space: task must be one of \('classification', 'regression'\)"):
+        ng.autofit.tabular_space(2, task="ranking")
+    with pytest.raises(ValueError, match=r"^default_space: nclasses must be an int >= 2 for task='classification'"):
+        ng.autofit.default_space((5,), 1)
+    g = ng.sample_graph(
+        jax.random.key(0), ng.autofit.default_space((5,), np.int64(1), task="regression"), ng.input_vertex("in", (5,))
+    )
+    assert g(np.zeros((3, 5), np.float32)).shape == (3, 1)
