@@ -62,24 +62,24 @@ def _aval_key(leaf: Any) -> tuple:
     return (tuple(np.shape(leaf)), str(dtype), bool(getattr(leaf, "weak_type", False)))
 
 
-#: XLA options for the engine's compiles, per platform (a switch for benchmarks and tests). On XLA:CPU the newer
-#: "fusion emitters" generate each fused loop through its own MLIR pipeline: the older emitters take ~35% less
-#: compile CPU for the search's train steps, which then run 10-25% slower: a fusion that writes into a dying
-#: operand's buffer keeps LLVM's runtime overlap check, which fails, and runs as a scalar loop (RESULTS.md, "in-place
-#: fusions"). On 2 cores the search is compile-bound, so it keeps these (benchmarks/bench_tier_policy.py: the max
-#: tier everywhere took ~1.45x the wall time). LLVM at optimisation level 1 instead of
-#: XLA's default 3 takes another ~20% off the compile and leaves the steps as fast or 5% faster (benchmarks/RESULTS.md,
-#: "Compile options"): less unrolling and vectorising of loops that the search's small layers do not fill.
+#: XLA options for the engine's compiles, per platform (a switch for benchmarks and tests). On XLA:CPU the newer "fusion
+#: emitters" generate each fused loop through its own MLIR pipeline: the older emitters take ~35% less compile CPU for
+#: the search's train steps, which then run 10-25% slower: a fusion that writes into a dying operand's buffer keeps
+#: LLVM's runtime overlap check, which fails, and runs as a scalar loop (RESULTS.md, "in-place fusions"). On 2 cores the
+#: search is compile-bound, so it keeps these (benchmarks/studies/bench_tier_policy.py: the max tier everywhere took
+#: ~1.45x the wall time). LLVM at optimisation level 1 instead of XLA's default 3 takes another ~20% off the compile and
+#: leaves the steps as fast or 5% faster (benchmarks/RESULTS.md, "Compile options"): less unrolling and vectorising of
+#: loops that the search's small layers do not fill.
 COMPILER_OPTIONS: dict[str, dict[str, Any]] = {
     "cpu": {"xla_cpu_use_fusion_emitters": False, "xla_backend_optimization_level": 1}
 }
 
 #: Compile tiers: ``"full"`` compiles with ``COMPILER_OPTIONS``; ``"fast"`` adds ``FAST_COMPILER_OPTIONS`` on top;
-#: ``"max"`` compiles with ``MAX_COMPILER_OPTIONS`` instead. On XLA:CPU the backend's optimisation level 0 compiles
-#: the search's train steps ~2.5x faster and runs them ~3x slower (benchmarks/bench_tiers.py): the engine picks it
-#: for calls too short to earn back a full compile, and for inference on a few batches; XLA's newer fusion emitters
-#: (at LLVM level 1, which compiled ~15% faster than XLA's default level with steps as fast) compile slower and step
-#: faster, which pays only for long calls. Platforms without entries compile every tier alike (one executable).
+#: ``"max"`` compiles with ``MAX_COMPILER_OPTIONS`` instead. On XLA:CPU the backend's optimisation level 0 compiles the
+#: search's train steps ~2.5x faster and runs them ~3x slower (benchmarks/studies/bench_tiers.py): the engine picks it
+#: for calls too short to earn back a full compile, and for inference on a few batches; XLA's newer fusion emitters (at
+#: LLVM level 1, which compiled ~15% faster than XLA's default level with steps as fast) compile slower and step faster,
+#: which pays only for long calls. Platforms without entries compile every tier alike (one executable).
 FAST_COMPILER_OPTIONS: dict[str, dict[str, Any]] = {"cpu": {"xla_backend_optimization_level": 0}}
 MAX_COMPILER_OPTIONS: dict[str, dict[str, Any]] = {"cpu": {"xla_backend_optimization_level": 1}}
 TIERS = ("fast", "full", "max")
@@ -98,9 +98,9 @@ class TierModel:
 
 
 #: Medians over 24 rows (6 graphs of the search's space x batch sizes 16, 32, 64, 128; XLA:CPU, 2 cores) of
-#: benchmarks/bench_tiers.py: a fast-tier step takes 0.035-0.13 ns longer per byte it accesses and its compile saves
-#: 0.29-0.68 ms per line of the lowered program; a max-tier step takes -0.001-0.009 ns less per byte (median 0.905x
-#: the full tier's time) and its compile 0.24-0.72 ms more per line (median 1.72x).
+#: benchmarks/studies/bench_tiers.py: a fast-tier step takes 0.035-0.13 ns longer per byte it accesses and its compile
+#: saves 0.29-0.68 ms per line of the lowered program; a max-tier step takes -0.001-0.009 ns less per byte (median
+#: 0.905x the full tier's time) and its compile 0.24-0.72 ms more per line (median 1.72x).
 TIER_MODEL: dict[str, TierModel] = {"cpu": TierModel(0.083e-9, 0.46e-3, 0.0033e-9, 0.54e-3)}
 
 

@@ -305,7 +305,8 @@ def train_graph(
             optimisation level 0: ~2.5x less compile time, steps ~3x slower), ``"max"`` (the newer fusion emitters:
             slower to compile, fastest steps)
             or ``"auto"``: the tier that finishes this call's ``epochs x batches`` steps soonest by a cost model of
-            the lowered step (``_cache.TIER_MODEL``, measured by benchmarks/bench_tiers.py and bench_compile.py).
+            the lowered step (``_cache.TIER_MODEL``, measured by benchmarks/studies/bench_tiers.py and
+            benchmarks/bench_compile.py).
             The choice is a pure function of the program and the step count, so equal calls train with equal
             executables and give equal numbers (the tiers' numbers differ by rounding). GPUs have one tier.
         opt_state: None for a fresh optimiser state, or one to continue from, in tree form: the ``opt_state`` of an
