@@ -25,6 +25,7 @@ from ._provenance import derive as derive  # for packages that build graphs from
 from ._provenance import remap_like, remap_opt_state
 from ._remap import apply_selection
 from ._sizes import find_size_cycle, is_size_fixed, size_participants, tied_vertices
+from ._solver import NeuronSelection, SolveStats
 from ._spec import GraphSpec, VertexSpec
 from ._summary import summary
 from ._surgery import (
@@ -67,11 +68,13 @@ __all__ = [
     "GraphSpec",
     "Input",
     "MaxPool",
+    "NeuronSelection",
     "NnxGraphModule",
     "Op",
     "ParamAxes",
     "PartialIdentityInit",
     "Scale",
+    "SolveStats",
     "Vertex",
     "VertexSpec",
     "activation",

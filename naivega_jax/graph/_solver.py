@@ -70,7 +70,22 @@ class SizeRequest:
 
 @dataclasses.dataclass
 class SolveStats:
-    """What the last solve did (for benchmarks and tests): components, how many went to the MILP, variables."""
+    """What one size solve did: the components it solved, how many of them went to the MILP (the rest were solved
+    in closed form), the MILP's variables, and the seconds the solve took (utility computation included).
+
+    The solver makes one per call and hands it over with the selection (``NeuronSelection.stats``); nothing else
+    holds it, so concurrent solves (a background compile thread, executors running candidates side by side) each
+    see their own.
+
+    Example:
+        >>> import jax, naivega_jax as ng
+        >>> inp = ng.input_vertex("in", shape=(3,))
+        >>> d1 = ng.vertex("d1", ng.Dense(5), inp)
+        >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d2", ng.Dense(2), d1))
+        >>> stats = ng.neuron_selection(g, {"d1": -2}).stats
+        >>> stats.components, stats.milp, stats.variables
+        (1, 0, 0)
+    """
 
     components: int = 0
     milp: int = 0
@@ -78,7 +93,31 @@ class SolveStats:
     seconds: float = 0.0
 
 
-last_stats = SolveStats()
+class NeuronSelection(dict):
+    """The neurons every solved vertex keeps (``{name: indices}``, ``-1`` for a new neuron), and ``stats``, the
+    ``SolveStats`` of the solve that chose them.
+
+    A plain ``dict`` otherwise: ``ng.apply_selection`` takes it as it is, and copies or ``{**selection}`` drop the
+    stats with no other change.
+
+    Example:
+        >>> import jax, naivega_jax as ng
+        >>> inp = ng.input_vertex("in", shape=(3,))
+        >>> d1 = ng.vertex("d1", ng.Dense(5), inp)
+        >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d2", ng.Dense(2), d1))
+        >>> sel = ng.neuron_selection(g, {"d1": +1})
+        >>> sel["d1"].tolist(), sel.stats.milp
+        ([0, 1, 2, 3, 4, -1], 0)
+    """
+
+    stats: SolveStats
+
+    def __init__(self, selections: Mapping[str, np.ndarray] = (), stats: SolveStats | None = None):
+        super().__init__(selections)
+        self.stats = SolveStats() if stats is None else stats
+
+    def __repr__(self) -> str:
+        return f"NeuronSelection({dict.__repr__(self)}, stats={self.stats!r})"
 
 
 def solve_selection(
@@ -86,12 +125,12 @@ def solve_selection(
     request: SizeRequest,
     utility_of: Callable[[str], np.ndarray],
     time_limit: float = DEFAULT_TIME_LIMIT,
-) -> dict[str, np.ndarray]:
-    """Selections for every real vertex of every solved component (identity ones included).
+) -> NeuronSelection:
+    """Selections for every real vertex of every solved component (identity ones included), with the solve's
+    ``SolveStats`` (``.stats``).
 
     Raises ``_Infeasible`` (caught by callers) when a component has no solution.
     """
-    global last_stats
     t0 = time.perf_counter()
     stats = SolveStats()
     g_exact = _targets(structure, request.exact, "exact")
@@ -145,8 +184,7 @@ def solve_selection(
                 if structure.nodes[m].kind not in (NEW, DROP):
                     out[m] = sel
     stats.seconds = time.perf_counter() - t0
-    last_stats = stats
-    return out
+    return NeuronSelection(out, stats)
 
 
 def _solve_coupled(problem, coupled, relaxed: bool, time_limit: float, stats: SolveStats) -> dict[int, np.ndarray]:
