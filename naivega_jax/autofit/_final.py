@@ -11,7 +11,7 @@ import jax
 import numpy as np
 
 from ..evolution import Candidate
-from ..train import evaluate_accuracy, train_graph
+from ..train import as_optimiser, evaluate_accuracy, train_graph
 
 #: the final phase's learning-rate steps: a share of its epochs at each factor of the candidate's own learning rate
 #: (a step decay; the optimiser state runs on through the steps, from the candidate's kept state if it has one: a
@@ -47,6 +47,7 @@ def train_best(
     epochs: int | None = None,
     deadline: float | None = None,
     say=lambda text: None,
+    default_optimiser: Any = None,
 ) -> tuple[Candidate, dict[str, Any]]:
     """Trains ``candidate`` on for ``epochs`` epochs, or until ``deadline`` (``time.monotonic()``) by the epoch time
     measured so far, in ``final_plan`` steps; returns the candidate with the weights of the step that scored best
@@ -54,7 +55,11 @@ def train_best(
 
     Steps are compared by validation accuracy (``validation_accuracy`` in the record), or, given ``score`` (a
     fitness on the validation data, e.g. ``MSEFitness`` for regression), by that (``validation_fitness``).
+    A candidate without an optimiser trains with ``default_optimiser`` (the search's fitness's).
     """
+    base = candidate.optimiser if candidate.optimiser is not None else default_optimiser
+    if base is None:
+        raise ValueError("train_best: the candidate has no optimiser and no default_optimiser was given")
     x, y = train_data
     n = int(np.shape(y)[0])
     if score is None:
@@ -84,7 +89,8 @@ def train_best(
             n_epochs = min(n_epochs, _epochs_until(deadline, per_epoch))
             if n_epochs < 1:
                 break
-        optimiser = candidate.optimiser.with_learning_rate(candidate.optimiser.learning_rate * factor)
+        optimiser = as_optimiser(base)
+        optimiser = optimiser.with_learning_rate(optimiser.learning_rate * factor)
         t0 = time.monotonic()
         args = (jax.random.fold_in(step_key, i), graph, x, y)
         settings = {"optimiser": optimiser, "loss": loss, "batch_size": candidate.batch_size, "epochs": n_epochs}

@@ -27,7 +27,7 @@ from ..io import (
     run_checkpoints,
 )
 from ..search import sample_graph
-from ..train import engine_stats, ensure_default_compilation_cache
+from ..train import Optimiser, engine_stats, ensure_default_compilation_cache, is_plain_optax
 from ._control import LOCK_FILE, RunDirectoryError, RunLock, StopSignals
 from ._data import VALIDATION_SPLIT, _prepare_test, data_fingerprint, default_epochs, prepare_data
 from ._progress import RunProgress, run_log
@@ -65,9 +65,21 @@ def _check_space(key: jax.Array, space: Any, in_shape: tuple[int, ...], nout: in
 
 
 #: run.json fields a resumed run must match exactly (the plan, ``cli`` and ``sessions`` may change between sessions)
-_SAME = ("format", "task", "in_shape", "classes", "targets", "n_train", "n_val", "population_size", "key")
+_SAME = (
+    "format",
+    "task",
+    "in_shape",
+    "classes",
+    "targets",
+    "n_train",
+    "n_val",
+    "population_size",
+    "optimiser",
+    "keep_optimiser_state",
+    "key",
+)
 #: what a run.json written before a field existed means by its absence
-_ABSENT = {"task": "classification"}
+_ABSENT = {"task": "classification", "optimiser": None, "keep_optimiser_state": False}
 
 
 def _data_source(document: dict[str, Any]) -> str:
@@ -112,6 +124,19 @@ def _check_run_dir(out_dir: Path, settings: dict[str, Any]) -> dict[str, Any] | 
     return None
 
 
+def _optimiser_record(optimiser: Any) -> Any:
+    """What run.json records of fit's ``optimiser``: None, a spec as its dict, or ``"optax"`` (an optax object has
+    no stable description; a resumed run trusts the call)."""
+    if optimiser is None:
+        return None
+    if isinstance(optimiser, Optimiser):
+        try:
+            return optimiser.to_dict()
+        except ValueError:  # a schedule as its learning rate: no stable description either
+            return f"{type(optimiser).__name__} (schedule)"
+    return "optax"
+
+
 def _write_run_json(out_dir: Path, document: dict[str, Any]) -> None:
     tmp = out_dir / _RUN_TMP  # write then rename: a run killed here must not leave a half-written run.json
     tmp.write_text(json.dumps(document, indent=1))
@@ -141,6 +166,8 @@ def fit(
     test_data: tuple[Any, Any] | None = None,
     final_training: float | None = None,
     task: str = "classification",
+    optimiser: Any = None,
+    keep_optimiser_state: bool = False,
 ) -> Population:
     """Searches for a classifier (or, ``task="regression"``, a regressor) of ``x``: images ``(n, H, W, C)``,
     sequences ``(n, L, C)`` or vectors ``(n, F)``.
@@ -216,6 +243,14 @@ def fit(
     its time budget (not after a stop signal). The trained candidate replaces the best in the last checkpoint (its
     fitness is the search's; ``info["final"]`` has the final phase's epochs and validation accuracies).
 
+    ``optimiser`` (default None: each member draws its optimiser and learning rate, and they evolve, as upstream)
+    trains every member with one optimiser, unevolved: an optimiser spec (``ng.Adam(1e-3)``, a schedule as its
+    learning rate) or any ``optax.GradientTransformation`` (``optax.adamw(1e-3)``). The members' ``optimiser`` is
+    then None and the default fitness's ``default_optimiser`` is this one (checkpoints hold no optax object; a resumed
+    run takes the optimiser from the call again). ``keep_optimiser_state`` continues each member's optimiser state
+    from generation to generation, carried through its mutations (``ng.TrainThenFitness(keep_optimiser_state=True)``),
+    instead of upstream's fresh state every generation.
+
     Returns the last scored population, best candidate first.
 
     Example:
@@ -255,6 +290,18 @@ def fit(
             f"fit: final_training trains the best as fit's own fitness does; it needs fitness=None or an "
             f"ng.TrainThenFitness, got {type(fitness).__name__}"
         )
+    if optimiser is not None and not isinstance(optimiser, Optimiser) and not is_plain_optax(optimiser):
+        raise TypeError(
+            f"fit: optimiser must be None, an optimiser spec (ng.Adam(1e-3), ...) or an optax "
+            f"GradientTransformation, got {optimiser!r}"
+        )
+    if not isinstance(keep_optimiser_state, bool):
+        raise TypeError(f"fit: keep_optimiser_state must be True or False, got {keep_optimiser_state!r}")
+    if fitness is not None and (optimiser is not None or keep_optimiser_state):
+        raise ValueError(
+            "fit: optimiser and keep_optimiser_state configure fit's own fitness; with a fitness of your own, set them "
+            "there (ng.TrainThenFitness(..., default_optimiser=..., keep_optimiser_state=...))"
+        )
     for i, cb in enumerate(callbacks):
         if not callable(cb):
             raise TypeError(f"fit: callbacks[{i}] must be callable as cb(population), got {cb!r}")
@@ -290,6 +337,8 @@ def fit(
         loss=loss,
         invalid_fitness=0.0,
         epochs=epochs_per_generation or default_epochs(x_tr.shape[0]),
+        keep_optimiser_state=keep_optimiser_state,
+        **({} if optimiser is None else {"default_optimiser": optimiser}),
     )
     epochs = getattr(fitness, "epochs", None)
     plan = {"max_generations": max_generations, "time_budget": time_budget, "epochs_per_generation": epochs}
@@ -302,6 +351,8 @@ def fit(
         "n_train": int(x_tr.shape[0]),
         "n_val": int(x_val.shape[0]),
         "population_size": population_size,
+        "optimiser": _optimiser_record(optimiser),
+        "keep_optimiser_state": keep_optimiser_state,
         "key": list(key_bits(key)),
         "data_sha256": data_fingerprint(x_tr, y_tr, x_val, y_val),
         "test_sha256": None if test is None else data_fingerprint(*test),
@@ -357,7 +408,9 @@ def fit(
                     + (f" of {epochs} epochs" if epochs else "")
                     + (f", time budget {time_budget:.0f} s" if time_budget else "")
                 )
-                population, stopped = run.search(resume, space, in_shape, population_size, prepare)
+                population, stopped = run.search(
+                    resume, space, in_shape, population_size, prepare, draw_optimisers=optimiser is None
+                )
                 if final_training is not None and stopped in ("max_generations", "time_budget"):
                     population = run.final(
                         population,

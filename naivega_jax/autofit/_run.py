@@ -39,10 +39,13 @@ INITIAL_OPTIMISERS = (
 INITIAL_BATCH_SIZES = (32, 64, 128)
 
 
-def initial_population(key: jax.Array, space: Any, in_shape: tuple[int, ...], size: int) -> Population:
+def initial_population(
+    key: jax.Array, space: Any, in_shape: tuple[int, ...], size: int, *, draw_optimisers: bool = True
+) -> Population:
     """``size`` candidates sampled from ``space``, with upstream-style optimisers and batch sizes.
 
-    Member ``i`` is named ``model<i+1>`` and drawn from ``fold_in(key, i)``.
+    Member ``i`` is named ``model<i+1>`` and drawn from ``fold_in(key, i)``. With ``draw_optimisers=False`` every
+    member's optimiser is None (the fitness's default optimiser trains them all); the rest is drawn as before.
     """
     members = []
     for i in range(size):
@@ -52,7 +55,7 @@ def initial_population(key: jax.Array, space: Any, in_shape: tuple[int, ...], si
         kind, (lo, hi) = INITIAL_OPTIMISERS[rng.integers(len(INITIAL_OPTIMISERS))]
         optimiser = kind(float(10 ** rng.uniform(lo, hi)))
         batch_size = int(INITIAL_BATCH_SIZES[rng.integers(len(INITIAL_BATCH_SIZES))])
-        cand = Candidate(graph, optimiser=optimiser, batch_size=batch_size)
+        cand = Candidate(graph, optimiser=optimiser if draw_optimisers else None, batch_size=batch_size)
         members.append(cand.with_event("created", name=f"model{i + 1}", nparams=nparams(graph)))
     return Population(tuple(members), generation=1)
 
@@ -189,6 +192,8 @@ class _Run:
         in_shape: tuple[int, ...],
         size: int,
         prepare: Callable[[Graph], Graph] | None = None,
+        *,
+        draw_optimisers: bool = True,
     ) -> tuple[Population, str]:
         """Runs generations until ``max_generations``, the deadline or a stop signal; returns the last population and
         why it stopped (``"max_generations"``, ``"time_budget"``, ``"SIGINT"`` or ``"SIGTERM"``). ``prepare`` maps
@@ -199,7 +204,9 @@ class _Run:
             if stopped:
                 return population, stopped
         else:
-            population = initial_population(jax.random.fold_in(self.key, 0), space, in_shape, size)
+            population = initial_population(
+                jax.random.fold_in(self.key, 0), space, in_shape, size, draw_optimisers=draw_optimisers
+            )
             if prepare is not None:
                 population = population.replace(candidates=tuple(c.replace(graph=prepare(c.graph)) for c in population))
         while True:
@@ -243,6 +250,7 @@ class _Run:
                     score=score,
                     epochs=epochs,
                     deadline=deadline,
+                    default_optimiser=getattr(self.fitness, "default_optimiser", None),
                     say=self.progress.say,
                 )
         except Interrupted:

@@ -23,7 +23,9 @@ from ._optimisers import (
     optimiser_from_dict,
 )
 
-# For the mutations and the training fitness, which leave plain optax alone; not public API (not in __all__).
+# For the mutations, the training fitness and autofit, which leave plain optax alone or wrap it; not public API (not
+# in __all__).
+from ._optimisers import as_optimiser as as_optimiser
 from ._optimisers import is_plain_optax as is_plain_optax
 from ._xla_cache import compilation_cache_dir, default_compilation_cache_dir, set_compilation_cache
 
