@@ -32,8 +32,7 @@ def _with(a, index, value):
 
 X, Y = _xy()
 HEAD3 = ng.VertexSpace(ng.DenseSpace(3, "identity"), shielded=True)
-#: fit sees (n, F) vectors as (n, F, 1) sequences: a pool first makes them vectors
-TINY_SPACE = ng.ArchSpaceChain(ng.GlobalPoolSpace(), ng.VertexSpace(ng.DenseSpace(2, "identity"), shielded=True))
+TINY_SPACE = ng.ArchSpaceChain(ng.VertexSpace(ng.DenseSpace(2, "identity"), shielded=True))
 
 
 # --- fit: refused before anything is written -------------------------------------------------------------------
@@ -57,7 +56,7 @@ TINY_SPACE = ng.ArchSpaceChain(ng.GlobalPoolSpace(), ng.VertexSpace(ng.DenseSpac
         (
             X,
             Y,
-            {"space": ng.ArchSpaceChain(ng.GlobalPoolSpace(), ng.VertexSpace(ng.DenseSpace(4, "relu")), HEAD3)},
+            {"space": ng.ArchSpaceChain(ng.VertexSpace(ng.DenseSpace(4, "relu")), HEAD3)},
             ValueError,
             r"output shapes \[\(3,\)\], but y has 2 classes",
         ),
@@ -95,7 +94,7 @@ def started_run(tmp_path):
     [
         ({"key": jax.random.key(2)}, r"holds a run with key=\[0, 1\], but this call has key=\[0, 2\]"),
         ({"population_size": 4}, r"holds a run with population_size=3, but this call has population_size=4"),
-        ({"x": X[:, :3]}, r"holds a run with in_shape=\[4, 1\], but this call has in_shape=\[3, 1\]"),
+        ({"x": X[:, :3]}, r"holds a run with in_shape=\[4\], but this call has in_shape=\[3\]"),
         ({"y": Y + 5}, r"holds a run with classes=\[0, 1\], but this call has classes=\[5, 6\]"),
         ({"x": X[:16], "y": Y[:16]}, r"holds a run with n_train=18, but this call has n_train=14"),
     ],
