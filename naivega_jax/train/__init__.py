@@ -1,6 +1,6 @@
 """Optimiser specs (optax underneath) and the compile-aware training engine."""
 
-from ._cache import clear_compile_cache, engine_stats
+from ._cache import clear_compile_cache, engine_stats, set_jax_cache_clearing
 from ._engine import TrainResult, choose_driver, precompile_training, train_graph
 from ._evaluate import cached_executable, evaluate_accuracy, evaluate_loss, step_memory
 from ._optimisers import (
@@ -61,6 +61,7 @@ __all__ = [
     "optimiser_from_dict",
     "precompile_training",
     "set_compilation_cache",
+    "set_jax_cache_clearing",
     "step_memory",
     "train_graph",
 ]

@@ -8,9 +8,9 @@ learning-rate change (traced optimiser state) compiles nothing.
 
 What a long search holds here, and the bound on each (benchmarks/bench_memory.py, benchmarks/RESULTS.md "Memory of a
 long search"): the executables (``max_entries``, ~4 MB resident each for the search's train steps on XLA:CPU); JAX's
-own tracing and lowering caches (cleared every ``clear_jax_every`` compiles); and the C heap's freed pages, which
-glibc keeps resident after XLA's compiles free them unless asked to give them back (``release_free_heap`` after every
-compile).
+own tracing and lowering caches (cleared every ``clear_jax_every`` compiles, unless a host program turns that off with
+``set_jax_cache_clearing``); and the C heap's freed pages, which glibc keeps resident after XLA's compiles free them
+unless asked to give them back (``release_free_heap`` after every compile).
 """
 
 from __future__ import annotations
@@ -239,13 +239,18 @@ class CompileCache:
     compile traced (~1.5 MB a search's train step; tens of thousands of Python objects), so every
     ``clear_jax_every`` compiles JAX's caches are cleared too; the executables held here survive that. A clear costs
     the search ~2 s: JAX's dispatch recompiles its eager operations (key splits, conversions) afterwards, which is
-    why it is not done after every compile. And the memory that compiles free stays resident in the C heap unless
-    given back: with ``release_heap`` (default) the compiling thread calls ``release_free_heap`` after every compile.
+    why it is not done after every compile. ``jax.clear_caches`` is process-wide: it empties the caches of the host
+    program's own jitted functions too, so ``clear_jax=False`` (``ng.train.set_jax_cache_clearing``) turns it off. And
+    the memory that compiles free stays resident in the C heap unless given back: with ``release_heap`` (default) the
+    compiling thread calls ``release_free_heap`` after every compile.
     """
 
-    def __init__(self, max_entries: int = 64, clear_jax_every: int = 32, release_heap: bool = True):
+    def __init__(
+        self, max_entries: int = 64, clear_jax_every: int = 32, release_heap: bool = True, clear_jax: bool = True
+    ):
         self.max_entries = max_entries
         self.clear_jax_every = clear_jax_every
+        self.clear_jax = clear_jax
         self.release_heap = release_heap
         self._since_clear = 0
         self.stats = CacheStats()
@@ -341,7 +346,7 @@ class CompileCache:
                         self.stats.background_compile_seconds += seconds
                     else:
                         self.stats.compile_seconds += seconds
-                clear = self._since_clear >= self.clear_jax_every and not self._pending
+                clear = self.clear_jax and self._since_clear >= self.clear_jax_every and not self._pending
                 if clear:
                     self._since_clear = 0
                     self.stats.jax_cache_clears += 1
@@ -391,6 +396,32 @@ def engine_stats() -> dict[str, float]:
     return {**CACHE.stats.snapshot(), "entries": len(CACHE)}
 
 
+def set_jax_cache_clearing(enabled: bool) -> bool:
+    """Turns the engine's clears of JAX's own caches on (the default) or off; returns the previous setting.
+
+    Why the engine clears them: every program it compiles also leaves JAX's tracing and lowering caches holding
+    what was traced (~1.5 MB and tens of thousands of Python objects per new graph spec on XLA:CPU), and nothing
+    evicts them, so a search that compiles thousands of executables grows by gigabytes. Every ``clear_jax_every``
+    compiles (``ng.clear_compile_cache``) the engine calls ``jax.clear_caches()``; the executables it holds survive.
+    But that call is process-wide: the host program's own ``jax.jit`` functions lose their compiled code too and
+    trace and compile again on their next call. A host that compiles few engine programs, or that bounds memory
+    another way, can turn the clears off here (then those caches grow with every new spec the engine compiles).
+    ``ng.clear_compile_cache(jax_caches=True)``, an explicit request, still clears them.
+
+    Example:
+        >>> import naivega_jax as ng
+        >>> ng.train.set_jax_cache_clearing(False)
+        True
+        >>> ng.train.set_jax_cache_clearing(True)  # the default again
+        False
+    """
+    if not isinstance(enabled, bool):
+        raise TypeError(f"set_jax_cache_clearing: enabled must be a bool, got {enabled!r}")
+    with CACHE._lock:
+        previous, CACHE.clear_jax = CACHE.clear_jax, enabled
+    return previous
+
+
 def _positive(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"clear_compile_cache: {name} must be a positive int, got {value!r}")
@@ -409,7 +440,8 @@ def clear_compile_cache(
     ``max_entries`` changes how many executables the engine keeps (least recently used ones are evicted first;
     default 64, ~4 MB resident each for a search's train steps on XLA:CPU); ``clear_jax_every`` how many compiles
     pass between automatic clears of JAX's tracing caches (default 32; they grow ~1.5 MB per new spec otherwise,
-    and each clear makes JAX recompile its eager operations); ``release_heap`` whether the engine gives the C
+    and each clear makes JAX recompile its eager operations; ``ng.train.set_jax_cache_clearing(False)`` turns the
+    automatic clears off); ``release_heap`` whether the engine gives the C
     heap's free pages back to the system after every compile (default True; glibc's ``malloc_trim(0)``, ~10-20 ms:
     it is process-wide, so it is switchable, but it changes no allocator setting). With ``release_heap`` on, this
     call gives them back too, after dropping the executables.
