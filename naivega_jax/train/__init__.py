@@ -1,6 +1,6 @@
 """Optimiser specs (optax underneath) and the compile-aware training engine."""
 
-from ._cache import clear_compile_cache, engine_stats, set_jax_cache_clearing
+from ._cache import clear_compile_cache, engine_stats, set_jax_cache_clearing, sum_call_stats
 from ._engine import TrainResult, choose_driver, precompile_training, train_graph
 from ._evaluate import cached_executable, evaluate_accuracy, evaluate_loss, step_memory
 from ._optimisers import (
@@ -63,5 +63,6 @@ __all__ = [
     "set_compilation_cache",
     "set_jax_cache_clearing",
     "step_memory",
+    "sum_call_stats",
     "train_graph",
 ]

@@ -18,9 +18,10 @@ from __future__ import annotations
 import collections
 import ctypes
 import dataclasses
+import functools
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any
 
 import jax
@@ -46,13 +47,29 @@ class CacheStats:
         return dataclasses.asdict(self)
 
 
+@dataclasses.dataclass(frozen=True)
+class CompileRecord:
+    """One compile: its seconds, whether at the fast tier, whether XLA read it from the persistent compilation
+    cache, and whether it was made ahead of need (``background=True``)."""
+
+    seconds: float
+    fast: bool
+    disk_hit: bool
+    background: bool
+
+
 @dataclasses.dataclass
 class Lookup:
-    """One lookup: the executable, whether it was compiled now, and the seconds that took."""
+    """One lookup: the executable, whether it was compiled now, and the seconds that took (waiting included).
+
+    ``compile`` is the compile this lookup accounts for: its own on a miss; on a caller's first hit of an executable
+    compiled ahead of need, that compile (each counted once, for the call that uses it); otherwise None.
+    """
 
     compiled: Any
     hit: bool
     seconds: float
+    compile: CompileRecord | None = None
 
 
 def _aval_key(leaf: Any) -> tuple:
@@ -227,7 +244,8 @@ def _cost(lowered: Any) -> dict[str, float]:
 
 def _placement(leaves: list) -> tuple:
     """Where a call runs: the (thread-local) default device and the devices holding the array arguments. An
-    executable is compiled for one device and refuses arguments committed to another (``ng.DeviceExecutor``)."""
+    executable is compiled for one device and refuses arguments committed to another
+    (``ng.distributed.DeviceExecutor``)."""
     devices = {(d.platform, d.id) for leaf in leaves if isinstance(leaf, jax.Array) for d in leaf.devices()}
     return (jax.config.jax_default_device, tuple(sorted(devices)))
 
@@ -257,6 +275,7 @@ class CompileCache:
         self._entries: collections.OrderedDict[Hashable, Any] = collections.OrderedDict()
         self._costs: collections.OrderedDict[Hashable, dict[str, float]] = collections.OrderedDict()
         self._pending: dict[Hashable, threading.Event] = {}
+        self._ahead: dict[Hashable, CompileRecord] = {}  # compiled ahead of need, not yet used by a caller
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -319,10 +338,10 @@ class CompileCache:
                     self._entries.move_to_end(key)
                     if background:
                         self.stats.background_compile_seconds += seconds
-                    else:
-                        self.stats.cache_hits += 1
-                        self.stats.compile_seconds += seconds
-                    return Lookup(compiled, True, seconds)
+                        return Lookup(compiled, True, seconds)
+                    self.stats.cache_hits += 1
+                    self.stats.compile_seconds += seconds
+                    return Lookup(compiled, True, seconds, self._ahead.pop(key, None))
                 pending = self._pending.get(key)
                 if pending is None:
                     self._pending[key] = threading.Event()
@@ -331,6 +350,7 @@ class CompileCache:
             pending.wait()
             seconds += time.perf_counter() - t0
         disk_before = getattr(_DISK, "hits", 0)
+        record = None
         try:
             t0 = time.perf_counter()
             compiled = _compile(lowered or jitted.lower(*args, **static), platform, options)
@@ -339,9 +359,12 @@ class CompileCache:
             with self._lock:
                 done = self._pending.pop(key)
                 if compiled is not None:
-                    self._store(key, compiled, tier == "fast" and "fast" in distinct_tiers(platform))
-                    self.stats.disk_hits += getattr(_DISK, "hits", 0) > disk_before
+                    fast = tier == "fast" and "fast" in distinct_tiers(platform)
+                    record = CompileRecord(seconds, fast, getattr(_DISK, "hits", 0) > disk_before, background)
+                    self._store(key, compiled, fast)
+                    self.stats.disk_hits += record.disk_hit
                     if background:
+                        self._ahead[key] = record
                         self.stats.background_compiles += 1
                         self.stats.background_compile_seconds += seconds
                     else:
@@ -358,7 +381,7 @@ class CompileCache:
             release_free_heap()
             with self._lock:
                 self.stats.heap_releases += 1
-        return Lookup(compiled, False, seconds)
+        return Lookup(compiled, False, seconds, None if background else record)
 
     def _store(self, key: Hashable, compiled: Any, fast: bool) -> None:
         """Under the lock: holds a new executable, evicting the least recently used beyond ``max_entries``."""
@@ -366,30 +389,36 @@ class CompileCache:
         self.stats.compiles += 1
         self.stats.fast_compiles += fast
         while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+            evicted, _ = self._entries.popitem(last=False)
+            self._ahead.pop(evicted, None)
             self.stats.evictions += 1
         self._since_clear += 1
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._ahead.clear()
 
 
 CACHE = CompileCache()
 
 
 def engine_stats() -> dict[str, float]:
-    """The training engine's counters since the process started: compiles (executables the engine did not hold;
-    ``disk_hits`` of them came from the persistent compilation cache, ``fast_compiles`` of them were compiled at the
-    fast tier: see ``ng.train_graph``'s ``compile_tier``, and ``background_compiles`` of them ahead of need by
-    ``ng.precompile_training``, taking ``background_compile_seconds``), cache hits, the seconds training and
-    evaluation waited for compiles (``compile_seconds``),
-    evictions, clears of JAX's caches, the times the C heap's free pages were given back (``heap_releases``, see
-    ``ng.clear_compile_cache``), and the number of executables held now.
+    """The training engine's counters since the process started, over every thread and every caller: compiles
+    (executables the engine did not hold; ``disk_hits`` of them came from the persistent compilation cache,
+    ``fast_compiles`` of them were compiled at the fast tier: see ``ng.train_graph``'s ``compile_tier``, and
+    ``background_compiles`` of them ahead of need by ``ng.train.precompile_training``, taking
+    ``background_compile_seconds``), cache hits, the seconds training and evaluation waited for compiles
+    (``compile_seconds``), evictions, clears of JAX's caches, the times the C heap's free pages were given back
+    (``heap_releases``, see ``ng.train.clear_compile_cache``), and the number of executables held now.
+
+    A process-wide view: the difference of two readings counts whatever else compiled meanwhile (a background
+    compile thread, another search in the same process). What one call cost comes back with the call
+    (``ng.train.TrainResult``'s ``compiles``, ``compile_seconds`` ...); ``ng.train.sum_call_stats`` adds them up.
 
     Example:
         >>> import naivega_jax as ng
-        >>> sorted(ng.engine_stats())  # doctest: +NORMALIZE_WHITESPACE
+        >>> sorted(ng.train.engine_stats())  # doctest: +NORMALIZE_WHITESPACE
         ['background_compile_seconds', 'background_compiles', 'cache_hits', 'compile_seconds', 'compiles',
          'disk_hits', 'entries', 'evictions', 'fast_compiles', 'heap_releases', 'jax_cache_clears']
     """
@@ -402,11 +431,12 @@ def set_jax_cache_clearing(enabled: bool) -> bool:
     Why the engine clears them: every program it compiles also leaves JAX's tracing and lowering caches holding
     what was traced (~1.5 MB and tens of thousands of Python objects per new graph spec on XLA:CPU), and nothing
     evicts them, so a search that compiles thousands of executables grows by gigabytes. Every ``clear_jax_every``
-    compiles (``ng.clear_compile_cache``) the engine calls ``jax.clear_caches()``; the executables it holds survive.
+    compiles (``ng.train.clear_compile_cache``) the engine calls ``jax.clear_caches()``; the executables it holds
+    survive.
     But that call is process-wide: the host program's own ``jax.jit`` functions lose their compiled code too and
     trace and compile again on their next call. A host that compiles few engine programs, or that bounds memory
     another way, can turn the clears off here (then those caches grow with every new spec the engine compiles).
-    ``ng.clear_compile_cache(jax_caches=True)``, an explicit request, still clears them.
+    ``ng.train.clear_compile_cache(jax_caches=True)``, an explicit request, still clears them.
 
     Example:
         >>> import naivega_jax as ng
@@ -420,6 +450,52 @@ def set_jax_cache_clearing(enabled: bool) -> bool:
     with CACHE._lock:
         previous, CACHE.clear_jax = CACHE.clear_jax, enabled
     return previous
+
+
+#: The counters ``sum_call_stats`` adds up, as ``ng.train.TrainResult`` and a trained candidate's ``info`` name them.
+CALL_STAT_KEYS = (
+    "compiles",
+    "fast_compiles",
+    "background_compiles",
+    "background_compile_seconds",
+    "cache_hits",
+    "compile_seconds",
+    "disk_hits",
+)
+
+
+def sum_call_stats(records: Iterable[Any]) -> dict[str, float]:
+    """The engine's counters over some calls, added up from what each call returned (not from ``engine_stats``).
+
+    ``records`` are ``ng.train.TrainResult``s or mappings with the same keys (a candidate's ``info`` after
+    ``ng.evolution.TrainThenFitness``); a missing key counts 0. The result has ``engine_stats``'s keys and meanings
+    over just these calls: ``compiles`` counts the executables the calls compiled and those compiled ahead of need
+    that they used (``background_compiles`` of them, taking ``background_compile_seconds``); ``fast_compiles`` and
+    ``disk_hits`` are among those; ``compile_seconds`` is the time the calls waited for compiles. So two searches
+    in one process, or a search beside the host's own training, each count their own.
+
+    Example:
+        >>> import naivega_jax as ng
+        >>> infos = [{"compiles": 1, "compile_seconds": 2.0}, {"cache_hits": 1, "background_compiles": 1}]
+        >>> total = ng.train.sum_call_stats(infos)
+        >>> total["compiles"], total["cache_hits"], total["compile_seconds"]
+        (2, 1, 2.0)
+    """
+    total: dict[str, float] = dict.fromkeys(CALL_STAT_KEYS, 0)
+    for record in records:
+        if isinstance(record, Mapping):
+            get = record.get
+        elif all(hasattr(record, k) for k in ("compiles", "cache_hits", "compile_seconds")):
+            get = functools.partial(getattr, record)
+        else:
+            raise TypeError(
+                "sum_call_stats: records must be mappings (a candidate's info) or ng.train.TrainResults, "
+                f"got {type(record).__name__}"
+            )
+        for k in CALL_STAT_KEYS:
+            total[k] += get(k, 0)
+    total["compiles"] += total["background_compiles"]
+    return total
 
 
 def _positive(value: object, name: str) -> int:
@@ -448,10 +524,10 @@ def clear_compile_cache(
 
     Example:
         >>> import naivega_jax as ng
-        >>> ng.clear_compile_cache(max_entries=32)
-        >>> ng.engine_stats()["entries"]
+        >>> ng.train.clear_compile_cache(max_entries=32)
+        >>> ng.train.engine_stats()["entries"]
         0
-        >>> ng.clear_compile_cache(max_entries=64)  # the default again
+        >>> ng.train.clear_compile_cache(max_entries=64)  # the default again
     """
     if max_entries is not None:
         CACHE.max_entries = _positive(max_entries, "max_entries")

@@ -12,7 +12,7 @@ Designed around what costs most in an architecture search (XLA compiles, then ho
 * compiles are made cheaper: XLA:CPU compiles with its older fusion emitters and LLVM at level 1
   (``_cache.COMPILER_OPTIONS``: about half the compile time of XLA's defaults, steps 5-20% slower), and
   ``ng.autofit.fit``, the command line and Ray workers switch the persistent compilation cache on (the engine
-  alone changes no global setting; ``ng.set_compilation_cache`` for your own programs), so a rerun, a resumed run
+  alone changes no global setting; ``ng.train.set_compilation_cache`` for your own programs), so a rerun, a resumed run
   or a worker reads executables from disk instead of compiling them; the traced step keeps gradients and optimiser
   moments in one flat vector (``FLAT``, ``_Layout``) and updates all activation utilities at once, ~20% fewer
   compiled loops; a call too short to earn back an
@@ -67,6 +67,14 @@ class TrainResult:
         compiles: compile-cache misses in this call.
         cache_hits: compile-cache hits in this call.
         driver: ``"loop"`` or ``"scan"``.
+        fast_compiles: of the compiles this call made or used first (below), those at the fast tier.
+        disk_hits: of those, the ones XLA read from the persistent compilation cache.
+        background_compiles: executables this call used that were compiled ahead of need
+            (``ng.train.precompile_training``; counted here, once, for the first call that uses each), and
+        background_compile_seconds: the seconds those compiles took (in another thread: not in this call's time).
+
+    Every number is this call's own, whatever runs beside it; ``ng.train.sum_call_stats`` adds up several calls'
+    (``ng.train.engine_stats`` is the process-wide view).
     """
 
     graph: Graph
@@ -82,6 +90,10 @@ class TrainResult:
     compiles: int
     cache_hits: int
     driver: str
+    fast_compiles: int = 0
+    disk_hits: int = 0
+    background_compiles: int = 0
+    background_compile_seconds: float = 0.0
 
     @property
     def examples_per_second(self) -> float:
@@ -100,7 +112,7 @@ def choose_driver(graph: Graph, backend: str | None = None) -> str:
         >>> import jax, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(8, 1))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("c", ng.Conv(2, 3), inp))
-        >>> ng.choose_driver(g, "cpu"), ng.choose_driver(g, "gpu")
+        >>> ng.train.choose_driver(g, "cpu"), ng.train.choose_driver(g, "gpu")
         ('loop', 'scan')
     """
     backend = backend or jax.default_backend()
@@ -118,7 +130,8 @@ def _batches_on_device() -> bool:
 
 
 def _on_device(a: Any) -> jax.Array:
-    """``a`` as a device array on the thread's default device (as ``ng.DeviceExecutor`` sets it): a ``jax.Array``
+    """``a`` as a device array on the thread's default device (as ``ng.distributed.DeviceExecutor`` sets it): a
+    ``jax.Array``
     as it is, anything else copied now. Never a copy remembered from an earlier call: numpy arrays can change in
     place between calls (a refilled buffer, relabelled targets), and a cache by ``id`` would serve the old values.
     Callers that reuse data across calls own a device copy (``ng.TrainThenFitness`` does)."""
@@ -197,6 +210,10 @@ class _Run:
         self.compile_seconds = 0.0
         self.compiles = 0
         self.hits = 0
+        self.fast_compiles = 0
+        self.disk_hits = 0
+        self.background_compiles = 0
+        self.background_compile_seconds = 0.0
         self.outputs: list[Any] = []  # per step (loop) or per epoch (scan): the loss, then each row's correctness
         self.masks: list[np.ndarray] = []
 
@@ -205,6 +222,13 @@ class _Run:
         self.compile_seconds += found.seconds
         self.hits += found.hit
         self.compiles += not found.hit
+        record = found.compile
+        if record is not None:
+            self.fast_compiles += record.fast
+            self.disk_hits += record.disk_hit
+            if record.background:
+                self.background_compiles += 1
+                self.background_compile_seconds += record.seconds
         return found.compiled
 
 
@@ -298,8 +322,9 @@ def train_graph(
             ``"auto"`` (``choose_driver``).
         check_every: the loop driver looks at the device's NaN flag every this many steps and stops early.
         activation_utility: first give every mutable vertex a stored activation-contribution utility (as
-            ``ng.init_activation_utility``). Whatever this flag, every utility the graph stores is updated at every
-            step (``ng.update_activation_utility``, padded rows excluded), so the size solver can use it.
+            ``ng.graph.init_activation_utility``). Whatever this flag, every utility the graph stores is updated at
+            every
+            step (``ng.graph.update_activation_utility``, padded rows excluded), so the size solver can use it.
         compile_tier: how a step missing from the compile cache is compiled: ``"full"`` (optimised; on XLA:CPU with
             the older fusion emitters and LLVM level 1, which compile faster), ``"fast"`` (on XLA:CPU backend
             optimisation level 0: ~2.5x less compile time, steps ~3x slower), ``"max"`` (the newer fusion emitters:
@@ -412,7 +437,7 @@ def precompile_training(
     """Compiles now the executable that ``ng.train_graph`` with these arguments will use; True if it compiled,
     False if the engine held it already.
 
-    Meant for a thread that compiles the next candidates while the current one trains (``ng.evaluate(...,
+    Meant for a thread that compiles the next candidates while the current one trains (``ng.evolution.evaluate(...,
     precompile=True)``, ``ng.autofit.fit``): XLA compiles with the GIL released, and on a CPU a training step
     keeps about one core busy. If ``train_graph`` asks for the executable while it is being compiled here, it waits
     for it instead of compiling it again. The arguments are those of ``train_graph`` (no key: shapes only).
@@ -422,7 +447,7 @@ def precompile_training(
         >>> inp = ng.input_vertex("in", shape=(3,))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(2), inp))
         >>> x, y = np.ones((10, 3), np.float32), np.zeros(10, np.int32)
-        >>> ng.precompile_training(g, x, y, batch_size=4), ng.precompile_training(g, x, y, batch_size=4)
+        >>> ng.train.precompile_training(g, x, y, batch_size=4), ng.train.precompile_training(g, x, y, batch_size=4)
         (True, False)
         >>> ng.train_graph(jax.random.key(1), g, x, y, batch_size=4).compiles
         0
@@ -494,4 +519,8 @@ def _finish(run: _Run, graph, opt_state, ok, steps, epochs, driver, t_start, cla
         compiles=run.compiles,
         cache_hits=run.hits,
         driver=driver,
+        fast_compiles=run.fast_compiles,
+        disk_hits=run.disk_hits,
+        background_compiles=run.background_compiles,
+        background_compile_seconds=run.background_compile_seconds,
     )
