@@ -82,7 +82,7 @@ class SolveStats:
         >>> inp = ng.input_vertex("in", shape=(3,))
         >>> d1 = ng.vertex("d1", ng.Dense(5), inp)
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d2", ng.Dense(2), d1))
-        >>> stats = ng.neuron_selection(g, {"d1": -2}).stats
+        >>> stats = ng.graph.neuron_selection(g, {"d1": -2}).stats
         >>> stats.components, stats.milp, stats.variables
         (1, 0, 0)
     """
@@ -97,7 +97,7 @@ class NeuronSelection(dict):
     """The neurons every solved vertex keeps (``{name: indices}``, ``-1`` for a new neuron), and ``stats``, the
     ``SolveStats`` of the solve that chose them.
 
-    A plain ``dict`` otherwise: ``ng.apply_selection`` takes it as it is, and copies or ``{**selection}`` drop the
+    A plain ``dict`` otherwise: ``ng.graph.apply_selection`` takes it as it is, and copies or ``{**selection}`` drop the
     stats with no other change.
 
     Example:
@@ -105,7 +105,7 @@ class NeuronSelection(dict):
         >>> inp = ng.input_vertex("in", shape=(3,))
         >>> d1 = ng.vertex("d1", ng.Dense(5), inp)
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d2", ng.Dense(2), d1))
-        >>> sel = ng.neuron_selection(g, {"d1": +1})
+        >>> sel = ng.graph.neuron_selection(g, {"d1": +1})
         >>> sel["d1"].tolist(), sel.stats.milp
         ([0, 1, 2, 3, 4, -1], 0)
     """

@@ -26,8 +26,8 @@ def forked(key) -> ng.Graph:
 
 
 def test_the_selection_carries_the_stats_of_its_own_solve(key):
-    closed = ng.neuron_selection(chain(key, 6, 3), {"d1": -2})
-    milp = ng.neuron_selection(forked(key), {"a": 2})
+    closed = ng.graph.neuron_selection(chain(key, 6, 3), {"d1": -2})
+    milp = ng.graph.neuron_selection(forked(key), {"a": 2})
     assert isinstance(closed, dict) and closed["d1"].tolist() == sorted(closed["d1"].tolist())
     assert (closed.stats.components, closed.stats.milp, closed.stats.variables) == (1, 0, 0)
     assert milp.stats.components == 1 and milp.stats.milp == 1 and milp.stats.variables > 0
@@ -57,7 +57,7 @@ def test_two_threads_solving_different_problems_each_get_their_own_stats(key):
     def solve(name, graph, deltas):
         barrier.wait()
         for _ in range(20):
-            sel = ng.neuron_selection(graph, deltas)
+            sel = ng.graph.neuron_selection(graph, deltas)
             results[name].append((sel.stats.components, sel.stats.milp, sel.stats.variables))
 
     threads = [
@@ -68,7 +68,7 @@ def test_two_threads_solving_different_problems_each_get_their_own_stats(key):
         t.start()
     for t in threads:
         t.join()
-    alone = ng.neuron_selection(large, {"a": 2}).stats
+    alone = ng.graph.neuron_selection(large, {"a": 2}).stats
     assert set(results["small"]) == {(1, 0, 0)}
     assert set(results["large"]) == {(1, 1, alone.variables)} and alone.variables > 0
 
@@ -77,6 +77,6 @@ def test_stats_survive_a_copy_and_a_pickle(key):
     import copy
     import pickle
 
-    sel = ng.neuron_selection(forked(key), {"a": 2})
+    sel = ng.graph.neuron_selection(forked(key), {"a": 2})
     for other in (copy.copy(sel), pickle.loads(pickle.dumps(sel))):
         assert other.stats == sel.stats and other.keys() == sel.keys()
