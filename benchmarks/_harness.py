@@ -188,10 +188,10 @@ def configure_xla_cache(setting: str) -> str:
     import naivega_jax as ng
 
     if setting == "off":
-        ng.set_compilation_cache(None)
+        ng.train.set_compilation_cache(None)
         return "off"
     path = tempfile.mkdtemp(prefix="ng-xla-") if setting == "fresh" else setting
-    ng.set_compilation_cache(path)
+    ng.train.set_compilation_cache(path)
     return path
 
 

@@ -187,7 +187,7 @@ def cnn_main(args: argparse.Namespace) -> int:
     import naivega_jax as ng
 
     x, y, x_te, y_te = ng.datasets.load("fashion-mnist")
-    x_tr, y_tr, _, _ = ng.train_val_split(x, y, VALIDATION_SPLIT)
+    x_tr, y_tr, _, _ = ng.data.train_val_split(x, y, VALIDATION_SPLIT)
     x_tr, y_tr = jax.device_put(np.asarray(x_tr)), jax.device_put(np.asarray(y_tr))
     budget = 60.0 * args.minutes
     init_key, train_key = jax.random.split(jax.random.key(args.seed))

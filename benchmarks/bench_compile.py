@@ -98,7 +98,7 @@ def main() -> None:
     unknown = sorted(set(names) - set(CONFIGS))
     if unknown:
         parser.error(f"--configs: unknown {unknown}; known: {list(CONFIGS)}")
-    ng.set_compilation_cache(None)
+    ng.train.set_compilation_cache(None)
     print(json.dumps({"jax": jax.__version__, "load": os.getloadavg(), "args": vars(args)}), flush=True)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, 40, 1)).astype(np.float32)
@@ -108,7 +108,7 @@ def main() -> None:
     for g in range(args.graphs):
         graph = ng.sample_graph(jax.random.key(args.seed + g), space, ng.input_vertex("in", shape=(40, 1)))
         if not args.no_utility:
-            graph = ng.init_activation_utility(graph)
+            graph = ng.graph.init_activation_utility(graph)
         row = {"graph": g, "vertices": len(graph.vertex_names), "nparams": ng.nparams(graph)}
         row.update(program_cost(graph, args.batch))
         epochs = {name: [] for name in names}

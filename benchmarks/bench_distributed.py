@@ -21,7 +21,7 @@ Run: ``.venv/bin/python benchmarks/bench_distributed.py`` (about 3 minutes on 2 
 ``.md`` under ``--out`` (``benchmarks/_harness.py``: one row per executor, the warm speed-ups and per-member
 overheads as the summary). ``--quick``: population 2, 1 epoch, 1 warm round.
 
-Not public API, on purpose: the pickle sizes are those of what ``ng.evaluate`` sends per member,
+Not public API, on purpose: the pickle sizes are those of what ``ng.evolution.evaluate`` sends per member,
 ``naivega_jax.evolution.internal.ScoreMember``.
 """
 
@@ -80,7 +80,8 @@ def warm_up(executor, fit, pop) -> dict:
     """Seconds of the first and the second evaluation; three more follow so that every worker is warm."""
     scored = []
     seconds = [
-        timed(lambda r=r: scored.append(ng.evaluate(jax.random.key(r), fit, pop, executor=executor))) for r in range(5)
+        timed(lambda r=r: scored.append(ng.evolution.evaluate(jax.random.key(r), fit, pop, executor=executor)))
+        for r in range(5)
     ]
     failures = [c.info["failure"] for p in scored for c in p if "failure" in c.info]
     if failures:
@@ -95,8 +96,12 @@ def interleaved(executors: dict, fit, pop, rounds: int) -> dict:
     echo = {name: [] for name in executors}
     for r in range(rounds):
         for name, executor in executors.items():
-            warm[name].append(timed(lambda e=executor, r=r: ng.evaluate(jax.random.key(100 + r), fit, pop, executor=e)))
-            echo[name].append(timed(lambda e=executor: ng.evaluate(jax.random.key(0), Echo(), pop, executor=e)))
+            warm[name].append(
+                timed(lambda e=executor, r=r: ng.evolution.evaluate(jax.random.key(100 + r), fit, pop, executor=e))
+            )
+            echo[name].append(
+                timed(lambda e=executor: ng.evolution.evaluate(jax.random.key(0), Echo(), pop, executor=e))
+            )
     return {
         name: {
             "warm_s": statistics.median(warm[name]),
@@ -131,13 +136,16 @@ def ray_part(args) -> dict:
     import ray
 
     fit, pop = fitness(args.epochs), population(args.population)
-    local = ng.LocalExecutor()
+    local = ng.distributed.LocalExecutor()
     out = {"local": warm_up(local, fit, pop), "pickle": pickling(fit, pop)}
     t0 = time.perf_counter()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     out["ray_start_s"] = time.perf_counter() - t0
     try:  # one Ray executor at a time: actors hold the cluster's 2 CPUs while they live
-        for name, executor in (("ray_tasks", ng.RayExecutor(actors=False)), ("ray_actors", ng.RayExecutor())):
+        for name, executor in (
+            ("ray_tasks", ng.distributed.RayExecutor(actors=False)),
+            ("ray_actors", ng.distributed.RayExecutor()),
+        ):
             out[name] = warm_up(executor, fit, pop)
             if out[name]["fitness"] != out["local"]["fitness"]:
                 raise RuntimeError(f"bench_distributed: {name} scored differently from in-process")
@@ -152,10 +160,14 @@ def ray_part(args) -> dict:
 
 def devices_part(args) -> dict:
     fit, pop = fitness(args.epochs), population(args.population)
-    executors = {"local": ng.LocalExecutor(), "devices4": ng.DeviceExecutor(4), "devices2": ng.DeviceExecutor(2)}
+    executors = {
+        "local": ng.distributed.LocalExecutor(),
+        "devices4": ng.distributed.DeviceExecutor(4),
+        "devices2": ng.distributed.DeviceExecutor(2),
+    }
     out = {"devices": len(jax.devices())}
     for name, executor in executors.items():
-        ng.clear_compile_cache()  # every executor starts cold
+        ng.train.clear_compile_cache()  # every executor starts cold
         out[name] = warm_up(executor, fit, pop)
     for name, turns in interleaved(executors, fit, pop, args.repeats).items():
         out[name].update(turns)

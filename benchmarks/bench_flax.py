@@ -68,7 +68,7 @@ def main() -> None:
     env["xla_cache"] = _harness.configure_xla_cache(args.xla_cache)
     print(json.dumps(env), flush=True)
     x, y, *_ = ng.datasets.load("mnist1d")
-    x_tr, y_tr, *_ = ng.prepare_data(x, y, 0.1)
+    x_tr, y_tr, *_ = ng.autofit.prepare_data(x, y, 0.1)
     if args.quick:
         x_tr, y_tr = x_tr[:QUICK_EXAMPLES], y_tr[:QUICK_EXAMPLES]
     population = architectures(args.seed, args.generations, args.population)

@@ -5,7 +5,7 @@ and plotting callbacks; population 8 and 63 generations by default: 504 candidat
 shared cores) and after each generation's fitness samples:
 
 * the resident set size (``VmRSS`` of ``/proc/self/status``) and its peak (``VmHWM``);
-* the training engine's counters (``ng.engine_stats()``: compiles, executables held, evictions, clears of JAX's
+* the training engine's counters (``ng.train.engine_stats()``: compiles, executables held, evictions, clears of JAX's
   caches, releases of the C heap's free pages and the seconds they took), and every compile XLA made in the
   process (the engine's and those of JAX's own dispatch of eager operations), with their seconds;
 * the entries of JAX's own registered in-process caches (tracing, lowering and dispatch caches; they hold
@@ -18,7 +18,7 @@ after warm-up: RSS at the last generation against RSS after generation ``--warmu
 
 Knobs for experiments (none changes the search's results): ``--max-entries``/``--clear-jax-every`` set the
 engine's compile cache bounds, ``--no-release-heap`` stops the engine giving the C heap's free pages back after
-its compiles (``ng.clear_compile_cache``); ``--trim`` calls glibc's ``malloc_trim(0)`` after each
+its compiles (``ng.train.clear_compile_cache``); ``--trim`` calls glibc's ``malloc_trim(0)`` after each
 generation, to tell memory held by live objects from memory freed but kept by the allocator.
 
 The persistent XLA compilation cache is pointed at a fresh temporary directory unless ``--xla-cache DIR`` or
@@ -135,7 +135,7 @@ class Sampler:
     def __call__(self, population: ng.Population) -> None:
         if self.trim:
             malloc_trim()
-        stats = ng.engine_stats()
+        stats = ng.train.engine_stats()
         row = {
             "generation": population.generation,
             "candidates": population.generation * self.population,
@@ -216,7 +216,7 @@ def main() -> int:
         bounds = {"max_entries": args.max_entries, "clear_jax_every": args.clear_jax_every}
         if args.no_release_heap:
             bounds["release_heap"] = False
-        ng.clear_compile_cache(**bounds)
+        ng.train.clear_compile_cache(**bounds)
     if args.tracemalloc:
         tracemalloc.start()
     x_tr, y_tr, x_te, y_te = ng.datasets.load(args.dataset)

@@ -129,17 +129,17 @@ def run_search(args, x, y, x_test, y_test) -> dict:
     from naivega_jax.autofit import prepare_data
 
     x_tr, y_tr, x_val, y_val, in_shape, _ = prepare_data(x, y, 0.1)
-    validation = TimedFitness(ng.AccuracyVsSize((x_val, y_val)))
+    validation = TimedFitness(ng.evolution.AccuracyVsSize((x_val, y_val)))
     epochs = args.epochs or ng.autofit.default_epochs(x_tr.shape[0])
     fitness = ng.TrainThenFitness(train_data=(x_tr, y_tr), fitness=validation, invalid_fitness=0.0, epochs=epochs)
     evolution = TimedEvolution(ng.autofit.default_evolution(args.population, in_shape))
 
     generations: list[dict] = []
-    clock = {"last": None, "val": 0.0, "engine": ng.engine_stats(), "jax": 0.0}
+    clock = {"last": None, "val": 0.0, "engine": ng.train.engine_stats(), "jax": 0.0}
 
     def record(pop) -> None:
         now = time.perf_counter()
-        engine = ng.engine_stats()
+        engine = ng.train.engine_stats()
         jax_compile = sum(JAX_TIME.values())
         infos = [c.info for c in pop]
         scored = [c for c in pop if "failure" not in c.info and c.fitness is not None]
@@ -173,7 +173,7 @@ def run_search(args, x, y, x_test, y_test) -> dict:
         )
         # the best-accuracy evaluation above is the benchmark's, not the search's: keep it out of the next interval
         clock.update(
-            last=time.perf_counter(), val=validation.seconds, engine=ng.engine_stats(), jax=sum(JAX_TIME.values())
+            last=time.perf_counter(), val=validation.seconds, engine=ng.train.engine_stats(), jax=sum(JAX_TIME.values())
         )
         generations[-1]["bench_overhead_s"] = clock["last"] - now
         shown = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in generations[-1].items() if k != "nparams"}
@@ -306,12 +306,12 @@ def flax_comparison(population, x, y, models: int, reps: int) -> list[dict]:
         flax_epoch()
         flax_first = time.perf_counter() - t0
         kw = dict(optimiser=ng.Adam(1e-3), batch_size=batch)
-        ng.clear_compile_cache(jax_caches=False)
-        fast0 = ng.engine_stats()["fast_compiles"]
+        ng.train.clear_compile_cache(jax_caches=False)
+        fast0 = ng.train.engine_stats()["fast_compiles"]
         t0 = time.perf_counter()
         ng.train_graph(jax.random.key(0), graph, x, y, **kw)
         auto_first = time.perf_counter() - t0
-        auto_fast = ng.engine_stats()["fast_compiles"] > fast0
+        auto_fast = ng.train.engine_stats()["fast_compiles"] > fast0
         first = ng.train_graph(jax.random.key(0), graph, x, y, compile_tier="full", **kw)
         first_max = ng.train_graph(jax.random.key(0), graph, x, y, compile_tier="max", **kw)
         same = {t: _flax_epoch_runner(graph, 1e-3, x, y, batch, tier_options("cpu", t))[1] for t in ("full", "max")}
@@ -341,7 +341,7 @@ def flax_comparison(population, x, y, models: int, reps: int) -> list[dict]:
         # cached (a fresh persistent cache too); the Flax loop's is its first epoch (compile included) and the rest
         # at its steady pace.
         epochs = ng.autofit.default_epochs(x.shape[0])
-        ng.clear_compile_cache()
+        ng.train.clear_compile_cache()
         _configure_xla_cache("fresh")
         t0 = time.perf_counter()
         call = ng.train_graph(jax.random.key(0), graph, x, y, epochs=epochs, **kw)

@@ -60,15 +60,15 @@ def cases(graph: ng.Graph):
     rng = np.random.default_rng(0)
     blocks = sum(1 for n in graph.vertex_names if n.startswith("cat"))
     mid = blocks // 2
-    movable = [n for n in graph.vertex_names if graph.spec.is_mutable(n) and not ng.is_size_fixed(graph, n)]
+    movable = [n for n in graph.vertex_names if graph.spec.is_mutable(n) and not ng.graph.is_size_fixed(graph, n)]
     some = list(rng.choice(movable, size=max(1, len(movable) // 5), replace=False))
     deltas = {str(n): int(rng.choice([-3, -2, -1, 1, 2, 3])) for n in some}
     noisy = lambda g, name: np.random.default_rng(len(name)).normal(1.0, 1.0, g.nout(name))
     return [
-        ("plain layer, exact -5 (closed form)", lambda: ng.neuron_selection(graph, {"extra0": -5})),
-        ("path of a fork, exact +3 (MILP)", lambda: ng.neuron_selection(graph, {f"p{mid}a": 3})),
-        ("residual group, relaxed -5 (MILP)", lambda: ng.neuron_selection(graph, {f"d{mid}": -5}, relaxed=True)),
-        (f"{len(deltas)} vertices, relaxed, one call", lambda: ng.neuron_selection(graph, deltas, relaxed=True)),
+        ("plain layer, exact -5 (closed form)", lambda: ng.graph.neuron_selection(graph, {"extra0": -5})),
+        ("path of a fork, exact +3 (MILP)", lambda: ng.graph.neuron_selection(graph, {f"p{mid}a": 3})),
+        ("residual group, relaxed -5 (MILP)", lambda: ng.graph.neuron_selection(graph, {f"d{mid}": -5}, relaxed=True)),
+        (f"{len(deltas)} vertices, relaxed, one call", lambda: ng.graph.neuron_selection(graph, deltas, relaxed=True)),
         ("prune everything, noisy utility", lambda: _prune_selection(graph, noisy)),
     ]
 
@@ -101,7 +101,7 @@ def main() -> None:
             solve, sel = timed(fn, args.repeats)
             stats = _solver.last_stats
             remap, _ = timed(
-                lambda sel=sel, graph=graph: ng.apply_selection(graph, sel, key=jax.random.key(1)), args.repeats
+                lambda sel=sel, graph=graph: ng.graph.apply_selection(graph, sel, key=jax.random.key(1)), args.repeats
             )
             nv = len(graph.vertex_names)
             print(f"| {nv} | {label} | {stats.milp} | {stats.variables} | {solve * 1e3:.1f} | {remap * 1e3:.1f} |")

@@ -121,11 +121,11 @@ def compare(graph: ng.Graph, flax_model, x, y, reps: int, driver: str, tier: str
     """Flax and engine calls interleaved, so that load from other processes hits both alike."""
     params = flax_model.init(jax.random.key(0), x[:1])
     flax_compile, flax_epoch = flax_runner(flax_model, x, y, params, driver)
-    ng.clear_compile_cache(jax_caches=False)
+    ng.train.clear_compile_cache(jax_caches=False)
     kw = dict(optimiser=ng.Adam(1e-3), batch_size=BATCH, driver=driver, compile_tier=tier)
-    fast0 = ng.engine_stats()["fast_compiles"]
+    fast0 = ng.train.engine_stats()["fast_compiles"]
     first = ng.train_graph(jax.random.key(0), graph, x, y, **kw)
-    fast = ng.engine_stats()["fast_compiles"] > fast0
+    fast = ng.train.engine_stats()["fast_compiles"] > fast0
     flax_epoch()
     flax_times, engine_times, hits = [], [], []
     for i in range(reps):
@@ -140,7 +140,7 @@ def compare(graph: ng.Graph, flax_model, x, y, reps: int, driver: str, tier: str
     n = x.shape[0]
     return {
         "driver": driver,
-        "auto_choice": ng.choose_driver(graph),
+        "auto_choice": ng.train.choose_driver(graph),
         "flax_compile_s": round(flax_compile, 3),
         "engine_compile_s": round(first.compile_seconds, 3),
         "engine_tier": "fast" if fast else ("full or max" if tier == "auto" else tier),

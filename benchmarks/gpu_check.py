@@ -113,7 +113,7 @@ class Check:
         self.rows: list[dict] = []
         self.steady: dict = {}
         self.mark = time.perf_counter()
-        self.engine = ng.engine_stats()
+        self.engine = ng.train.engine_stats()
         self.costs: list[float] = []
 
     def member_epoch(self, candidate: ng.Candidate) -> float:
@@ -135,7 +135,7 @@ class Check:
 
     def __call__(self, population: ng.Population) -> None:
         wall = time.perf_counter() - self.mark
-        engine = ng.engine_stats()
+        engine = ng.train.engine_stats()
         delta = {k: engine[k] - self.engine.get(k, 0) for k in ("compiles", "cache_hits", "compile_seconds")}
         members = list(population)
         row = {
@@ -172,7 +172,7 @@ class Check:
                 f"time guard: {elapsed:.0f} s elapsed + {max(self.costs):.0f} s for a generation > budget "
                 f"{self.budget:.0f} s"
             )
-        self.engine = ng.engine_stats()
+        self.engine = ng.train.engine_stats()
         self.mark = time.perf_counter()
 
 
@@ -219,7 +219,7 @@ def main() -> int:
         parser.error("need --population >= 3, --generations >= 1, --n >= 100")
     signal.signal(signal.SIGTERM, _on_sigterm)
     work = tempfile.mkdtemp(prefix="ng-gpu-check-")
-    ng.set_compilation_cache(os.path.join(work, "xla-cache"))
+    ng.train.set_compilation_cache(os.path.join(work, "xla-cache"))
     env = environment(args)
     print(json.dumps({"environment": env}), flush=True)
 

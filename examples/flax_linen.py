@@ -41,7 +41,7 @@ def main() -> None:
     # replaced by a population of graphs made by hand, stacked along a leading axis with ng.stack.
     keys = jax.random.split(kpop, 8)
     ensemble = jax.vmap(model.init, in_axes=(0, None))(keys, x_tr[:1])
-    population = [ng.init_graph(k, graph.spec) for k in keys]
+    population = [ng.graph.init_graph(k, graph.spec) for k in keys]
     params = {**ensemble["params"], "body": ng.stack(population).params}
 
     opt = optax.adam(1e-2)

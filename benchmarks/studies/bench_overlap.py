@@ -5,7 +5,7 @@ K graphs sampled from the search's space (MNIST-1D shapes) are each compiled and
 
 * ``sequential``: one process, ``ng.train_graph`` per graph (compile, then train), as the search does now;
 * ``overlapped``: a worker process (started and warmed up beforehand; its start-up is reported apart) compiles the
-  train steps of all graphs in order with ``ng.step_memory`` into a shared persistent cache directory, while this
+  train steps of all graphs in order with ``ng.train.step_memory`` into a shared persistent cache directory, while this
   process trains graph i as soon as the worker reports it compiled; this process's own compile of graph i is then
   a persistent-cache read (trace, lower and deserialise).
 
@@ -51,22 +51,22 @@ def graphs(k: int, seed: int):
 
 
 def worker(cache_dir: str, k: int, seed: int, ready, done) -> None:
-    ng.set_compilation_cache(cache_dir, min_compile_seconds=0.0)
+    ng.train.set_compilation_cache(cache_dir, min_compile_seconds=0.0)
     gs = graphs(k, seed)
-    tier = full_tier(ng.step_memory)
+    tier = full_tier(ng.train.step_memory)
     inp = ng.input_vertex("i", shape=(2,))
     tiny = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("o", ng.Dense(2), inp))
-    ng.step_memory(tiny, BATCH, **tier)  # warm up JAX
+    ng.train.step_memory(tiny, BATCH, **tier)  # warm up JAX
     ready.put(time.perf_counter())
     for i, g in enumerate(gs):
-        ng.step_memory(g, BATCH, **tier)
+        ng.train.step_memory(g, BATCH, **tier)
         done.put(i)
 
 
 def run(mode: str, k: int, seed: int, x, y) -> dict:
     cache_dir = tempfile.mkdtemp(prefix=f"ng-overlap-{mode}-")
-    ng.set_compilation_cache(cache_dir, min_compile_seconds=0.0)
-    ng.clear_compile_cache()
+    ng.train.set_compilation_cache(cache_dir, min_compile_seconds=0.0)
+    ng.train.clear_compile_cache()
     gs = graphs(k, seed)
     out = {"mode": mode}
     proc = None
@@ -78,7 +78,7 @@ def run(mode: str, k: int, seed: int, x, y) -> dict:
         proc.start()
         ready.get(timeout=WORKER_TIMEOUT_S)
         out["worker_startup_s"] = round(time.perf_counter() - t0, 2)
-    disk_before = ng.engine_stats()["disk_hits"]
+    disk_before = ng.train.engine_stats()["disk_hits"]
     t0 = time.perf_counter()
     compile_s, train_s = [], []
     tier = full_tier(ng.train_graph)
@@ -93,7 +93,7 @@ def run(mode: str, k: int, seed: int, x, y) -> dict:
     out["total_s"] = round(time.perf_counter() - t0, 2)
     out["main_compile_s"] = round(sum(compile_s), 2)
     out["main_train_s"] = round(sum(train_s), 2)
-    out["disk_hits"] = ng.engine_stats()["disk_hits"] - disk_before
+    out["disk_hits"] = ng.train.engine_stats()["disk_hits"] - disk_before
     if proc is not None:
         proc.join()
     return out

@@ -5,7 +5,8 @@ changes the numbers, such as which tier compiled a step. This replays one fixed 
 ``random_evolution.populations`` (AutoFlux's default space and evolution for MNIST-1D, population 16, a random
 fitness, so the graphs do not depend on training), and scores each generation with the application's own fitness
 (``TrainThenFitness``: ``default_epochs`` epochs of the 3600 training examples, then ``AccuracyVsSize`` on the 400
-validation examples) through ``ng.evaluate(..., precompile=True)``, as ``ng.autofit.fit`` does in one process. Every
+validation examples) through ``ng.evolution.evaluate(..., precompile=True)``, as ``ng.autofit.fit`` does in one
+process. Every
 policy trains the same graphs at the same batch sizes for the same number of steps; only the tiers differ.
 
 Policies (``--policy``; each run in its own process with a fresh persistent compilation cache):
@@ -66,18 +67,18 @@ def run(policy: str, seed: int, generations: int, population_size: int) -> dict:
     x_tr, y_tr, x_val, y_val, *_ = prepare_data(x, y, 0.1)
     epochs = default_epochs(x_tr.shape[0])
     fitness = ng.TrainThenFitness(
-        train_data=(x_tr, y_tr), fitness=ng.AccuracyVsSize((x_val, y_val)), invalid_fitness=0.0, epochs=epochs
+        train_data=(x_tr, y_tr), fitness=ng.evolution.AccuracyVsSize((x_val, y_val)), invalid_fitness=0.0, epochs=epochs
     )
     rows, steps_total = [], 0
-    before = ng.engine_stats()
+    before = ng.train.engine_stats()
     for gen, members in enumerate(itertools.islice(populations(seed, population_size), generations), start=1):
         population = ng.Population(tuple(members), generation=gen)
         steps = sum(epochs * -(-x_tr.shape[0] // c.batch_size) for c in members)
-        stats0 = ng.engine_stats()
+        stats0 = ng.train.engine_stats()
         t0 = time.perf_counter()
-        scored = ng.evaluate(jax.random.key(gen), fitness, population, precompile=True)
+        scored = ng.evolution.evaluate(jax.random.key(gen), fitness, population, precompile=True)
         wall = time.perf_counter() - t0
-        stats = {k: v - stats0.get(k, 0) for k, v in ng.engine_stats().items()}
+        stats = {k: v - stats0.get(k, 0) for k, v in ng.train.engine_stats().items()}
         steps_total += steps
         rows.append(
             {
@@ -92,7 +93,7 @@ def run(policy: str, seed: int, generations: int, population_size: int) -> dict:
             }
         )
         print(json.dumps(rows[-1]), flush=True)
-    total = {k: v - before.get(k, 0) for k, v in ng.engine_stats().items()}
+    total = {k: v - before.get(k, 0) for k, v in ng.train.engine_stats().items()}
     wall = sum(r["wall_s"] for r in rows)
     summary = {
         "policy": policy,

@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     args = parser.parse_args()
     ks = [int(k) for k in args.k.split(",")]
-    ng.set_compilation_cache(None)
+    ng.train.set_compilation_cache(None)
     print(json.dumps({"backend": jax.default_backend(), "load": os.getloadavg(), "args": vars(args)}), flush=True)
     cases = [("conv", (40, 1), ng.autofit.default_space((40, 1), 10), 600 + g) for g in range(args.graphs)]
     cases.append(("dense", (40,), ng.autofit.mlp_space(10), 700))

@@ -20,7 +20,7 @@ SAMPLES_PER_GENERATION = 18_000
 
 def training_size(n: int, validation_split: float = VALIDATION_SPLIT) -> int:
     """How many of ``n`` examples ``fit`` trains on: all but the last ``ceil(validation_split * n)``, the
-    validation part ``ng.train_val_split`` cuts off.
+    validation part ``ng.data.train_val_split`` cuts off.
 
     Example:
         >>> from naivega_jax.autofit import training_size

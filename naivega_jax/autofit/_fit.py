@@ -226,9 +226,11 @@ def fit(
     ``out_dir/summary.json``.
 
     Without an executor members train in this process one after another, and a background thread compiles the
-    next members' executables while one trains (``ng.evaluate(..., precompile=True)``; the numbers are the same);
+    next members' executables while one trains (``ng.evolution.evaluate(..., precompile=True)``; the numbers are the
+    same);
     ``precompile`` (default: on exactly when there is no executor) switches it.
-    ``executor`` (``ng.make_executor("devices" | "ray", ...)``) evaluates members elsewhere; the population is the
+    ``executor`` (``ng.distributed.make_executor("devices" | "ray", ...)``) evaluates members elsewhere; the population
+    is the
     same whichever executor runs it. It gets ``executor_chunk`` members at a time (all remaining ones when None),
     and the time budget is checked between chunks.
 

@@ -24,7 +24,7 @@ def train_val_split(x: Any, y: Any, fraction: float = 0.1) -> tuple[np.ndarray, 
 
     Example:
         >>> import numpy as np, naivega_jax as ng
-        >>> x_tr, y_tr, x_val, y_val = ng.train_val_split(np.zeros((25, 3)), np.arange(25), 0.1)
+        >>> x_tr, y_tr, x_val, y_val = ng.data.train_val_split(np.zeros((25, 3)), np.arange(25), 0.1)
         >>> x_tr.shape, y_val.tolist()
         ((22, 3), [22, 23, 24])
     """
@@ -59,10 +59,10 @@ def check_labels(y: Any, num_classes: int | None = None) -> np.ndarray:
 
     Example:
         >>> import naivega_jax as ng
-        >>> ng.check_labels([0, 2, 1], num_classes=3).dtype
+        >>> ng.data.check_labels([0, 2, 1], num_classes=3).dtype
         dtype('int32')
         >>> try:
-        ...     ng.check_labels([0, 3], num_classes=3)
+        ...     ng.data.check_labels([0, 3], num_classes=3)
         ... except ValueError as e:
         ...     print(e)
         check_labels: labels must lie in 0..2 (num_classes=3), got 3
@@ -102,7 +102,7 @@ def encode_labels(y: Any) -> tuple[np.ndarray, np.ndarray]:
 
     Example:
         >>> import naivega_jax as ng
-        >>> codes, classes = ng.encode_labels(["cat", "dog", "cat", "ant"])
+        >>> codes, classes = ng.data.encode_labels(["cat", "dog", "cat", "ant"])
         >>> codes.tolist(), classes.tolist()
         ([1, 2, 1, 0], ['ant', 'cat', 'dog'])
     """

@@ -75,7 +75,8 @@ class DeviceExecutor:
         >>> inp = ng.input_vertex("in", shape=(2,))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
         >>> pop = ng.Population([ng.Candidate(g), ng.Candidate(g)])
-        >>> ng.evaluate(jax.random.key(0), ng.SizeFitness(), pop, executor=ng.DeviceExecutor()).fitnesses
+        >>> ex = ng.distributed.DeviceExecutor()
+        >>> ng.evolution.evaluate(jax.random.key(0), ng.SizeFitness(), pop, executor=ex).fitnesses
         (9.0, 9.0)
     """
 

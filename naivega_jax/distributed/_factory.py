@@ -23,16 +23,17 @@ def make_executor(
     """The executor named ``kind``: ``"local"``, ``"devices"`` or ``"ray"`` (``naivega fit --executor KIND``).
 
     Args:
-        kind: ``"local"`` (``ng.LocalExecutor``: this process), ``"devices"`` (``ng.DeviceExecutor``: every device
-            of ``jax.devices()``, or the first ``num_workers``), ``"ray"`` (``ng.RayExecutor``).
+        kind: ``"local"`` (``ng.distributed.LocalExecutor``: this process), ``"devices"``
+            (``ng.distributed.DeviceExecutor``: every device
+            of ``jax.devices()``, or the first ``num_workers``), ``"ray"`` (``ng.distributed.RayExecutor``).
         ray_address: the Ray cluster to join (``"auto"``, ``"ray://host:10001"``); None starts a local Ray with
             ``num_workers`` CPUs (all if None). Only for ``"ray"``.
         num_workers: devices to use (``"devices"``), or CPUs of a local Ray (``"ray"``).
-        num_gpus_per_task, max_retries, actors: as ``ng.RayExecutor``.
+        num_gpus_per_task, max_retries, actors: as ``ng.distributed.RayExecutor``.
 
     Example:
         >>> import naivega_jax as ng
-        >>> ng.make_executor("local"), ng.make_executor("devices", num_workers=1)
+        >>> ng.distributed.make_executor("local"), ng.distributed.make_executor("devices", num_workers=1)
         (LocalExecutor(), DeviceExecutor(devices=1))
     """
     if kind not in EXECUTORS:

@@ -21,7 +21,8 @@ class LocalExecutor:
     """Evaluates the population in this process, one member after another (the default executor).
 
     Every executor is called as ``executor(fn, items) -> results``, one result per item in the order of
-    ``items``; ``ng.evaluate`` and ``ng.evolve`` take one as ``executor=``. Each member's key is derived from its
+    ``items``; ``ng.evolution.evaluate`` and ``ng.evolve`` take one as ``executor=``. Each member's key is derived from
+    its
     index in the population (``fold_in(key, i)``), never from the executor, so every executor gives the same
     population.
 
@@ -30,7 +31,8 @@ class LocalExecutor:
         >>> inp = ng.input_vertex("in", shape=(2,))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
         >>> pop = ng.Population([ng.Candidate(g)])
-        >>> ng.evaluate(jax.random.key(0), ng.SizeFitness(), pop, executor=ng.LocalExecutor()).fitnesses
+        >>> ex = ng.distributed.LocalExecutor()
+        >>> ng.evolution.evaluate(jax.random.key(0), ng.SizeFitness(), pop, executor=ex).fitnesses
         (9.0,)
     """
 

@@ -110,7 +110,7 @@ class RayExecutor:
 
     Example:
         >>> import naivega_jax as ng
-        >>> ng.RayExecutor(num_cpus=2, max_retries=1)
+        >>> ng.distributed.RayExecutor(num_cpus=2, max_retries=1)
         RayExecutor(address=None, num_cpus=2, num_cpus_per_task=1, num_gpus_per_task=0, max_retries=1, actors=True)
     """
 

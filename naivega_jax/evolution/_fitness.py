@@ -157,7 +157,7 @@ class AccuracyFitness:
         )
 
     def precompile(self, candidate: Candidate) -> None:
-        """Compiles ahead the executable that scoring ``candidate`` will use (for ``ng.evaluate(...,
+        """Compiles ahead the executable that scoring ``candidate`` will use (for ``ng.evolution.evaluate(...,
         precompile=True)``)."""
         if self._total and len(candidate.graph.output_names) == 1:
             self._executable(candidate.graph, background=True)
@@ -326,7 +326,7 @@ def fitness_message(candidate: Candidate) -> str:
         >>> import jax, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(2,))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
-        >>> ng.fitness_message(ng.Candidate(g, fitness=0.5))
+        >>> ng.evolution.fitness_message(ng.Candidate(g, fitness=0.5))
         ' Candidate (generation 1)\\tvertices:   2\\tparams:  0.01k\\tfitness: 0.5'
     """
     g = candidate.graph
@@ -341,13 +341,13 @@ class LogFitness:
     """Logs one line per scored candidate to the ``"naivega_jax"`` logger (NaiveGAflux ``LogFitness``).
 
     Unlike upstream there is no per-generation counter (fitness objects carry no state); the line names the
-    generation instead. ``msgfun(candidate) -> str`` replaces the default ``ng.fitness_message``.
+    generation instead. ``msgfun(candidate) -> str`` replaces the default ``ng.evolution.fitness_message``.
 
     Example:
         >>> import jax, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(2,))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
-        >>> ng.LogFitness(ng.SizeFitness())(jax.random.key(0), ng.Candidate(g)).fitness
+        >>> ng.evolution.LogFitness(ng.SizeFitness())(jax.random.key(0), ng.Candidate(g)).fitness
         9
     """
 
@@ -371,7 +371,7 @@ def sizevs(accuracy: float, nparams: int, digits: int = 2) -> float:
 
     Example:
         >>> import naivega_jax as ng
-        >>> round(ng.sizevs(0.12345678, 1), 6), round(ng.sizevs(0.12345678, 100_000), 6)
+        >>> round(ng.evolution.sizevs(0.12345678, 1), 6), round(ng.evolution.sizevs(0.12345678, 100_000), 6)
         (0.121, 0.12001)
     """
     size_term = 10.0 ** -(digits + 1) if nparams <= 0 else min(10.0 ** -(digits + 1), 1 / nparams)
@@ -380,7 +380,7 @@ def sizevs(accuracy: float, nparams: int, digits: int = 2) -> float:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class AccuracyVsSize:
-    """AutoFlux's default validation fitness: ``sizevs(accuracy, nparams, digits)`` (see ``ng.sizevs``).
+    """AutoFlux's default validation fitness: ``sizevs(accuracy, nparams, digits)`` (see ``ng.evolution.sizevs``).
 
     Args:
         data: ``(x, y)`` as for ``ng.AccuracyFitness``.
@@ -391,7 +391,7 @@ class AccuracyVsSize:
         >>> import jax, numpy as np, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(2,))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
-        >>> f = ng.AccuracyVsSize((np.zeros((4, 2)), np.zeros(4, int)))
+        >>> f = ng.evolution.AccuracyVsSize((np.zeros((4, 2)), np.zeros(4, int)))
         >>> f(jax.random.key(0), ng.Candidate(g)).fitness
         1.001
     """

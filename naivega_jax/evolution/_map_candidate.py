@@ -51,7 +51,7 @@ def graph_diff(old: GraphSpec, new: GraphSpec) -> dict[str, Any]:
         >>> inp = ng.input_vertex("in", shape=(2,))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
         >>> spec = g.spec.replace_entries({"d": (ng.Dense(5, "relu"), ["in"])})
-        >>> ng.graph_diff(g.spec, spec)
+        >>> ng.evolution.graph_diff(g.spec, spec)
         {'resized': {'d': [3, 5]}, 'changed': ['d']}
     """
     if old == new:
@@ -76,7 +76,7 @@ def candidate_diff(old: Candidate, new: Candidate) -> dict[str, Any]:
         >>> import jax, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(2,))
         >>> c = ng.Candidate(ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp)))
-        >>> ng.candidate_diff(c, c.replace(batch_size=64))
+        >>> ng.evolution.candidate_diff(c, c.replace(batch_size=64))
         {'batch_size': [32, 64]}
     """
     diff: dict[str, Any] = {}
@@ -98,9 +98,9 @@ def describe_mutation(m: Any, limit: int = 200) -> str:
 
     Example:
         >>> import naivega_jax as ng
-        >>> ng.describe_mutation(ng.LearningRateMutation())
+        >>> ng.evolution.describe_mutation(ng.LearningRateMutation())
         'LearningRateMutation()'
-        >>> ng.describe_mutation(ng.MutationChain(ng.OptimiserCrossover(), ng.LearningRateCrossover()))
+        >>> ng.evolution.describe_mutation(ng.MutationChain(ng.OptimiserCrossover(), ng.LearningRateCrossover()))
         'MutationChain(leaves: OptimiserCrossover, LearningRateCrossover)'
     """
     text = repr(m)
@@ -149,9 +149,10 @@ class MapCandidate:
     Called with a candidate (mutations) it returns one new candidate; called with a pair ``(c1, c2)``
     (crossovers) it returns a pair. Untargeted fields are kept. A new candidate has ``fitness=None``, keeps its
     parent's last fitness in ``info["parent_fitness"]`` (for ``ng.EwmaFitness``) and its parent's generation, and
-    its lineage gains one event: ``{"event": "mutation" | "crossover", "what": [ng.describe_mutation(element)],
-    "changes": ng.candidate_diff(parent, child), "events": [...]}``, where ``events`` (present when not empty) are
-    what the leaf mutations reported (``ng.record_events``; a crossover's events go to both children).
+    its lineage gains one event: ``{"event": "mutation" | "crossover", "what": [describe_mutation(element)],
+    "changes": candidate_diff(parent, child), "events": [...]}`` (``ng.evolution.describe_mutation``,
+    ``ng.evolution.candidate_diff``), where ``events`` (present when not empty) are what the leaf mutations
+    reported (``ng.mutation.record_events``; a crossover's events go to both children).
 
     Example:
         >>> import dataclasses, jax, naivega_jax as ng

@@ -66,7 +66,7 @@ class Population:
         """The member with the highest fitness (the first of equals); unscored members are skipped."""
         scored = [c for c in self.candidates if c.fitness is not None]
         if not scored:
-            raise ValueError("Population.best: no member has a fitness yet; score it with ng.evaluate first")
+            raise ValueError("Population.best: no member has a fitness yet; score it with ng.evolution.evaluate first")
         return max(scored, key=lambda c: c.fitness)
 
     def replace(self, **changes: Any) -> Population:
@@ -171,7 +171,7 @@ def evaluate(
         >>> import jax, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(2,))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
-        >>> ng.evaluate(jax.random.key(0), ng.SizeFitness(), ng.Population([ng.Candidate(g)])).fitnesses
+        >>> ng.evolution.evaluate(jax.random.key(0), ng.SizeFitness(), ng.Population([ng.Candidate(g)])).fitnesses
         (9.0,)
     """
     if not isinstance(population, Population):
@@ -206,7 +206,7 @@ def evolve(
     """One generation: ``evolve(key, strategy, fitness, pop)`` scores ``pop`` then evolves it; generation + 1.
 
     ``evolve(key, strategy, pop)`` evolves an already scored population with ``strategy(key, list(pop))``. With a
-    fitness, ``key`` is split in two: the first half scores (see ``ng.evaluate``, which takes ``executor`` and
+    fitness, ``key`` is split in two: the first half scores (see ``ng.evolution.evaluate``, which takes ``executor`` and
     ``invalid_fitness``), the second evolves. Selected members keep their fitness; new ones (from
     ``ng.MapCandidate``) have None.
 

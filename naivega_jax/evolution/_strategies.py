@@ -40,7 +40,7 @@ def fitness_values(candidates: Sequence[Candidate], where: str) -> np.ndarray:
         if c.fitness is None:
             raise ValueError(
                 f"{where}: candidate {i} has no fitness (None); score the population first "
-                "(ng.evaluate, or ng.evolve(key, strategy, fitness, population))"
+                "(ng.evolution.evaluate, or ng.evolve(key, strategy, fitness, population))"
             )
         try:
             values.append(float(c.fitness))
@@ -55,7 +55,7 @@ class NoOpEvolution:
 
     Example:
         >>> import jax, naivega_jax as ng
-        >>> ng.NoOpEvolution()(jax.random.key(0), [1, 2, 3])
+        >>> ng.evolution.NoOpEvolution()(jax.random.key(0), [1, 2, 3])
         [1, 2, 3]
     """
 
@@ -69,7 +69,7 @@ class AfterEvolution:
 
     Example:
         >>> import jax, naivega_jax as ng
-        >>> ng.AfterEvolution(ng.NoOpEvolution(), lambda cs: cs[::-1])(jax.random.key(0), [1, 2, 3])
+        >>> ng.AfterEvolution(ng.evolution.NoOpEvolution(), lambda cs: cs[::-1])(jax.random.key(0), [1, 2, 3])
         [3, 2, 1]
     """
 
@@ -215,7 +215,7 @@ class CombinedEvolution:
 
     Example:
         >>> import jax, naivega_jax as ng
-        >>> ng.CombinedEvolution(ng.NoOpEvolution(), ng.NoOpEvolution())(jax.random.key(0), [1, 2])
+        >>> ng.CombinedEvolution(ng.evolution.NoOpEvolution(), ng.evolution.NoOpEvolution())(jax.random.key(0), [1, 2])
         [1, 2, 1, 2]
     """
 
@@ -241,8 +241,8 @@ class EvolutionChain:
 
     Example:
         >>> import jax, naivega_jax as ng
-        >>> rev = ng.AfterEvolution(ng.NoOpEvolution(), lambda cs: cs[::-1])
-        >>> first2 = ng.AfterEvolution(ng.NoOpEvolution(), lambda cs: cs[:2])
+        >>> rev = ng.AfterEvolution(ng.evolution.NoOpEvolution(), lambda cs: cs[::-1])
+        >>> first2 = ng.AfterEvolution(ng.evolution.NoOpEvolution(), lambda cs: cs[:2])
         >>> ng.EvolutionChain(rev, first2)(jax.random.key(0), [1, 2, 3])
         [3, 2]
     """

@@ -96,7 +96,8 @@ def _check_data(x: Any, y: Any, loss: Callable, where: str) -> None:
 
 
 def _default_device() -> Any:
-    """The device the calling thread computes on: ``jax.default_device`` if set (``ng.DeviceExecutor`` sets it per
+    """The device the calling thread computes on: ``jax.default_device`` if set (``ng.distributed.DeviceExecutor`` sets
+    it per
     thread), else the first device."""
     default = jax.config.jax_default_device
     if isinstance(default, jax.Device):
@@ -119,8 +120,10 @@ class _OwnedData:
     was then, whatever later happens to the caller's arrays, and no candidate copies it again.
 
     Where the engine gathers batches on the device (off CPU), a thread training on another device
-    (``ng.DeviceExecutor``) gets its own copy there, made the first time it asks; on CPU the engine cuts batches
-    from a zero-copy host view of the one copy. Pickles as host arrays (``ng.RayExecutor`` ships the fitness).
+    (``ng.distributed.DeviceExecutor``) gets its own copy there, made the first time it asks; on CPU the engine cuts
+    batches
+    from a zero-copy host view of the one copy. Pickles as host arrays (``ng.distributed.RayExecutor`` ships the
+    fitness).
     """
 
     def __init__(self, x: Any, y: Any):
@@ -275,7 +278,7 @@ def _examples_seen(steps: int, batch_size: int, n: int) -> int:
 
 
 def _precompile(self: Any, candidate: Candidate) -> None:
-    """Compiles ahead the training executable ``_train`` will ask for (``ng.precompile_training``); only for fixed
+    """Compiles ahead the training executable ``_train`` will ask for (``ng.train.precompile_training``); only for fixed
     ``train_data`` (a callable one may keep state that a second thread should not touch)."""
     if callable(self.train_data) or not isinstance(candidate, Candidate):
         return
@@ -298,7 +301,8 @@ class TrainThenFitness:
         fitness: scores the trained candidate: ``fitness(key, candidate) -> candidate`` (e.g. ``AccuracyFitness``).
         loss: ``loss(outputs, y)`` -> per-example values ``(batch,)``, or values of the outputs' shape (averaged
             per example), as ``ng.train_graph`` takes; any other shape raises ``ng.ShapeError`` when the step is
-            traced, so every candidate fails with that reason (``ng.evaluate`` logs it and gives the invalid fitness).
+            traced, so every candidate fails with that reason (``ng.evolution.evaluate`` logs it and gives the invalid
+            fitness).
         invalid_fitness: the fitness when a loss is NaN or Inf (training stops; ``info["failure"]`` gets
             ``"NaN loss detected when training!"``, as upstream's warning), or when training runs out of device
             memory at the candidate's batch size and again at half of it (``info["failure"]`` names both).
@@ -367,7 +371,8 @@ class TrainThenFitness:
 
     def precompile(self, candidate: Candidate) -> None:
         """Compiles ahead what scoring ``candidate`` will compile: its training step, then what ``fitness`` compiles
-        if it has a ``precompile`` of its own (``ng.AccuracyFitness``, ``ng.AccuracyVsSize``). ``ng.evaluate(...,
+        if it has a ``precompile`` of its own (``ng.AccuracyFitness``, ``ng.evolution.AccuracyVsSize``).
+        ``ng.evolution.evaluate(...,
         precompile=True)`` calls this from a background thread for the members still to come."""
         _precompile(self, candidate)
         inner = getattr(self.fitness, "precompile", None)

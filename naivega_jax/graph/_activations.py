@@ -51,8 +51,8 @@ def register_activation(name: str, fn: Callable[[jax.Array], jax.Array], *, over
 
     Example:
         >>> import jax.numpy as jnp, naivega_jax as ng
-        >>> ng.register_activation("square", jnp.square, overwrite=True)
-        >>> float(ng.activation("square")(jnp.array(3.0)))
+        >>> ng.graph.register_activation("square", jnp.square, overwrite=True)
+        >>> float(ng.graph.activation("square")(jnp.array(3.0)))
         9.0
     """
     if not isinstance(name, str) or not name:
@@ -69,7 +69,7 @@ def activation(name: str) -> Callable[[jax.Array], jax.Array]:
 
     Example:
         >>> import jax.numpy as jnp, naivega_jax as ng
-        >>> ng.activation("relu")(jnp.array([-1.0, 2.0])).tolist()
+        >>> ng.graph.activation("relu")(jnp.array([-1.0, 2.0])).tolist()
         [0.0, 2.0]
     """
     try:
@@ -77,7 +77,7 @@ def activation(name: str) -> Callable[[jax.Array], jax.Array]:
     except (KeyError, TypeError):
         raise GraphError(
             f"unknown activation {name!r}; expected one of {sorted(_ACTIVATIONS)} "
-            "or a name added with ng.register_activation"
+            "or a name added with ng.graph.register_activation"
         ) from None
 
 
@@ -86,7 +86,7 @@ def activation_names() -> tuple[str, ...]:
 
     Example:
         >>> import naivega_jax as ng
-        >>> "relu" in ng.activation_names()
+        >>> "relu" in ng.graph.activation_names()
         True
     """
     return tuple(sorted(_ACTIVATIONS))
@@ -96,5 +96,5 @@ def check_activation(name: object, where: str) -> None:
     if not isinstance(name, str) or name not in _ACTIVATIONS:
         raise GraphError(
             f"{where}: unknown activation {name!r}; expected one of {sorted(_ACTIVATIONS)} "
-            "or a name added with ng.register_activation"
+            "or a name added with ng.graph.register_activation"
         )

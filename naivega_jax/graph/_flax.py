@@ -22,7 +22,7 @@ class GraphModule(nn.Module):
 
     Keys: the module uses the key of its scope's rng stream as it is, the way ``ng`` uses a key. At the top level
     that is the key given to ``init``/``apply``, so ``module.init(key, x)`` draws the variables
-    ``ng.init_graph(key, spec)`` draws, and ``module.apply(variables, x, train=True, rngs={"dropout": key})``
+    ``ng.graph.init_graph(key, spec)`` draws, and ``module.apply(variables, x, train=True, rngs={"dropout": key})``
     equals ``ng.apply(graph, x, train=True, key=key)``. As a submodule it is the key flax derives for the
     submodule's path. A second call of the same module within one ``apply`` draws a fresh dropout key with
     ``make_rng``, so repeated calls never share a mask. ``init`` runs the ops' numpy initialisers in a host
@@ -33,11 +33,11 @@ class GraphModule(nn.Module):
         >>> import jax, jax.numpy as jnp, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(5,))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
-        >>> variables = ng.GraphModule(g.spec).init(jax.random.key(1), jnp.ones((1, 5)))
+        >>> variables = ng.graph.GraphModule(g.spec).init(jax.random.key(1), jnp.ones((1, 5)))
         >>> variables["params"]["d"]["kernel"].shape
         (5, 3)
         >>> keys = jax.random.split(jax.random.key(2), 4)
-        >>> ensemble = jax.vmap(ng.GraphModule(g.spec).init, in_axes=(0, None))(keys, jnp.ones((1, 5)))
+        >>> ensemble = jax.vmap(ng.graph.GraphModule(g.spec).init, in_axes=(0, None))(keys, jnp.ones((1, 5)))
         >>> ensemble["params"]["d"]["kernel"].shape
         (4, 5, 3)
     """
@@ -82,9 +82,9 @@ class GraphModule(nn.Module):
 
 
 def _traceable_init(key: jax.Array, spec: GraphSpec, name: str):
-    """One vertex's fresh ``(params, state)`` from ``key``, as ``ng.init_graph`` draws them, traceable.
+    """One vertex's fresh ``(params, state)`` from ``key``, as ``ng.graph.init_graph`` draws them, traceable.
 
-    The ops initialise with numpy generators (user ops registered with ``ng.register_op`` too), so a pure-JAX
+    The ops initialise with numpy generators (user ops registered with ``ng.graph.register_op`` too), so a pure-JAX
     init could not reproduce ``ng``'s values: the draw runs in a host callback. Under ``jax.vmap`` the callback
     receives every key of the batch at once (``broadcast_all``) and initialises one vertex per key.
     """

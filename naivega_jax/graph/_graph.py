@@ -159,7 +159,7 @@ def input_vertex(name: str, shape: Sequence[int]) -> Vertex:
 
 def vertex(name: str, op: Op, *inputs: Vertex, init: Any = "default", shield: Any = None) -> Vertex:
     """A vertex applying ``op`` to ``inputs``; ``init`` is ``"default"``, ``"identity"``, ``"zero"`` or a
-    ``ng.PartialIdentityInit``.
+    ``ng.graph.PartialIdentityInit``.
 
     ``shield`` protects the vertex from mutation: None (not shielded), True (shielded from every mutation) or a
     sequence of mutation types (classes or class names) still allowed on it.
@@ -263,8 +263,8 @@ def init_graph(key: jax.Array, spec: GraphSpec, inits: Mapping[str, Any] = ()) -
 
     Example:
         >>> import jax, naivega_jax as ng
-        >>> spec = ng.GraphSpec.create([("in", ng.Input((5,)), ()), ("d", ng.Dense(3), ("in",))], ["in"], ["d"])
-        >>> g = ng.init_graph(jax.random.key(0), spec, {"d": "zero"})
+        >>> spec = ng.GraphSpec.create([("in", ng.graph.Input((5,)), ()), ("d", ng.Dense(3), ("in",))], ["in"], ["d"])
+        >>> g = ng.graph.init_graph(jax.random.key(0), spec, {"d": "zero"})
         >>> float(abs(g.params["d"]["kernel"]).sum())
         0.0
     """
@@ -320,7 +320,7 @@ def _check_input_shapes(spec: GraphSpec, xs: tuple[Any, ...]) -> None:
 def forward(graph: Graph, xs: tuple[Any, ...], *, train: bool, key: jax.Array | None, probes=None):
     """Runs the graph on packed inputs; returns ``(outputs tuple, new_state)``. Traceable (no jit of its own).
 
-    ``probes`` (optional, name -> ``(batch, nout)`` zeros from ``ng.utility_probes``) multiply those vertices'
+    ``probes`` (optional, name -> ``(batch, nout)`` zeros from ``ng.graph.utility_probes``) multiply those vertices'
     outputs by ``1 + probe``: values are unchanged and the probe's gradient is ``sum_spatial(output * grad)``.
     """
     spec = graph.spec

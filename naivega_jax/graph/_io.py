@@ -39,7 +39,9 @@ def op_from_json(data: dict[str, Any]) -> Op:
     name = data.pop("type", None)
     cls = OPS.get(name)
     if cls is None:
-        raise GraphError(f"unknown op type {name!r} in graph JSON; known: {sorted(OPS)} (ng.register_op adds more)")
+        raise GraphError(
+            f"unknown op type {name!r} in graph JSON; known: {sorted(OPS)} (ng.graph.register_op adds more)"
+        )
     return cls(**{k: _tuples(v) for k, v in data.items()})
 
 
@@ -50,7 +52,7 @@ def to_json(spec: GraphSpec | Graph, **dumps_kwargs: Any) -> str:
         >>> import jax, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(5,))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
-        >>> ng.from_json(ng.to_json(g.spec)) == g.spec
+        >>> ng.graph.from_json(ng.to_json(g.spec)) == g.spec
         True
     """
     if isinstance(spec, Graph):
@@ -81,7 +83,7 @@ def from_json(text: str | dict[str, Any]) -> GraphSpec:
 
     Example:
         >>> import naivega_jax as ng
-        >>> spec = ng.from_json('{"inputs": ["in"], "outputs": ["in"], "vertices": '
+        >>> spec = ng.graph.from_json('{"inputs": ["in"], "outputs": ["in"], "vertices": '
         ...                     '[{"name": "in", "op": {"type": "Input", "shape": [3]}, "inputs": []}]}')
         >>> spec.nout("in")
         3

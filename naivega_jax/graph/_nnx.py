@@ -125,5 +125,7 @@ def from_nnx(model: NnxGraphModule) -> Graph:
         (True, True)
     """
     if not isinstance(model, NnxGraphModule):
-        raise TypeError(f"from_nnx: model must be an ng.NnxGraphModule made by ng.to_nnx, got {type(model).__name__}")
+        raise TypeError(
+            f"from_nnx: model must be an ng.graph.NnxGraphModule made by ng.to_nnx, got {type(model).__name__}"
+        )
     return model._graph()

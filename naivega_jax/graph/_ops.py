@@ -62,7 +62,7 @@ class PartialIdentityInit:
 
     Example:
         >>> import naivega_jax as ng
-        >>> ng.PartialIdentityInit(in_offset=2, out_offset=0).in_offset
+        >>> ng.graph.PartialIdentityInit(in_offset=2, out_offset=0).in_offset
         2
     """
 
@@ -76,7 +76,8 @@ WEIGHT_INITS = ("default", "identity", "zero")
 def check_weight_init(init: object, where: str) -> None:
     if not (isinstance(init, PartialIdentityInit) or init in WEIGHT_INITS):
         raise GraphError(
-            f"{where}: unknown weight init {init!r}; expected one of {WEIGHT_INITS} or ng.PartialIdentityInit(...)"
+            f"{where}: unknown weight init {init!r}; expected one of {WEIGHT_INITS} or "
+            "ng.graph.PartialIdentityInit(...)"
         )
 
 
@@ -143,11 +144,11 @@ def _window_output(spatial: Shape, window: Shape, strides: Shape, dilation: Shap
 
 
 class Op:
-    """Base class of every op. Subclasses are frozen dataclasses (register them with ``ng.register_op`` for JSON).
+    """Base class of every op. Subclasses are frozen dataclasses (register them with ``ng.graph.register_op`` for JSON).
 
     Example:
         >>> import naivega_jax as ng
-        >>> isinstance(ng.Dense(3), ng.Op), ng.Dense(3).trait
+        >>> isinstance(ng.Dense(3), ng.graph.Op), ng.Dense(3).trait
         (True, 'absorb')
     """
 

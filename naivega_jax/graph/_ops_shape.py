@@ -231,7 +231,7 @@ class Concat(Op):
 
     Example:
         >>> import naivega_jax as ng
-        >>> ng.Concat().output_shape("c", ((4, 4, 2), (4, 4, 3)))
+        >>> ng.graph.Concat().output_shape("c", ((4, 4, 2), (4, 4, 3)))
         (4, 4, 5)
     """
 
@@ -256,7 +256,7 @@ class Add(Op):
 
     Example:
         >>> import naivega_jax as ng
-        >>> ng.Add().output_shape("a", ((4, 3), (4, 3)))
+        >>> ng.graph.Add().output_shape("a", ((4, 3), (4, 3)))
         (4, 3)
     """
 
@@ -294,14 +294,14 @@ OPS: dict[str, type[Op]] = {
 
 
 def register_op(cls: type[Op]) -> type[Op]:
-    """Registers a user op class (a frozen dataclass subclassing ``ng.Op``) so JSON specs can name it.
+    """Registers a user op class (a frozen dataclass subclassing ``ng.graph.Op``) so JSON specs can name it.
 
     Example:
         >>> import naivega_jax as ng
-        >>> ng.register_op(ng.Dense) is ng.Dense
+        >>> ng.graph.register_op(ng.Dense) is ng.Dense
         True
     """
     if not (isinstance(cls, type) and issubclass(cls, Op) and dataclasses.is_dataclass(cls)):
-        raise TypeError(f"register_op: expected a dataclass subclass of ng.Op, got {cls!r}")
+        raise TypeError(f"register_op: expected a dataclass subclass of ng.graph.Op, got {cls!r}")
     OPS[cls.__name__] = cls
     return cls

@@ -137,7 +137,7 @@ def apply_selection(
         >>> inp = ng.input_vertex("in", shape=(3,))
         >>> d1 = ng.vertex("d1", ng.Dense(4), inp)
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d2", ng.Dense(2), d1))
-        >>> g2 = ng.apply_selection(g, {"d1": [0, 2, -1]})
+        >>> g2 = ng.graph.apply_selection(g, {"d1": [0, 2, -1]})
         >>> g2.nout("d1"), g2.params["d2"]["kernel"][2].tolist()
         (3, [0.0, 0.0])
     """

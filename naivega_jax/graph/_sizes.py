@@ -220,7 +220,7 @@ def find_size_cycle(spec: GraphSpec) -> list[str] | None:
         >>> inp = ng.input_vertex("in", shape=(3,))
         >>> d = ng.vertex("d", ng.Dense(3), inp)
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.add("a", d, inp))
-        >>> ng.find_size_cycle(g.spec) is None
+        >>> ng.graph.find_size_cycle(g.spec) is None
         True
     """
     return SizeStructure.from_spec(spec).find_cycle()
@@ -234,7 +234,7 @@ def tied_vertices(graph_or_spec, name: str) -> tuple[str, ...]:
         >>> inp = ng.input_vertex("in", shape=(3,))
         >>> d1, d2 = ng.vertex("d1", ng.Dense(4), inp), ng.vertex("d2", ng.Dense(4), inp)
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("o", ng.Dense(2), ng.add("a", d1, d2)))
-        >>> ng.tied_vertices(g, "d1")
+        >>> ng.graph.tied_vertices(g, "d1")
         ('d1', 'd2', 'a')
     """
     spec = getattr(graph_or_spec, "spec", graph_or_spec)
@@ -255,7 +255,7 @@ def size_participants(graph_or_spec, names: Iterable[str]) -> tuple[str, ...]:
         >>> d1 = ng.vertex("d1", ng.Dense(4), inp)
         >>> d2 = ng.vertex("d2", ng.Dense(5), d1)
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d3", ng.Dense(2), d2))
-        >>> ng.size_participants(g, ["d1"])
+        >>> ng.graph.size_participants(g, ["d1"])
         ('d1', 'd2')
     """
     spec = getattr(graph_or_spec, "spec", graph_or_spec)
@@ -278,7 +278,7 @@ def is_size_fixed(graph_or_spec, name: str) -> bool:
         >>> inp = ng.input_vertex("in", shape=(3,))
         >>> d1 = ng.vertex("d1", ng.Dense(4), inp)
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d2", ng.Dense(2), d1))
-        >>> ng.is_size_fixed(g, "d1"), ng.is_size_fixed(g, "d2")
+        >>> ng.graph.is_size_fixed(g, "d1"), ng.graph.is_size_fixed(g, "d2")
         (False, True)
     """
     spec = getattr(graph_or_spec, "spec", graph_or_spec)

@@ -52,7 +52,7 @@ class GraphSpec:
 
     Example:
         >>> import naivega_jax as ng
-        >>> spec = ng.GraphSpec.create([("in", ng.Input((5,)), ()), ("d", ng.Dense(3), ("in",))], ["in"], ["d"])
+        >>> spec = ng.GraphSpec.create([("in", ng.graph.Input((5,)), ()), ("d", ng.Dense(3), ("in",))], ["in"], ["d"])
         >>> spec.names, spec.nin("d"), spec.consumers("in")
         (('in', 'd'), (5,), ('d',))
     """

@@ -62,8 +62,8 @@ def neuron_selection(
     """The neurons every touched vertex keeps when the nout of ``deltas``' vertices change (one problem).
 
     Returns ``{name: indices}`` for every vertex of the solved components (NaiveNASlib's ``Δsize!`` result): the
-    kept output-neuron indices in order, ``-1`` where a new neuron goes. Apply it with ``ng.apply_selection``.
-    ``utility(graph, name)`` gives per-neuron values (default ``ng.default_utility``); neurons of negative utility
+    kept output-neuron indices in order, ``-1`` where a new neuron goes. Apply it with ``ng.graph.apply_selection``.
+    ``utility(graph, name)`` gives per-neuron values (default ``ng.graph.default_utility``); neurons of negative utility
     are dropped where the sizes allow. With ``relaxed=True`` the deltas are soft targets (the size must still
     change); otherwise an infeasible change raises ``SizeChangeError``.
 
@@ -73,7 +73,7 @@ def neuron_selection(
         >>> d1 = ng.vertex("d1", ng.Dense(5), inp)
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d2", ng.Dense(2), d1))
         >>> prefer_high = lambda graph, name: list(range(1, graph.nout(name) + 1))
-        >>> ng.neuron_selection(g, {"d1": -2}, utility=prefer_high)["d1"].tolist()
+        >>> ng.graph.neuron_selection(g, {"d1": -2}, utility=prefer_high)["d1"].tolist()
         [2, 3, 4]
     """
     _check_graph(graph, "neuron_selection")
@@ -118,7 +118,7 @@ def delta_nout(
     Every vertex tied to a changed one (through adds, batch-norms, concatenations) follows, and every consumer's
     input weights are re-indexed: kept neurons keep their weights, new ones get small random fan-in and zero
     fan-out (the graph computes the same after a pure increase). Which neurons go is decided by ``utility``
-    (default ``ng.default_utility``). Exact by default: raises ``SizeChangeError`` when no consistent sizes exist
+    (default ``ng.graph.default_utility``). Exact by default: raises ``SizeChangeError`` when no consistent sizes exist
     (for example an odd change of a concat of two copies); ``relaxed=True`` takes the nearest feasible change.
 
     Example:

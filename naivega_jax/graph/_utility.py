@@ -12,14 +12,14 @@ Two measures, as in NaiveNASflux:
 
 Computing the activation contribution inside a jitted train step, without host callbacks:
 
-1. ``graph = ng.init_activation_utility(graph)`` once: every mutable vertex gets ``state[name]["utility"]``
+1. ``graph = ng.graph.init_activation_utility(graph)`` once: every mutable vertex gets ``state[name]["utility"]``
    filled with ``eps(float32)``.
-2. In the step, ``probes = ng.utility_probes(graph, batch_size)``: a zeros array ``(batch, nout)`` per vertex with
+2. In the step, ``probes = ng.graph.utility_probes(graph, batch_size)``: a zeros array ``(batch, nout)`` per vertex with
    a stored utility. Pass them to ``naivega_jax.graph._graph.forward(graph, xs, train=True, key=key,
    probes=probes)``, which multiplies each such vertex's output by ``1 + probe`` (broadcast over spatial axes):
    the values are unchanged, and the gradient of the loss with respect to the probe is ``sum_spatial(a * g)``.
 3. Differentiate the loss with respect to ``(params, probes)`` and call
-   ``graph = ng.update_activation_utility(graph, probe_grads)`` (pure jnp: EWMA with ``alpha = 0.05``, optional
+   ``graph = ng.graph.update_activation_utility(graph, probe_grads)`` (pure jnp: EWMA with ``alpha = 0.05``, optional
    mask for padded rows, optional ``every``/``step`` to update every n-th step only).
 
 The default utility of the size solver (``default_utility``) is the stored activation contribution where a vertex
@@ -50,7 +50,7 @@ def weight_utility(graph: Graph, name: str) -> np.ndarray:
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
         >>> g = g.replace(params={"d": {"kernel": jax.numpy.array([[3.0, 0, 1], [4, 0, 1]]),
         ...                             "bias": jax.numpy.array([0.0, 2, -1])}})
-        >>> ng.weight_utility(g, "d").round(3).tolist()
+        >>> ng.graph.weight_utility(g, "d").round(3).tolist()
         [5.0, 2.0, 2.414]
     """
     v = graph.spec[name]
@@ -80,13 +80,16 @@ def activation_utility(graph: Graph, name: str) -> np.ndarray:
         >>> import jax, numpy as np, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(2,))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
-        >>> ng.activation_utility(ng.init_activation_utility(g), "d").tolist() == [np.finfo(np.float32).eps] * 3
+        >>> g2 = ng.graph.init_activation_utility(g)
+        >>> ng.graph.activation_utility(g2, "d").tolist() == [np.finfo(np.float32).eps] * 3
         True
     """
     try:
         u = np.asarray(graph.state[name][UTILITY], np.float64)
     except KeyError:
-        raise KeyError(f"vertex {name!r} has no stored activation utility; call ng.init_activation_utility") from None
+        raise KeyError(
+            f"vertex {name!r} has no stored activation utility; call ng.graph.init_activation_utility"
+        ) from None
     return np.where(np.isfinite(u), u, -100.0)
 
 
@@ -97,7 +100,7 @@ def default_utility(graph: Graph, name: str) -> np.ndarray:
         >>> import jax, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(2,))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
-        >>> bool((ng.default_utility(g, "d") == ng.weight_utility(g, "d")).all())
+        >>> bool((ng.graph.default_utility(g, "d") == ng.graph.weight_utility(g, "d")).all())
         True
     """
     if UTILITY in graph.state.get(name, {}):
@@ -114,7 +117,7 @@ def init_activation_utility(graph: Graph, names: Iterable[str] | None = None) ->
         >>> import jax, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(2,))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
-        >>> ng.init_activation_utility(g).state["d"]["utility"].shape
+        >>> ng.graph.init_activation_utility(g).state["d"]["utility"].shape
         (3,)
     """
     spec = graph.spec
@@ -137,7 +140,7 @@ def utility_probes(graph: Graph, batch_size: int) -> dict[str, jax.Array]:
         >>> import jax, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(2,))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
-        >>> ng.utility_probes(ng.init_activation_utility(g), 4)["d"].shape
+        >>> ng.graph.utility_probes(ng.graph.init_activation_utility(g), 4)["d"].shape
         (4, 3)
     """
     return {
@@ -152,7 +155,7 @@ def utility_ewma(old: jax.typing.ArrayLike, new: jax.typing.ArrayLike, alpha: fl
 
     Example:
         >>> import naivega_jax as ng
-        >>> [round(v, 4) for v in ng.utility_ewma([1.0, 2, 3, 4], [5.0, 6, 7, 8], 0.3).tolist()]
+        >>> [round(v, 4) for v in ng.graph.utility_ewma([1.0, 2, 3, 4], [5.0, 6, 7, 8], 0.3).tolist()]
         [3.8, 4.8, 5.8, 6.8]
     """
     old, new = jnp.asarray(old, jnp.float32), jnp.asarray(new, jnp.float32)
@@ -178,9 +181,9 @@ def update_activation_utility(
     Example:
         >>> import jax, jax.numpy as jnp, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(2,))
-        >>> g = ng.init_activation_utility(
+        >>> g = ng.graph.init_activation_utility(
         ...     ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(2), inp)))
-        >>> g2 = ng.update_activation_utility(g, {"d": jnp.array([[1.0, -2.0], [3.0, 0.0]])}, alpha=0.5)
+        >>> g2 = ng.graph.update_activation_utility(g, {"d": jnp.array([[1.0, -2.0], [3.0, 0.0]])}, alpha=0.5)
         >>> [round(v, 3) for v in g2.state["d"]["utility"].tolist()]
         [1.0, 0.5]
     """

@@ -40,7 +40,7 @@ def validate_graph(graph: Graph) -> Graph:
             want = {k: a.shape for k, a in expected.items()}
             have = {k: tuple(np.shape(a)) for k, a in got.items()}
             if group == "state" and "utility" in have and "utility" not in want:
-                # A stored activation utility (ng.init_activation_utility): one value per output neuron.
+                # A stored activation utility (ng.graph.init_activation_utility): one value per output neuron.
                 want = {**want, "utility": (v.nout,)}
             if want != have:
                 raise GraphError(f"vertex {v.name!r}: {group} should have shapes {want}, has {have}")

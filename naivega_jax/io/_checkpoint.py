@@ -246,7 +246,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[Population, jax.Array | No
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
         >>> pop = ng.Population([ng.Candidate(g)])
         >>> path = ng.save_population(tempfile.mkdtemp() + "/p", pop, key=jax.random.key(7))
-        >>> pop, key, extra = ng.load_checkpoint(path)
+        >>> pop, key, extra = ng.io.load_checkpoint(path)
         >>> bool((jax.random.key_data(key) == jax.random.key_data(jax.random.key(7))).all())
         True
     """

@@ -66,7 +66,7 @@ def save_lineage(path: str | os.PathLike, candidate: Candidate) -> Path:
         >>> import jax, json, tempfile, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(2,))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
-        >>> path = ng.save_lineage(tempfile.mkdtemp() + "/lineage.json", ng.Candidate(g, fitness=0.5))
+        >>> path = ng.io.save_lineage(tempfile.mkdtemp() + "/lineage.json", ng.Candidate(g, fitness=0.5))
         >>> json.loads(path.read_text())["fitness"]
         0.5
     """

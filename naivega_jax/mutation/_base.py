@@ -37,7 +37,7 @@ class Mutation:
     Example:
         >>> import dataclasses, naivega_jax as ng
         >>> @dataclasses.dataclass(frozen=True)
-        ... class Double(ng.Mutation):
+        ... class Double(ng.mutation.Mutation):
         ...     target = "batch_size"
         ...     def __call__(self, key, batch_size):
         ...         return 2 * batch_size
@@ -57,7 +57,9 @@ class Mutation:
 def check_mutation(m: Any, where: str) -> Mutation:
     """Raises ``TypeError`` unless ``m`` is a mutation (has a ``target`` and is callable)."""
     if not (callable(m) and getattr(m, "target", None) in TARGETS):
-        raise TypeError(f"{where}: expected a mutation (an ng.Mutation subclass with target in {TARGETS}), got {m!r}")
+        raise TypeError(
+            f"{where}: expected a mutation (an ng.mutation.Mutation subclass with target in {TARGETS}), got {m!r}"
+        )
     return m
 
 
@@ -69,7 +71,7 @@ def mutation_leaves(m: Mutation) -> tuple[Mutation, ...]:
     Example:
         >>> import naivega_jax as ng
         >>> m = ng.MutationChain(ng.MutationProbability(ng.LearningRateMutation(), 0.5), ng.OptimiserMutation([ng.SGD]))
-        >>> [type(leaf).__name__ for leaf in ng.mutation_leaves(m)]
+        >>> [type(leaf).__name__ for leaf in ng.mutation.mutation_leaves(m)]
         ['LearningRateMutation', 'OptimiserMutation']
     """
     inner = m.wrapped() if isinstance(m, Mutation) else ()
@@ -133,7 +135,7 @@ def record_events(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, tuple[dict[s
 
     Example:
         >>> import jax, naivega_jax as ng
-        >>> new_bs, events = ng.record_events(ng.TrainBatchSizeMutation(0.5, 0.5), jax.random.key(0), 16)
+        >>> new_bs, events = ng.mutation.record_events(ng.TrainBatchSizeMutation(0.5, 0.5), jax.random.key(0), 16)
         >>> new_bs, events
         (24, ({'mutation': 'TrainBatchSizeMutation', 'old': 16, 'new': 24},))
     """

@@ -92,7 +92,7 @@ class BatchSizeCrossover(Mutation):
 
     Example:
         >>> import jax, naivega_jax as ng
-        >>> ng.BatchSizeCrossover()(jax.random.key(0), (16, 64))
+        >>> ng.mutation.BatchSizeCrossover()(jax.random.key(0), (16, 64))
         (64, 16)
     """
 

@@ -91,7 +91,8 @@ class WeightedMutationProbability(_Decorating):
 
     Example:
         >>> import jax, naivega_jax as ng
-        >>> m = ng.WeightedMutationProbability(ng.TrainBatchSizeMutation(1.0, 1.0), lambda bs: 1.0 if bs < 20 else 0.0)
+        >>> double = ng.TrainBatchSizeMutation(1.0, 1.0)
+        >>> m = ng.mutation.WeightedMutationProbability(double, lambda bs: 1.0 if bs < 20 else 0.0)
         >>> m(jax.random.key(0), 16), m(jax.random.key(0), 30)
         (32, 30)
     """
@@ -370,11 +371,11 @@ class RecordMutation(_Decorating):
 
     Calling it is calling ``m``; ``record(key, x, names=None)`` returns a ``MutationRecord``: the result, the
     mutated entities (the names passed on, or the one-element tuple of the result) and the events reported by the
-    leaf mutations (see ``ng.record_events``).
+    leaf mutations (see ``ng.mutation.record_events``).
 
     Example:
         >>> import jax, naivega_jax as ng
-        >>> rec = ng.RecordMutation(ng.TrainBatchSizeMutation(1.0, 1.0)).record(jax.random.key(0), 8)
+        >>> rec = ng.mutation.RecordMutation(ng.TrainBatchSizeMutation(1.0, 1.0)).record(jax.random.key(0), 8)
         >>> rec.result, rec.mutated
         (16, (16,))
     """

@@ -139,7 +139,7 @@ class KernelSizeMutation(VertexLevel):
 
     ``KernelSizeMutation(absdelta)`` draws a change in ``-absdelta..absdelta`` for every spatial axis;
     ``KernelSizeMutation(a1, a2)`` one range per axis (2-D convs only); ``KernelSizeMutation(space)`` draws the
-    change tuple from a parameter space (``ng.ParSpace``, ``ng.Singleton2DParSpace(1)``...). The new size is
+    change tuple from a parameter space (``ng.ParSpace``, ``ng.search.Singleton2DParSpace(1)``...). The new size is
     clamped to ``1..maxsize`` per axis; ``maxsize`` is None (no limit), an int or tuple, or a function
     ``(graph, name) -> tuple``. Weights: central taps are kept, new taps are small and random; padding is
     recomputed (``ng.resize_kernel``). Other vertices, and convs of another rank than the space's, are left alone.
@@ -148,7 +148,7 @@ class KernelSizeMutation(VertexLevel):
         >>> import jax, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(7, 7, 2))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("c", ng.Conv(2, (3, 5)), inp))
-        >>> m = ng.VertexMutation(ng.KernelSizeMutation(ng.Singleton2DParSpace(4), maxsize=(4, 10)))
+        >>> m = ng.VertexMutation(ng.KernelSizeMutation(ng.search.Singleton2DParSpace(4), maxsize=(4, 10)))
         >>> g2 = m(jax.random.key(1), g)
         >>> g2.op("c").kernel_size, g2.shape("c")
         ((4, 9), (7, 7, 2))

@@ -166,7 +166,8 @@ class AddOptimiserMutation(Mutation):
     """Adds the rule ``fn(chain)`` to the optimiser, making it a chain; rules of the same type are merged.
 
     ``fn`` gets the existing optimiser as an ``OptimiserChain``; if the chain already has rules of the new rule's
-    type they are merged with it (learning rates multiplied, see ``ng.merge_optimisers``). ``ShieldedOpt`` and plain
+    type they are merged with it (learning rates multiplied, see ``ng.train.merge_optimisers``). ``ShieldedOpt`` and
+    plain
     optax are returned unchanged.
 
     Example:

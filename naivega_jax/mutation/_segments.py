@@ -133,7 +133,7 @@ class DefaultPairGen:
         >>> import jax, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(3,))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(2), inp))
-        >>> ng.DefaultPairGen()(None, g, ["d"], g, ["d"], 0)
+        >>> ng.mutation.DefaultPairGen()(None, g, ["d"], g, ["d"], 0)
         (0, 0)
     """
 

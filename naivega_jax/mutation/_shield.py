@@ -23,9 +23,9 @@ def allow_mutation(graph: Any, name: str, *mutations: Mutation) -> bool:
         >>> inp = ng.input_vertex("in", shape=(3,))
         >>> d = ng.vertex("d", ng.Dense(4), inp, shield=[ng.ActivationFunctionMutation])
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("o", ng.Dense(2), d))
-        >>> [ng.allow_mutation(g, n, ng.ActivationFunctionMutation("elu")) for n in g.vertex_names]
+        >>> [ng.mutation.allow_mutation(g, n, ng.ActivationFunctionMutation("elu")) for n in g.vertex_names]
         [False, True, True]
-        >>> [ng.allow_mutation(g, n) for n in g.vertex_names]
+        >>> [ng.mutation.allow_mutation(g, n) for n in g.vertex_names]
         [False, False, True]
     """
     spec = _spec(graph)
@@ -46,7 +46,7 @@ class AllVertices:
         >>> import jax, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(3,))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(2), inp))
-        >>> ng.AllVertices()(g)
+        >>> ng.mutation.AllVertices()(g)
         ('in', 'd')
     """
 
@@ -62,7 +62,7 @@ class FilterMutationAllowed:
         >>> import jax, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(3,))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(2), inp))
-        >>> ng.FilterMutationAllowed()(g, ng.ActivationFunctionMutation("relu"))
+        >>> ng.mutation.FilterMutationAllowed()(g, ng.ActivationFunctionMutation("relu"))
         ('d',)
     """
 

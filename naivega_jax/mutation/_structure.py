@@ -68,7 +68,7 @@ class RandomConsumers:
 
     Example:
         >>> import jax, naivega_jax as ng
-        >>> pick = ng.RandomConsumers(0.5)
+        >>> pick = ng.mutation.RandomConsumers(0.5)
         >>> readers = ("a", "b", "c", "d")
         >>> len(pick(jax.random.key(0), readers)) >= 1, pick(jax.random.key(1), ("only",))
         (True, ('only',))
@@ -110,7 +110,8 @@ class AddVertexMutation(VertexLevel):
     by each batch's statistics in training. NaiveGAflux samples the new layers' activations too; for an insertion
     that keeps the function everywhere, give the space only ``"identity"`` activations and no batch norm.
     ``outselect`` picks which of ``v``'s readers read the new part instead: None (the default) for all, and the
-    graph output if ``v`` is one; ``ng.RandomConsumers(p)`` for a random part of them, the graph output included
+    graph output if ``v`` is one; ``ng.mutation.RandomConsumers(p)`` for a random part of them, the graph output
+    included
     (AutoFlux's choice); or a function ``outselect(consumers) -> consumers`` (the graph output stays ``v``).
     New vertices are named ``<v>_1`` (and as the space names its parts). Vertices where
     the space cannot make a layer (a dense space on a feature map, a conv space on a vector) are skipped.
@@ -138,7 +139,7 @@ class AddVertexMutation(VertexLevel):
             raise TypeError(f"AddVertexMutation: space must be an architecture space, got {self.space!r}")
         if self.outselect is not None and not callable(self.outselect):
             raise TypeError(
-                "AddVertexMutation: outselect must be None, ng.RandomConsumers(p) or a function, "
+                "AddVertexMutation: outselect must be None, ng.mutation.RandomConsumers(p) or a function, "
                 f"got {self.outselect!r}"
             )
 
@@ -277,7 +278,7 @@ class MergeFun:
 
     Example:
         >>> import jax, naivega_jax as ng
-        >>> type(ng.MergeFun(1.0)(jax.random.key(0))).__name__
+        >>> type(ng.mutation.MergeFun(1.0)(jax.random.key(0))).__name__
         'Concat'
     """
 
@@ -298,7 +299,7 @@ def _merge_suffix(op: Op) -> str:
 class AddEdgeMutation(VertexLevel):
     """Adds an edge from each vertex ``vi`` to a vertex after it whose inputs have ``vi``'s feature-map shapes.
 
-    Candidates are ``ng.add_edge_candidates(graph, vi)`` (topological order, no cycles, no duplicates of existing
+    Candidates are ``ng.search.add_edge_candidates(graph, vi)`` (topological order, no cycles, no duplicates of existing
     outputs) that may be mutated (not shielded); each is taken with probability ``p`` in turn, so nearer ones are
     favoured (if none is taken, one at random). A single-input target gets a merge vertex before it
     (``mergefun(key)``: an add or a concat, shielded, named ``<input>.add``/``<input>.cat``); a single-input target
@@ -311,7 +312,7 @@ class AddEdgeMutation(VertexLevel):
         >>> d1 = ng.vertex("d1", ng.Dense(4), inp)
         >>> d2 = ng.vertex("d2", ng.Dense(4), d1)
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d3", ng.Dense(2), d2))
-        >>> m = ng.AddEdgeMutation(1.0, mergefun=ng.MergeFun(1.0))
+        >>> m = ng.AddEdgeMutation(1.0, mergefun=ng.mutation.MergeFun(1.0))
         >>> g2 = ng.VertexMutation(m, selection=lambda g, m: ["d1"])(jax.random.key(1), g)
         >>> g2.inputs("d3"), g2.inputs("d2.cat")
         (('d2.cat',), ('d2', 'd1'))

@@ -349,10 +349,10 @@ class PlotBestGraph(GenerationPlot):
         >>> inp = ng.input_vertex("in", shape=(5,))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
         >>> run = tempfile.mkdtemp()
-        >>> cb = ng.PlotBestGraph(run)
+        >>> cb = ng.plot.PlotBestGraph(run)
         >>> cb([ng.Candidate(g, fitness=0.5)]).name, cb.data[0]["nparams"]
         ('best_graph.png', 18)
-        >>> ng.from_json(cb.data[0]["spec"]) == g.spec
+        >>> ng.graph.from_json(cb.data[0]["spec"]) == g.spec
         True
         >>> shutil.rmtree(run)
     """

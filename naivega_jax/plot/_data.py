@@ -48,7 +48,8 @@ def fitness_value(cand: Any, where: str) -> float | None:
     """The candidate's fitness as a float, or None when it is invalid.
 
     Invalid: None (unscored), not a number, NaN or infinite, or the candidate's evaluation failed (its ``info``
-    has a ``"failure"`` reason: ``ng.evaluate`` then scores it with the fitness strategy's invalid value, which
+    has a ``"failure"`` reason: ``ng.evolution.evaluate`` then scores it with the fitness strategy's invalid value,
+    which
     says nothing about the architecture).
     """
     value = field(cand, "fitness", where)

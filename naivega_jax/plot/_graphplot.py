@@ -170,7 +170,7 @@ def plot_graph(graph: Graph | GraphSpec, path: str | os.PathLike, *, title: str 
         >>> b = ng.vertex("b", ng.Dense(4, "tanh"), inp)
         >>> out = ng.vertex("out", ng.Dense(3), ng.concat("cat", a, b))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=out)
-        >>> p = ng.plot_graph(g, os.path.join(tempfile.mkdtemp(), "graph.png"))
+        >>> p = ng.plot.plot_graph(g, os.path.join(tempfile.mkdtemp(), "graph.png"))
         >>> p.read_bytes()[:8] == b"\\x89PNG\\r\\n\\x1a\\n"
         True
     """

@@ -152,7 +152,7 @@ def plot_run(rootdir: str | os.PathLike) -> list[Path]:
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
         >>> run = tempfile.mkdtemp()
         >>> _ = ng.PlotFitness(run)([ng.Candidate(g, fitness=0.5)])
-        >>> [p.relative_to(run).as_posix() for p in ng.plot_run(run)]
+        >>> [p.relative_to(run).as_posix() for p in ng.plot.plot_run(run)]
         ['PlotFitness/fitness.png']
         >>> shutil.rmtree(run)
     """

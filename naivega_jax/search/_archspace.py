@@ -1,10 +1,11 @@
 """Architecture spaces: each draws a piece of network on a symbolic input vertex and returns its last vertex.
 
-Called as ``space(key, name, in_vertex, *, outsize=None, weight_init="default") -> ng.Vertex``. Vertex names follow
+Called as ``space(key, name, in_vertex, *, outsize=None, weight_init="default") -> ng.graph.Vertex``. Vertex names
+follow
 NaiveGAflux: ``name`` for a single vertex, ``name.1``, ``name.2``... for repeats and chains, ``name.path1``... and
 ``name.cat`` for forks, ``name.res``, ``name.add`` (and ``name.add.scale``) for residuals. ``outsize`` asks for the
 number of output neurons of the returned vertex; ``weight_init`` (``"default"``, ``"identity"``, ``"zero"`` or
-``ng.PartialIdentityInit``) is propagated as NaiveGAflux does, so that ``outsize=nout(in)`` with ``"identity"``
+``ng.graph.PartialIdentityInit``) is propagated as NaiveGAflux does, so that ``outsize=nout(in)`` with ``"identity"``
 gives layers whose linear part is the identity; the piece computes the identity where the drawn activations are the
 identity on their inputs (see ``ng.AddVertexMutation``). Composite spaces call ``sample(rng, ...)`` with one host
 generator.
@@ -52,7 +53,7 @@ def vertex_shape(v: Vertex) -> Shape:
     Example:
         >>> import naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(8, 8, 3))
-        >>> ng.vertex_shape(ng.vertex("c", ng.Conv(4, 3, strides=2), inp))
+        >>> ng.search.vertex_shape(ng.vertex("c", ng.Conv(4, 3, strides=2), inp))
         (4, 4, 4)
     """
     if not isinstance(v, Vertex):
@@ -95,7 +96,7 @@ class AbstractArchSpace:
 
     Example:
         >>> import naivega_jax as ng
-        >>> isinstance(ng.NoOpArchSpace(), ng.AbstractArchSpace)
+        >>> isinstance(ng.search.NoOpArchSpace(), ng.search.AbstractArchSpace)
         True
     """
 
@@ -163,7 +164,7 @@ class VertexSpace(AbstractArchSpace):
         >>> import jax, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(2,))
         >>> v = ng.VertexSpace(ng.DenseSpace(3, "relu"))(jax.random.key(0), "v", inp)
-        >>> v.name, ng.vertex_shape(v)
+        >>> v.name, ng.search.vertex_shape(v)
         ('v', (3,))
     """
 
@@ -192,7 +193,7 @@ class NoOpArchSpace(AbstractArchSpace):
     Example:
         >>> import jax, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(4,))
-        >>> ng.NoOpArchSpace()(jax.random.key(0), "v", inp) is inp
+        >>> ng.search.NoOpArchSpace()(jax.random.key(0), "v", inp) is inp
         True
     """
 
@@ -232,11 +233,12 @@ class ArchSpace(AbstractArchSpace):
 class ConditionalArchSpace(AbstractArchSpace):
     """Uses ``iftrue`` when ``predicate(in_vertex)`` holds, else ``iffalse`` (default: no-op).
 
-    The predicate gets the symbolic input vertex; ``ng.vertex_shape(v)`` gives its feature shape.
+    The predicate gets the symbolic input vertex; ``ng.search.vertex_shape(v)`` gives its feature shape.
 
     Example:
         >>> import jax, naivega_jax as ng
-        >>> space = ng.ConditionalArchSpace(lambda v: ng.vertex_shape(v)[-1] > 2, ng.DenseSpace(1, "relu"))
+        >>> wide = lambda v: ng.search.vertex_shape(v)[-1] > 2
+        >>> space = ng.search.ConditionalArchSpace(wide, ng.DenseSpace(1, "relu"))
         >>> small = ng.input_vertex("in", shape=(2,))
         >>> space(jax.random.key(0), "v", small) is small
         True
@@ -300,7 +302,7 @@ class ArchSpaceChain(AbstractArchSpace):
         >>> import jax, naivega_jax as ng
         >>> space = ng.ArchSpaceChain(ng.DenseSpace(2, "relu"), ng.DenseSpace(3, "relu"))
         >>> v = space(jax.random.key(0), "v", ng.input_vertex("in", shape=(3,)))
-        >>> v.name, ng.vertex_shape(v)
+        >>> v.name, ng.search.vertex_shape(v)
         ('v.2', (3,))
     """
 
@@ -354,7 +356,7 @@ class ForkArchSpace(AbstractArchSpace):
         >>> import jax, naivega_jax as ng
         >>> space = ng.ForkArchSpace(ng.VertexSpace(ng.DenseSpace(3, "relu")), 3)
         >>> v = space(jax.random.key(0), "v", ng.input_vertex("in", shape=(3,)), outsize=13)
-        >>> v.name, [ng.vertex_shape(p)[-1] for p in v.inputs]
+        >>> v.name, [ng.search.vertex_shape(p)[-1] for p in v.inputs]
         ('v.cat', [4, 4, 5])
     """
 
@@ -461,7 +463,7 @@ def GlobalPoolSpace(kinds: str | Sequence[str] = ("max", "mean"), *, shielded: A
     Example:
         >>> import jax, naivega_jax as ng
         >>> v = ng.GlobalPoolSpace()(jax.random.key(0), "v", ng.input_vertex("in", shape=(4, 5, 3)))
-        >>> v.name, ng.vertex_shape(v), v.shield
+        >>> v.name, ng.search.vertex_shape(v), v.shield
         ('v.globpool', (3,), ())
     """
     kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
@@ -475,7 +477,7 @@ class LoggingArchSpace(AbstractArchSpace):
 
     Example:
         >>> import jax, naivega_jax as ng
-        >>> space = ng.LoggingArchSpace(ng.VertexSpace(ng.DenseSpace(3, "identity")))
+        >>> space = ng.search.LoggingArchSpace(ng.VertexSpace(ng.DenseSpace(3, "identity")))
         >>> space(jax.random.key(0), "test", ng.input_vertex("in", shape=(2,))).name
         'test'
     """

@@ -140,7 +140,7 @@ class AbstractLayerSpace:
 
     Example:
         >>> import naivega_jax as ng
-        >>> isinstance(ng.DenseSpace(4, "relu"), ng.AbstractLayerSpace)
+        >>> isinstance(ng.DenseSpace(4, "relu"), ng.search.AbstractLayerSpace)
         True
     """
 
@@ -187,7 +187,8 @@ class ConvSpace(AbstractLayerSpace):
     """Convolutions; 1-D or 2-D (or 3-D) by the kernel rank, each kernel dimension drawn independently.
 
     A scalar or a list of ints for ``kernel_sizes`` adapts to the input (one kernel dimension per spatial axis); an
-    N-D space (``ng.ParSpace([1, 3], [3, 5])``, ``ng.CoupledParSpace([1, 3], 2)``) or a list of N-tuples fixes the
+    N-D space (``ng.ParSpace([1, 3], [3, 5])``, ``ng.search.CoupledParSpace([1, 3], 2)``) or a list of N-tuples fixes
+    the
     rank. ``strides`` and ``dilations`` work the same way. ``paddings``: ``"SAME"``, ``"VALID"``, an int (each side of
     every spatial axis), ``(lo, hi)`` pairs per axis, or a list of those.
 
@@ -320,7 +321,7 @@ class NamedLayerSpace(AbstractLayerSpace):
 
     Example:
         >>> import naivega_jax as ng
-        >>> ng.NamedLayerSpace("dense", ng.DenseSpace(3, "relu")).name
+        >>> ng.search.NamedLayerSpace("dense", ng.DenseSpace(3, "relu")).name
         'dense'
     """
 
@@ -348,7 +349,7 @@ class LoggingLayerSpace(AbstractLayerSpace):
 
     Example:
         >>> import jax, naivega_jax as ng
-        >>> ng.LoggingLayerSpace(ng.DenseSpace(3, "relu"))(jax.random.key(0), (4,)).nout
+        >>> ng.search.LoggingLayerSpace(ng.DenseSpace(3, "relu"))(jax.random.key(0), (4,)).nout
         3
     """
 

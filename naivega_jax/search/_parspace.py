@@ -29,7 +29,7 @@ class AbstractParSpace:
 
     Example:
         >>> import naivega_jax as ng
-        >>> isinstance(ng.ParSpace([1, 2]), ng.AbstractParSpace)
+        >>> isinstance(ng.ParSpace([1, 2]), ng.search.AbstractParSpace)
         True
     """
 
@@ -67,9 +67,9 @@ class SingletonParSpace(AbstractParSpace):
 
     Example:
         >>> import jax, naivega_jax as ng
-        >>> ng.SingletonParSpace(1, 2, 3)(jax.random.key(0))
+        >>> ng.search.SingletonParSpace(1, 2, 3)(jax.random.key(0))
         (1, 2, 3)
-        >>> ng.SingletonParSpace("relu")(jax.random.key(0))
+        >>> ng.search.SingletonParSpace("relu")(jax.random.key(0))
         'relu'
     """
 
@@ -96,7 +96,7 @@ def Singleton2DParSpace(value: Any) -> SingletonParSpace:
 
     Example:
         >>> import jax, naivega_jax as ng
-        >>> ng.Singleton2DParSpace(7)(jax.random.key(0))
+        >>> ng.search.Singleton2DParSpace(7)(jax.random.key(0))
         (7, 7)
     """
     return SingletonParSpace(value, value)
@@ -142,7 +142,7 @@ def ParSpace1D(*values: Any) -> ParSpace:
 
     Example:
         >>> import jax, naivega_jax as ng
-        >>> ng.ParSpace1D("relu", "elu")(jax.random.key(0)) in ("relu", "elu")
+        >>> ng.search.ParSpace1D("relu", "elu")(jax.random.key(0)) in ("relu", "elu")
         True
     """
     return ParSpace(values)
@@ -153,7 +153,7 @@ def ParSpace2D(values: Sequence[Any]) -> ParSpace:
 
     Example:
         >>> import jax, naivega_jax as ng
-        >>> h, w = ng.ParSpace2D([1, 3, 5])(jax.random.key(0))
+        >>> h, w = ng.search.ParSpace2D([1, 3, 5])(jax.random.key(0))
         >>> h in (1, 3, 5) and w in (1, 3, 5)
         True
     """
@@ -168,7 +168,7 @@ class CoupledParSpace(AbstractParSpace):
 
     Example:
         >>> import jax, naivega_jax as ng
-        >>> h, w = ng.CoupledParSpace([1, 3, 5], 2)(jax.random.key(0))
+        >>> h, w = ng.search.CoupledParSpace([1, 3, 5], 2)(jax.random.key(0))
         >>> h == w
         True
     """

@@ -24,7 +24,7 @@ class DeltaShape:
 
     Example:
         >>> import naivega_jax as ng
-        >>> isinstance(ng.ShapeAdd(1, 2), ng.DeltaShape)
+        >>> isinstance(ng.search.ShapeAdd(1, 2), ng.search.DeltaShape)
         True
     """
 
@@ -81,7 +81,7 @@ class ShapeAdd(_Elementwise):
 
     Example:
         >>> import naivega_jax as ng
-        >>> ng.ShapeAdd(1, 2).apply((3, 4))
+        >>> ng.search.ShapeAdd(1, 2).apply((3, 4))
         (4, 6)
     """
 
@@ -94,7 +94,7 @@ class ShapeMul(_Elementwise):
 
     Example:
         >>> import naivega_jax as ng
-        >>> ng.ShapeMul(1, 2).apply((3, 4))
+        >>> ng.search.ShapeMul(1, 2).apply((3, 4))
         (3, 8)
     """
 
@@ -107,7 +107,7 @@ class ShapeDiv(_Elementwise):
 
     Example:
         >>> import naivega_jax as ng
-        >>> ng.ShapeDiv(1, 2).apply((3, 5))
+        >>> ng.search.ShapeDiv(1, 2).apply((3, 5))
         (3, 3)
     """
 
@@ -121,7 +121,7 @@ class ShapeFlatten(DeltaShape):
 
     Example:
         >>> import naivega_jax as ng
-        >>> ng.ShapeFlatten(2).apply((11, 12))
+        >>> ng.search.ShapeFlatten(2).apply((11, 12))
         ()
     """
 
@@ -145,7 +145,7 @@ class RevertShape(DeltaShape):
 
     Example:
         >>> import naivega_jax as ng
-        >>> ng.RevertShape(ng.ShapeFlatten(2)).ndims_out
+        >>> ng.search.RevertShape(ng.search.ShapeFlatten(2)).ndims_out
         2
     """
 
@@ -307,7 +307,7 @@ class ParallelShapes:
 
     Example:
         >>> import naivega_jax as ng
-        >>> ng.ParallelShapes(((ng.ShapeAdd(1),), (ng.ShapeAdd(2),))).branches[1]
+        >>> ng.search.ParallelShapes(((ng.search.ShapeAdd(1),), (ng.search.ShapeAdd(2),))).branches[1]
         (ShapeAdd(2,),)
     """
 
@@ -347,9 +347,10 @@ def squash_shapes(x: Any, order: Sequence[Any] | None = None) -> tuple[Any, ...]
 
     Example:
         >>> import naivega_jax as ng
-        >>> ng.squash_shapes([ng.ShapeAdd(1, 2), ng.ShapeAdd(3, 4)])
+        >>> ng.search.squash_shapes([ng.search.ShapeAdd(1, 2), ng.search.ShapeAdd(3, 4)])
         (ShapeAdd(4, 6),)
-        >>> ng.squash_shapes([ng.ShapeAdd(4, 2), ng.ShapeDiv(2, 2), ng.ShapeMul(2, 2), ng.ShapeAdd(-4, -2)])
+        >>> s = ng.search
+        >>> s.squash_shapes([s.ShapeAdd(4, 2), s.ShapeDiv(2, 2), s.ShapeMul(2, 2), s.ShapeAdd(-4, -2)])
         (ShapeDiv(2, 2), ShapeMul(2, 2))
     """
     if isinstance(x, DeltaShape):
@@ -375,7 +376,7 @@ def fshape(s: Any, shape: Sequence[int]) -> Spatial:
 
     Example:
         >>> import naivega_jax as ng
-        >>> ng.fshape([ng.ShapeAdd(-2, -2), ng.ShapeDiv(2, 2)], (32, 31))
+        >>> ng.search.fshape([ng.search.ShapeAdd(-2, -2), ng.search.ShapeDiv(2, 2)], (32, 31))
         (15, 15)
     """
     shape = tuple(int(v) for v in shape)
@@ -423,9 +424,10 @@ def shape_diff(s1: Any, s2: Any) -> tuple[DeltaShape, ...]:
 
     Example:
         >>> import naivega_jax as ng
-        >>> ng.shape_diff(ng.ShapeAdd(2, 3), ng.ShapeAdd(3, 4))
+        >>> ng.search.shape_diff(ng.search.ShapeAdd(2, 3), ng.search.ShapeAdd(3, 4))
         (ShapeAdd(-1, -1),)
-        >>> ng.shape_diff([ng.ShapeAdd(2, 2), ng.ShapeDiv(2, 2)], [ng.ShapeAdd(2, 2), ng.ShapeDiv(2, 2)])
+        >>> s = ng.search
+        >>> s.shape_diff([s.ShapeAdd(2, 2), s.ShapeDiv(2, 2)], [s.ShapeAdd(2, 2), s.ShapeDiv(2, 2)])
         ()
     """
     if isinstance(s1, DeltaShape) and isinstance(s2, DeltaShape):

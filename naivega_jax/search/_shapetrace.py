@@ -47,7 +47,7 @@ def delta_shapes(graph: Graph | GraphSpec, name: str) -> tuple[DeltaShape, ...]:
         >>> inp = ng.input_vertex("in", shape=(9, 9, 3))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp,
         ...                    outputs=ng.vertex("c", ng.Conv(4, 3, strides=2, padding="VALID"), inp))
-        >>> ng.delta_shapes(g, "c")
+        >>> ng.search.delta_shapes(g, "c")
         (ShapeAdd(-2, -2), ShapeDiv(2, 2))
     """
     spec = _spec(graph)
@@ -75,7 +75,7 @@ class ShapeTrace:
         >>> import jax, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(8, 8, 3))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("p", ng.MaxPool(2), inp))
-        >>> ng.shape_trace(g, "p")
+        >>> ng.search.shape_trace(g, "p")
         ShapeTrace(origin='in', dest='p', trace=(ShapeAdd(-1, -1), ShapeDiv(2, 2)))
     """
 
@@ -122,7 +122,7 @@ def shape_trace(graph: Graph | GraphSpec, to: str, sources: str | Sequence[str] 
         >>> inp = ng.input_vertex("in", shape=(8, 8, 3))
         >>> c = ng.vertex("c", ng.Conv(3, 3, padding="VALID"), inp)
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("p", ng.MaxPool(2), c))
-        >>> ng.squash_shapes(ng.shape_trace(g, "p"))
+        >>> ng.search.squash_shapes(ng.search.shape_trace(g, "p"))
         (ShapeAdd(-3, -3), ShapeDiv(2, 2))
     """
     spec = _spec(graph)
@@ -153,7 +153,7 @@ def no_shape_change(graph: Graph | GraphSpec, a: str, b: str) -> bool:
         >>> c1 = ng.vertex("c1", ng.Conv(3, 3), inp)
         >>> p = ng.vertex("p", ng.MaxPool(2), c1)
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("c2", ng.Conv(3, 3), p))
-        >>> ng.no_shape_change(g, "in", "p"), ng.no_shape_change(g, "c1", "c2")
+        >>> ng.search.no_shape_change(g, "in", "p"), ng.search.no_shape_change(g, "c1", "c2")
         (True, False)
     """
     spec = _spec(graph)
@@ -173,7 +173,7 @@ def add_edge_candidates(graph: Graph | GraphSpec, name: str) -> tuple[str, ...]:
         >>> d1 = ng.vertex("d1", ng.Dense(4), inp)
         >>> d2 = ng.vertex("d2", ng.Dense(4), d1)
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d3", ng.Dense(2), d2))
-        >>> ng.add_edge_candidates(g, "d1")
+        >>> ng.search.add_edge_candidates(g, "d1")
         ('d3',)
     """
     spec = _spec(graph)
@@ -202,7 +202,8 @@ def same_out_shape(
         ...     inp = ng.input_vertex("in", shape=(8, 8, 3))
         ...     c = ng.vertex("c", ng.Conv(3, 3, strides=stride), inp)
         ...     return ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Conv(3, 1), c))
-        >>> ng.same_out_shape(g(1), "c", "d", g(1), "c", "d"), ng.same_out_shape(g(1), "c", "d", g(2), "c", "d")
+        >>> same = ng.search.same_out_shape
+        >>> same(g(1), "c", "d", g(1), "c", "d"), same(g(1), "c", "d", g(2), "c", "d")
         (True, False)
     """
     t1 = squash_shapes(shape_trace(graph1, out1, in1))
@@ -222,7 +223,7 @@ def feature_map_size(graph: Graph | GraphSpec, name: str) -> tuple[int, ...]:
         >>> import jax, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(8, 8, 3))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("p", ng.MaxPool(2), inp))
-        >>> ng.feature_map_size(g, "p")
+        >>> ng.search.feature_map_size(g, "p")
         (4, 4)
     """
     return _spec(graph)[name].shape[:-1]

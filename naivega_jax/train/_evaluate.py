@@ -33,16 +33,16 @@ def cached_executable(
 
     Looked up in the engine's compile cache by ``(function, static arguments, argument tree and shapes,
     placement, compile tier)``, compiled on a miss with the engine's compile options and the persistent compilation
-    cache, and counted in ``ng.engine_stats()``. Unlike ``jax.jit``'s own cache, the engine's executables survive
+    cache, and counted in ``ng.train.engine_stats()``. Unlike ``jax.jit``'s own cache, the engine's executables survive
     the periodic clears of JAX's caches in a long search. Call the result with arguments of the same shapes.
     ``compile_tier`` as in ``ng.train_graph``; for ``"auto"``, ``runs`` is how often the caller will run it.
-    ``background=True`` counts a compile made ahead of need as such (``ng.engine_stats``).
+    ``background=True`` counts a compile made ahead of need as such (``ng.train.engine_stats``).
 
     Example:
         >>> import jax, jax.numpy as jnp, naivega_jax as ng
         >>> double = jax.jit(lambda x: 2 * x)
-        >>> f = ng.cached_executable(double, jnp.ones(3))
-        >>> f(jnp.arange(3.0)).tolist(), ng.cached_executable(double, jnp.zeros(3)) is f
+        >>> f = ng.train.cached_executable(double, jnp.ones(3))
+        >>> f(jnp.arange(3.0)).tolist(), ng.train.cached_executable(double, jnp.zeros(3)) is f
         ([0.0, 2.0, 4.0], True)
     """
     if not hasattr(jitted, "lower"):
@@ -164,7 +164,7 @@ def step_memory(
         >>> import jax, naivega_jax as ng
         >>> inp = ng.input_vertex("in", shape=(4,))
         >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
-        >>> small, large = ng.step_memory(g, 8), ng.step_memory(g, 512)
+        >>> small, large = ng.train.step_memory(g, 8), ng.train.step_memory(g, 512)
         >>> small is None or large["total"] > small["total"]
         True
     """

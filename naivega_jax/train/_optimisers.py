@@ -35,7 +35,7 @@ class Optimiser:
 
     Example:
         >>> import naivega_jax as ng
-        >>> opt = ng.Optimiser.from_dict({"type": "Adam", "learning_rate": 0.01})
+        >>> opt = ng.train.Optimiser.from_dict({"type": "Adam", "learning_rate": 0.01})
         >>> opt, opt.to_dict() == ng.Adam(0.01).to_dict()
         (Adam(learning_rate=0.01, b1=0.9, b2=0.999, eps=1e-08), True)
     """
@@ -550,7 +550,7 @@ def optimiser_from_dict(data: Mapping[str, Any]) -> Optimiser:
     Example:
         >>> import naivega_jax as ng
         >>> chain = ng.OptimiserChain(ng.WeightDecay(1e-3), ng.ShieldedOpt(ng.SGD(0.1)))
-        >>> ng.optimiser_from_dict(chain.to_dict()) == chain
+        >>> ng.train.optimiser_from_dict(chain.to_dict()) == chain
         True
     """
     if not isinstance(data, Mapping) or data.get("type") not in OPTIMISERS:
@@ -574,7 +574,7 @@ def map_optimisers(fn: Callable[[Optimiser], Optimiser], optimiser: Optimiser) -
     Example:
         >>> import naivega_jax as ng
         >>> chain = ng.OptimiserChain(ng.Nesterov(0.1), ng.ShieldedOpt(ng.Adam(0.1)))
-        >>> ng.map_optimisers(lambda o: o.with_learning_rate(10 * o.learning_rate), chain).learning_rate
+        >>> ng.train.map_optimisers(lambda o: o.with_learning_rate(10 * o.learning_rate), chain).learning_rate
         0.1
     """
     if isinstance(optimiser, (ShieldedOpt, Optax)):
@@ -596,9 +596,9 @@ def merge_optimisers(*optimisers: Optimiser, kind: type[Optimiser] | None = None
 
     Example:
         >>> import naivega_jax as ng
-        >>> round(ng.merge_optimisers(ng.SGD(0.1), ng.SGD(2.0), ng.SGD(0.4)).learning_rate, 6)
+        >>> round(ng.train.merge_optimisers(ng.SGD(0.1), ng.SGD(2.0), ng.SGD(0.4)).learning_rate, 6)
         0.08
-        >>> ng.merge_optimisers(ng.SGD(0.1), ng.Momentum(0.2), kind=ng.SGD)
+        >>> ng.train.merge_optimisers(ng.SGD(0.1), ng.Momentum(0.2), kind=ng.SGD)
         (Momentum(learning_rate=0.2, momentum=0.9), SGD(learning_rate=0.1))
     """
     if kind is not None:

@@ -200,7 +200,7 @@ def _uses_params(optimiser: Optimiser) -> bool:
 
 
 def _update_utilities(graph: Graph, state: dict, probe_grads: Mapping[str, jax.Array], mask: jax.Array) -> dict:
-    """``ng.update_activation_utility`` (default alpha, padded rows masked) for every probed vertex at once: the
+    """``ng.graph.update_activation_utility`` (default alpha, padded rows masked) for every probed vertex at once: the
     per-vertex probe gradients side by side in one ``(batch, sum of nout)`` array, so XLA compiles a couple of loops
     instead of ~3 per vertex (the same arithmetic, element by element)."""
     names = sorted(probe_grads)
@@ -296,7 +296,7 @@ def _eval_batch(graph, xs, y, mask):
 
 
 def _with_utility(graph: Graph) -> Graph:
-    """``ng.init_activation_utility`` on the host (its eager ``jnp.full`` compiles a kernel per new width)."""
+    """``ng.graph.init_activation_utility`` on the host (its eager ``jnp.full`` compiles a kernel per new width)."""
     state = dict(graph.state)
     for v in graph.spec.vertices:
         entry = state.get(v.name, {})

@@ -2,7 +2,8 @@
 
 JAX can write every compiled executable to a directory and read it back in a later process instead of compiling
 (``jax_compilation_cache_dir``). That setting is process-wide (every ``jax.jit`` of the program uses it), so library
-calls (``ng.train_graph``, ``ng.evaluate_accuracy``, ``ng.evaluate``, ``ng.evolve``) never touch it. A search run
+calls (``ng.train_graph``, ``ng.evaluate_accuracy``, ``ng.evolution.evaluate``, ``ng.evolve``) never touch it. A search
+run
 turns it on: ``ng.autofit.fit`` (and so ``naivega fit``) at its start, in the user cache directory
 (``ng.datasets.cache_dir() / "xla"``: ``$NAIVEGA_JAX_CACHE/xla``, else ``$XDG_CACHE_HOME/naivega_jax/xla``, else
 ``~/.cache/naivega_jax/xla``), unless:
@@ -11,7 +12,7 @@ turns it on: ``ng.autofit.fit`` (and so ``naivega fit``) at its start, in the us
   directory;
 * the program configured a cache directory of its own (``jax.config.update("jax_compilation_cache_dir", ...)``):
   that one is left as it is;
-* ``ng.set_compilation_cache(...)`` was called (``None`` turns the cache off).
+* ``ng.train.set_compilation_cache(...)`` was called (``None`` turns the cache off).
 
 Only compilations that took at least ``min_compile_seconds`` (default 0.2 s) are written; the directory is kept
 under ``max_bytes`` (least recently used entries go first) when the ``filelock`` package is installed.
@@ -40,7 +41,7 @@ def default_compilation_cache_dir() -> Path:
 
     Example:
         >>> import naivega_jax as ng
-        >>> ng.default_compilation_cache_dir().name
+        >>> ng.train.default_compilation_cache_dir().name
         'xla'
     """
     from ..data.datasets import cache_dir
@@ -83,9 +84,9 @@ def set_compilation_cache(
     Example:
         >>> import tempfile, naivega_jax as ng
         >>> d = tempfile.mkdtemp()
-        >>> ng.set_compilation_cache(d) == d, ng.compilation_cache_dir() == d
+        >>> ng.train.set_compilation_cache(d) == d, ng.train.compilation_cache_dir() == d
         (True, True)
-        >>> ng.set_compilation_cache(None) is None, ng.compilation_cache_dir() is None
+        >>> ng.train.set_compilation_cache(None) is None, ng.train.compilation_cache_dir() is None
         (True, True)
     """
     global _decided
@@ -120,7 +121,7 @@ def compilation_cache_dir() -> str | None:
 
     Example:
         >>> import naivega_jax as ng
-        >>> ng.compilation_cache_dir() is None or isinstance(ng.compilation_cache_dir(), str)
+        >>> ng.train.compilation_cache_dir() is None or isinstance(ng.train.compilation_cache_dir(), str)
         True
     """
     return jax.config.jax_compilation_cache_dir or None

@@ -81,20 +81,20 @@ def test_time_budget_stops_between_candidates_and_resume_completes_the_generatio
     partial = _fit(tmp_path / "b", max_generations=1, time_budget=1e-9)
     # nothing was evaluated: the deadline had passed before the first candidate
     assert all(c.fitness is None for c in partial)
-    _, _, extra, _ = ng.load_run_checkpoint(tmp_path / "b")
+    _, _, extra, _ = ng.io.load_run_checkpoint(tmp_path / "b")
     assert extra["complete"] is False and extra["evaluated"] == [] and extra["totals"]["evaluations"] == 0
     _assert_same(straight, _fit(tmp_path / "b", max_generations=1))
 
 
 def test_compiling_ahead_changes_nothing_but_the_waiting(tmp_path):
-    ng.clear_compile_cache(jax_caches=False)
-    before = ng.engine_stats()["background_compiles"]
+    ng.train.clear_compile_cache(jax_caches=False)
+    before = ng.train.engine_stats()["background_compiles"]
     ahead = _fit(tmp_path / "a", max_generations=2, epochs_per_generation=1)  # precompile: on (no executor)
-    assert ng.engine_stats()["background_compiles"] > before
-    ng.clear_compile_cache(jax_caches=False)
-    before = ng.engine_stats()["background_compiles"]
+    assert ng.train.engine_stats()["background_compiles"] > before
+    ng.train.clear_compile_cache(jax_caches=False)
+    before = ng.train.engine_stats()["background_compiles"]
     plain = _fit(tmp_path / "b", max_generations=2, epochs_per_generation=1, precompile=False)
-    assert ng.engine_stats()["background_compiles"] == before
+    assert ng.train.engine_stats()["background_compiles"] == before
     _assert_same(ahead, plain)
 
 

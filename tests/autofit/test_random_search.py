@@ -35,7 +35,7 @@ def test_random_search_spends_the_searchs_budget_on_its_first_generations_member
     assert s["totals"]["train_examples"] == r["totals"]["train_examples"] == 6 * n_train
     assert s["totals"]["candidate_epochs"] == r["totals"]["candidate_epochs"] == 6
     assert r["generation"] == 1 and r["totals"]["evaluations"] == 3
-    first = ng.load_checkpoint(ng.io.checkpoint_dir(search, 1))[0]
+    first = ng.io.load_checkpoint(ng.io.checkpoint_dir(search, 1))[0]
     drawn = ng.load_population(rand)
     assert [c.graph.spec for c in drawn] == [c.graph.spec for c in first]
     assert [c.optimiser for c in drawn] == [c.optimiser for c in first]

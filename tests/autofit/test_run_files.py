@@ -72,7 +72,7 @@ def test_a_tiny_fit_writes_every_file_valid(run):
     info = json.loads((out / "run.json").read_text())
     assert info["format"] == "naivega_jax.run/1" and info["in_shape"] == [8, 8, 1] and info["n_train"] == 270
     # the checkpoint: the whole scored generation 2, its key, marked complete, with the time tallies
-    stored, key, extra, path = ng.load_run_checkpoint(out)
+    stored, key, extra, path = ng.io.load_run_checkpoint(out)
     assert path.name == "gen_000002" and stored.generation == 2 and len(stored) == 4 and key is not None
     assert extra["complete"] and extra["evaluated"] == [0, 1, 2, 3] and extra["totals"]["evaluations"] == 8
     assert sorted(c.fitness for c in stored) == sorted(c.fitness for c in pop)
@@ -241,7 +241,7 @@ def test_time_budget_stops_mid_generation_and_resume_completes_it(tmp_path):
     assert len(calls) < 3 and sum(c.fitness is not None for c in pop) == len(calls)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["stopped"] == "time_budget" and summary["session"]["evaluations"] == len(calls)
-    _, _, extra, _ = ng.load_run_checkpoint(tmp_path / "run")
+    _, _, extra, _ = ng.io.load_run_checkpoint(tmp_path / "run")
     assert extra["complete"] is False and len(extra["evaluated"]) == len(calls)
     assert "time budget of 1.5 s reached in generation 1" in (tmp_path / "run" / "run.log").read_text()
     done = len(calls)

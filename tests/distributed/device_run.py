@@ -1,5 +1,6 @@
 """Run by test_device_executor.py in a subprocess whose XLA_FLAGS fake several CPU devices (they must be set
-before jax is imported): evolves in-process and with ng.DeviceExecutor, pickles both summaries to argv[1]."""
+before jax is imported): evolves in-process and with ng.distributed.DeviceExecutor, pickles both summaries to
+argv[1]."""
 
 import os
 import pickle
@@ -37,9 +38,9 @@ def main(out: str, mode: str) -> None:
     widths = (8, 12, 16, 20) if structural else (12, 12, 12, 12)
     fit = scenario.WhereFitness(scenario.fitness(validate=structural))
     report = {"devices": [str(d) for d in jax.devices()], "runs": {}, "seconds": {}, "copies": device_copies()}
-    executors = {"local": None, "devices4": ng.DeviceExecutor()}
+    executors = {"local": None, "devices4": ng.distributed.DeviceExecutor()}
     if structural:
-        executors["devices2"] = ng.DeviceExecutor(2)
+        executors["devices2"] = ng.distributed.DeviceExecutor(2)
     for name, executor in executors.items():
         t0 = time.perf_counter()
         pop = scenario.run(jax.random.key(0), fit, executor, widths=widths, structural=structural)

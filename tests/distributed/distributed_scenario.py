@@ -65,7 +65,7 @@ def run(key, fit, executor=None, generations: int = 3, widths=(8, 12, 16, 20), s
     for _ in range(generations):
         key, sub = jax.random.split(key)
         pop = ng.evolve(sub, strategy(structural), fit, pop, executor=executor)
-    return ng.evaluate(key, fit, pop, executor=executor)
+    return ng.evolution.evaluate(key, fit, pop, executor=executor)
 
 
 def summary(pop) -> dict:

@@ -51,7 +51,7 @@ def test_width_changes_on_two_and_four_devices_give_the_in_process_population(tm
 
 def test_one_device_runs_in_the_calling_thread_with_results_in_order(key):
     pop = scenario.population(key, widths=(3, 4, 5))
-    seen = ng.DeviceExecutor()(lambda item: (item[0], item[1].graph.nout("h")), list(enumerate(pop)))
+    seen = ng.distributed.DeviceExecutor()(lambda item: (item[0], item[1].graph.nout("h")), list(enumerate(pop)))
     assert seen == [(0, 3), (1, 4), (2, 5)]
 
 
@@ -62,16 +62,16 @@ def test_errors_are_raised_lowest_index_first():
         return i
 
     with pytest.raises(RuntimeError, match="member 1"):
-        ng.DeviceExecutor()(boom, [0, 1, 2])
+        ng.distributed.DeviceExecutor()(boom, [0, 1, 2])
 
 
 def test_device_executor_argument_checks():
     with pytest.raises(ValueError, match="devices=5"):
-        ng.DeviceExecutor(5)
+        ng.distributed.DeviceExecutor(5)
     with pytest.raises(TypeError, match="jax devices"):
-        ng.DeviceExecutor(["gpu0"])
+        ng.distributed.DeviceExecutor(["gpu0"])
     with pytest.raises(ValueError, match="twice"):
-        ng.DeviceExecutor([jax.devices()[0]] * 2)
+        ng.distributed.DeviceExecutor([jax.devices()[0]] * 2)
     with pytest.raises(TypeError, match="sequence"):
-        ng.DeviceExecutor()(len, "abc")
-    assert ng.DeviceExecutor()(len, []) == []
+        ng.distributed.DeviceExecutor()(len, "abc")
+    assert ng.distributed.DeviceExecutor()(len, []) == []

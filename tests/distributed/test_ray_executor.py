@@ -50,20 +50,20 @@ def dead(pid: int) -> bool:
 
 def test_tasks_give_the_in_process_population(cluster, fit, reference):
     assert len(set(reference["fitness"])) > 1
-    scenario.assert_same(reference, run_on(ng.RayExecutor(actors=False), fit))
+    scenario.assert_same(reference, run_on(ng.distributed.RayExecutor(actors=False), fit))
 
 
 def test_a_worker_killed_mid_generation_is_retried_and_changes_nothing(cluster, fit, reference, tmp_path):
     flag = tmp_path / "killed"
     killer = scenario.KillOnce(fit, str(flag), generation=2)
-    scenario.assert_same(reference, run_on(ng.RayExecutor(actors=False, max_retries=1), killer))
+    scenario.assert_same(reference, run_on(ng.distributed.RayExecutor(actors=False, max_retries=1), killer))
     assert dead(int(flag.read_text()))  # a worker really died, during generation 2
 
 
 def test_actors_give_the_in_process_population_through_a_kill(cluster, fit, reference, tmp_path):
     flag = tmp_path / "killed"
     killer = scenario.KillOnce(fit, str(flag), generation=3)
-    with ng.RayExecutor(actors=True, num_actors=2) as executor:
+    with ng.distributed.RayExecutor(actors=True, num_actors=2) as executor:
         scenario.assert_same(reference, run_on(executor, killer))
         pids = ray.get([a.pid.remote() for a in executor._state["actors"]])
     assert dead(int(flag.read_text())) and int(flag.read_text()) not in pids  # the actor came back as a new process
@@ -73,12 +73,12 @@ def test_actors_give_the_in_process_population_through_a_kill(cluster, fit, refe
 @pytest.mark.slow
 def test_a_member_that_kills_every_worker_gets_the_invalid_fitness(cluster, fit, caplog):
     pop = scenario.population(jax.random.key(1), widths=(12, 7, 12))
-    executor = ng.RayExecutor(actors=False, max_retries=1)
+    executor = ng.distributed.RayExecutor(actors=False, max_retries=1)
     with caplog.at_level("WARNING", logger="naivega_jax"):
-        scored = ng.evaluate(
+        scored = ng.evolution.evaluate(
             jax.random.key(2), scenario.KillAlways(fit, width=7), pop, executor=executor, invalid_fitness=-1.0
         )
-    plain = ng.evaluate(jax.random.key(2), fit, pop)
+    plain = ng.evolution.evaluate(jax.random.key(2), fit, pop)
     assert scored.fitnesses[1] == -1.0
     assert "member 1" in scored[1].info["failure"] and "Worker" in scored[1].info["failure"]
     assert scored[1].lineage[-1]["failure"] == scored[1].info["failure"]
@@ -88,7 +88,7 @@ def test_a_member_that_kills_every_worker_gets_the_invalid_fitness(cluster, fit,
 
 def test_a_generic_function_whose_worker_dies_raises(cluster):
     with pytest.raises(RuntimeError, match="member 0"):
-        ng.RayExecutor(actors=False, max_retries=0)(scenario.kill_self, [0])
+        ng.distributed.RayExecutor(actors=False, max_retries=0)(scenario.kill_self, [0])
 
 
 @pytest.mark.slow

@@ -66,12 +66,12 @@ def test_accuracy_compiles_once_per_spec_whatever_the_partial_batch(key):
     x = rng.standard_normal((7, 5)).astype(np.float32)
     y = np.argmax(x, axis=1)
     f = ng.AccuracyFitness((x, y), batch_size=3)  # batches 3, 3, 1 padded to 3
-    before = ng.engine_stats()["compiles"]  # AccuracyFitness compiles through the training engine's cache
+    before = ng.train.engine_stats()["compiles"]  # AccuracyFitness compiles through the training engine's cache
     assert f(key, ng.Candidate(g)).fitness == 1.0
-    assert ng.engine_stats()["compiles"] == before + 1
+    assert ng.train.engine_stats()["compiles"] == before + 1
     other_params = g.replace(params={"d": {"kernel": -jnp.eye(5), "bias": jnp.zeros(5)}})
     f(key, ng.Candidate(other_params))
-    assert ng.engine_stats()["compiles"] == before + 1
+    assert ng.train.engine_stats()["compiles"] == before + 1
 
 
 def test_accuracy_rejects_bad_input():
@@ -147,7 +147,7 @@ def test_time_fitness_keeps_the_value_and_records_the_time(key):
 
 def test_log_fitness_logs_one_line(key, caplog):
     with caplog.at_level(logging.INFO, logger="naivega_jax"):
-        c = ng.LogFitness(ng.SizeFitness())(key, ng.Candidate(dense_graph()))
+        c = ng.evolution.LogFitness(ng.SizeFitness())(key, ng.Candidate(dense_graph()))
     assert c.fitness == 9
     assert len(caplog.records) == 1
     msg = caplog.records[0].getMessage()
@@ -156,15 +156,15 @@ def test_log_fitness_logs_one_line(key, caplog):
 
 def test_sizevs_numbers():
     # check 37
-    assert ng.sizevs(0.12345678, 1, digits=2) == pytest.approx(0.121, abs=1e-12)
-    assert ng.sizevs(0.12345678, 100_000, digits=2) == pytest.approx(0.12001, abs=1e-12)
-    assert ng.sizevs(0.12345678, 1, digits=3) == pytest.approx(0.1231, abs=1e-12)
-    assert ng.sizevs(0.12345678, 100_000, digits=3) == pytest.approx(0.12301, abs=1e-12)
+    assert ng.evolution.sizevs(0.12345678, 1, digits=2) == pytest.approx(0.121, abs=1e-12)
+    assert ng.evolution.sizevs(0.12345678, 100_000, digits=2) == pytest.approx(0.12001, abs=1e-12)
+    assert ng.evolution.sizevs(0.12345678, 1, digits=3) == pytest.approx(0.1231, abs=1e-12)
+    assert ng.evolution.sizevs(0.12345678, 100_000, digits=3) == pytest.approx(0.12301, abs=1e-12)
 
 
 def test_accuracy_vs_size(key):
     x = np.array([[1.0, 0], [0, 1], [1, 0]])
-    f = ng.AccuracyVsSize((x, np.array([0, 1, 1])), digits=2)
+    f = ng.evolution.AccuracyVsSize((x, np.array([0, 1, 1])), digits=2)
     # accuracy 2/3 rounds to 0.67; 6 parameters: min(1e-3, 1/6) = 1e-3
     assert f(key, ng.Candidate(identity_graph())).fitness == pytest.approx(0.671)
 

@@ -27,7 +27,7 @@ class Widen:
 
     def __call__(self, key, graph):
         spec = graph.spec.replace_entries({"d1": (ng.Dense(graph.nout("d1") + self.delta, "relu"), ["in"])})
-        return ng.init_graph(key, spec)
+        return ng.graph.init_graph(key, spec)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +36,7 @@ class InsertAfterD1:
 
     def __call__(self, key, graph):
         spec = graph.spec.replace_entries({"d1b": (ng.Dense(5), ["d1"]), "d2": (ng.Dense(2), ["d1b"])})
-        return ng.init_graph(key, spec)
+        return ng.graph.init_graph(key, spec)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,10 +123,10 @@ def test_lineage_records_what_ran_and_the_spec_diff(key):
 def test_graph_diff_reports_removed_and_changed_vertices(key):
     g = mlp()
     spec = g.spec.replace_entries({"d1": (ng.Dense(4, "tanh"), ["in"])})
-    assert ng.graph_diff(g.spec, spec) == {"changed": ["d1"]}
+    assert ng.evolution.graph_diff(g.spec, spec) == {"changed": ["d1"]}
     removed = g.spec.replace_entries({"d1": None, "d2": (ng.Dense(2), ["in"])})
-    assert ng.graph_diff(g.spec, removed) == {"removed": ["d1"], "rewired": ["d2"]}
-    assert ng.graph_diff(g.spec, g.spec) == {}
+    assert ng.evolution.graph_diff(g.spec, removed) == {"removed": ["d1"], "rewired": ["d2"]}
+    assert ng.evolution.graph_diff(g.spec, g.spec) == {}
 
 
 def test_mutation_is_deterministic(key):
@@ -207,7 +207,7 @@ def test_with_the_library_mutations_and_crossovers(key):
     assert mutate(key, parent).lineage == child.lineage  # deterministic
 
     other = parent.replace(optimiser=ng.SGD(0.5), batch_size=8)
-    a, b = ng.MapCandidate(ng.BatchSizeCrossover(), ng.LearningRateCrossover())(key, (parent, other))
+    a, b = ng.MapCandidate(ng.mutation.BatchSizeCrossover(), ng.LearningRateCrossover())(key, (parent, other))
     assert (a.batch_size, b.batch_size) == (8, 32)
     assert (a.optimiser, b.optimiser) == (ng.Adam(0.5), ng.SGD(1e-3))
     assert a.lineage[-1]["event"] == b.lineage[-1]["event"] == "crossover"

@@ -35,7 +35,7 @@ class Widen:
 
     def __call__(self, key, graph):
         spec = graph.spec.replace_entries({"d1": (ng.Dense(graph.nout("d1") + 1, "relu"), ["in"])})
-        return ng.init_graph(key, spec)
+        return ng.graph.init_graph(key, spec)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,9 +74,9 @@ def strategy():
 def test_generation_starts_at_1_and_evolve_increments_it(key, pop):
     # check 39
     assert pop.generation == 1
-    pop2 = ng.evolve(key, ng.NoOpEvolution(), ng.SizeFitness(), pop)
+    pop2 = ng.evolve(key, ng.evolution.NoOpEvolution(), ng.SizeFitness(), pop)
     assert pop2.generation == 2
-    assert ng.evolve(key, ng.NoOpEvolution(), pop2).generation == 3
+    assert ng.evolve(key, ng.evolution.NoOpEvolution(), pop2).generation == 3
     assert pop.generation == 1
 
 
@@ -94,7 +94,7 @@ def test_population_sequence_protocol_and_best(pop):
 
 
 def test_evaluate_scores_each_member_with_its_folded_key_and_generation(key, pop):
-    scored = ng.evaluate(key, KeyFitness(), pop.replace(generation=5))
+    scored = ng.evolution.evaluate(key, KeyFitness(), pop.replace(generation=5))
     expected = [float(jax.random.key_data(jax.random.fold_in(key, i))[-1]) for i in range(4)]
     assert scored.fitnesses == tuple(expected)
     assert all(c.generation == 5 and c.info == {"saw": 5} for c in scored)
@@ -104,40 +104,40 @@ def test_evaluate_scores_each_member_with_its_folded_key_and_generation(key, pop
 
 def test_evaluate_clears_old_notes_and_passes_the_parent_fitness_once(key, pop):
     c = pop[0].replace(info={"failure": "old", "parent_fitness": 10.0})
-    scored = ng.evaluate(key, ng.EwmaFitness(Returns(20.0)), ng.Population([c]))
+    scored = ng.evolution.evaluate(key, ng.EwmaFitness(Returns(20.0)), ng.Population([c]))
     assert scored[0].fitness == 15.0 and scored[0].info == {}
 
 
 def test_a_failing_fitness_gets_the_invalid_fitness_and_a_reason(key, pop, caplog):
     with caplog.at_level(logging.WARNING, logger="naivega_jax"):
-        scored = ng.evaluate(key, FailOn(2), pop, invalid_fitness=-1.0)
+        scored = ng.evolution.evaluate(key, FailOn(2), pop, invalid_fitness=-1.0)
     assert scored.fitnesses == (1.0, -1.0, 3.0, 4.0)
     assert scored[1].info["failure"] == "RuntimeError: boom"
     assert scored[1].lineage[-1]["failure"] == "RuntimeError: boom"
     assert "boom" in caplog.text
-    nan = ng.evaluate(key, Returns(float("nan")), pop)
+    nan = ng.evolution.evaluate(key, Returns(float("nan")), pop)
     assert nan.fitnesses == (0.0,) * 4 and "not finite" in nan[0].info["failure"]
-    assert "not a number" in ng.evaluate(key, Returns("high"), pop)[0].info["failure"]
+    assert "not a number" in ng.evolution.evaluate(key, Returns("high"), pop)[0].info["failure"]
 
 
 def test_the_executor_hook_gives_the_same_population(key, pop):
-    plain = ng.evaluate(key, KeyFitness(), pop)
+    plain = ng.evolution.evaluate(key, KeyFitness(), pop)
 
     def backwards(fn, items):
         return [fn(item) for item in reversed(items)][::-1]
 
-    assert ng.evaluate(key, KeyFitness(), pop, executor=backwards).fitnesses == plain.fitnesses
+    assert ng.evolution.evaluate(key, KeyFitness(), pop, executor=backwards).fitnesses == plain.fitnesses
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        threaded = ng.evaluate(key, KeyFitness(), pop, executor=lambda fn, items: list(pool.map(fn, items)))
+        threaded = ng.evolution.evaluate(key, KeyFitness(), pop, executor=lambda fn, items: list(pool.map(fn, items)))
     assert threaded.fitnesses == plain.fitnesses
     with pytest.raises(ValueError, match="returned 3 results for 4"):
-        ng.evaluate(key, KeyFitness(), pop, executor=lambda fn, items: [fn(i) for i in items[:3]])
+        ng.evolution.evaluate(key, KeyFitness(), pop, executor=lambda fn, items: [fn(i) for i in items[:3]])
 
 
 def test_evolve_scores_with_the_first_half_of_the_key_then_evolves_with_the_second(key, pop, data):
     fitness = ng.AccuracyFitness(data, batch_size=4)
     k_fit, k_evo = jax.random.split(key)
-    scored = ng.evaluate(k_fit, fitness, pop)
+    scored = ng.evolution.evaluate(k_fit, fitness, pop)
     direct = ng.evolve(key, strategy(), fitness, pop)
     two_step = ng.evolve(k_evo, strategy(), scored)
     assert [c.graph.spec for c in direct] == [c.graph.spec for c in two_step]
@@ -175,11 +175,11 @@ def test_three_generations_keep_elites_and_are_reproducible(key, pop, data):
 
 def test_evolve_argument_errors(key, pop):
     with pytest.raises(TypeError, match="takes"):
-        ng.evolve(key, ng.NoOpEvolution())
+        ng.evolve(key, ng.evolution.NoOpEvolution())
     with pytest.raises(TypeError, match=r"ng\.Population"):
-        ng.evolve(key, ng.NoOpEvolution(), list(pop))
+        ng.evolve(key, ng.evolution.NoOpEvolution(), list(pop))
     with pytest.raises(TypeError, match=r"ng\.Population"):
-        ng.evolve(key, ng.NoOpEvolution(), ng.SizeFitness(), list(pop))
+        ng.evolve(key, ng.evolution.NoOpEvolution(), ng.SizeFitness(), list(pop))
     with pytest.raises(ValueError, match="no fitness"):
         ng.evolve(key, ng.EliteSelection(1), pop)
 
@@ -193,5 +193,5 @@ def test_the_executor_gets_picklable_work(key, pop, data):
         return [pickle.loads(pickle.dumps(fn(item))) for item in items]
 
     fitness = ng.AccuracyFitness(data, batch_size=4)
-    remote = ng.evaluate(key, fitness, pop, executor=via_pickle)
-    assert shipped and remote.fitnesses == ng.evaluate(key, fitness, pop).fitnesses
+    remote = ng.evolution.evaluate(key, fitness, pop, executor=via_pickle)
+    assert shipped and remote.fitnesses == ng.evolution.evaluate(key, fitness, pop).fitnesses

@@ -29,8 +29,8 @@ def keys(n):
 
 def test_noop_and_after_evolution(key, graph):
     pop = population(graph, [1.0, 2.0])
-    assert ng.NoOpEvolution()(key, pop) == pop
-    assert ids(ng.AfterEvolution(ng.NoOpEvolution(), lambda cs: cs[::-1])(key, pop)) == [1, 0]
+    assert ng.evolution.NoOpEvolution()(key, pop) == pop
+    assert ids(ng.AfterEvolution(ng.evolution.NoOpEvolution(), lambda cs: cs[::-1])(key, pop)) == [1, 0]
 
 
 def test_elite_selection_keeps_the_best_in_order_with_their_fitness(key, graph):
@@ -40,7 +40,9 @@ def test_elite_selection_keeps_the_best_in_order_with_their_fitness(key, graph):
     assert [c.fitness for c in elites] == [0.9, 0.9, 0.5]
     assert all(e is pop[i] for e, i in zip(elites, [1, 3, 4]))
     assert ids(ng.EliteSelection(10)(key, pop)) == [1, 3, 4, 0, 2]
-    assert ids(ng.EliteSelection(2, ng.AfterEvolution(ng.NoOpEvolution(), lambda cs: cs[::-1]))(key, pop)) == [3, 1]
+    assert ids(
+        ng.EliteSelection(2, ng.AfterEvolution(ng.evolution.NoOpEvolution(), lambda cs: cs[::-1]))(key, pop)
+    ) == [3, 1]
 
 
 def test_sus_counts_are_floor_or_ceil_of_the_expected(graph):
@@ -63,7 +65,7 @@ def test_sus_counts_are_floor_or_ceil_of_the_expected(graph):
 def test_sus_is_deterministic_and_passes_the_selection_on(key, graph):
     pop = population(graph, [1.0, 2.0, 3.0])
     assert ids(ng.SusSelection(5)(key, pop)) == ids(ng.SusSelection(5)(key, pop))
-    rev = ng.AfterEvolution(ng.NoOpEvolution(), lambda cs: cs[::-1])
+    rev = ng.AfterEvolution(ng.evolution.NoOpEvolution(), lambda cs: cs[::-1])
     assert ids(ng.SusSelection(5, rev)(key, pop)) == ids(ng.SusSelection(5)(key, pop))[::-1]
 
 
@@ -117,15 +119,17 @@ def test_tournament_rejects_bad_p_and_k():
 
 def test_combined_evolution_concatenates_outputs_on_the_full_population(key, graph):
     pop = population(graph, [0.3, 0.9, 0.1, 0.5])
-    out = ng.CombinedEvolution(ng.EliteSelection(1), ng.EliteSelection(2), ng.NoOpEvolution())(key, pop)
+    out = ng.CombinedEvolution(ng.EliteSelection(1), ng.EliteSelection(2), ng.evolution.NoOpEvolution())(key, pop)
     assert ids(out) == [1, 1, 3, 0, 1, 2, 3]
 
 
 def test_evolution_chain_applies_in_order(key, graph):
     pop = population(graph, [0.3, 0.9, 0.1, 0.5])
-    rev = ng.AfterEvolution(ng.NoOpEvolution(), lambda cs: cs[::-1])
+    rev = ng.AfterEvolution(ng.evolution.NoOpEvolution(), lambda cs: cs[::-1])
     assert ids(ng.EvolutionChain(ng.EliteSelection(3), rev)(key, pop)) == [0, 3, 1]
-    assert ids(ng.EvolutionChain(rev, ng.AfterEvolution(ng.NoOpEvolution(), lambda cs: cs[:1]))(key, pop)) == [3]
+    assert ids(
+        ng.EvolutionChain(rev, ng.AfterEvolution(ng.evolution.NoOpEvolution(), lambda cs: cs[:1]))(key, pop)
+    ) == [3]
 
 
 def test_pair_candidates_pairs_neighbours_pads_and_truncates(key, graph):

@@ -101,7 +101,7 @@ def test_a_nan_candidate_does_not_stop_the_generation():
             ng.Candidate(mlp(1), optimiser=ng.Adam(0.01), batch_size=16),
         ]
     )
-    scored = ng.evaluate(jax.random.key(0), f, pop)
+    scored = ng.evolution.evaluate(jax.random.key(0), f, pop)
     assert scored.fitnesses[0] == 0.0 and "loss detected when training!" in scored[0].info["failure"]
     assert scored.fitnesses[1] > 0.9
 

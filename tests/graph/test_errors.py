@@ -10,7 +10,7 @@ import naivega_jax as ng
 
 
 def inp_op(shape=(5,)):
-    return ng.Input(shape)
+    return ng.graph.Input(shape)
 
 
 def raises(error, *fragments):
@@ -68,7 +68,7 @@ def test_cycle():
         ("in", inp_op(), ()),
         ("a", ng.Dense(5), ("c",)),
         ("b", ng.Dense(5), ("a",)),
-        ("c", ng.Add(), ("in", "b")),
+        ("c", ng.graph.Add(), ("in", "b")),
         ("out", ng.Dense(2), ("c",)),
     ]
     with pytest.raises(ng.GraphError, match="cycle") as info:
@@ -76,7 +76,7 @@ def test_cycle():
     path = str(info.value).split("cycle: ")[1].split(" -> ")
     assert path[0] == path[-1] and sorted(path[:-1]) == ["a", "b", "c"]  # e.g. "c -> b -> a -> c"
     with raises(ng.GraphError, "cycle: s -> s"):
-        ng.GraphSpec.create([("in", inp_op(), ()), ("s", ng.Add(), ("in", "s"))], ["in"], ["s"])
+        ng.GraphSpec.create([("in", inp_op(), ()), ("s", ng.graph.Add(), ("in", "s"))], ["in"], ["s"])
 
 
 def test_duplicate_names(key):
@@ -99,7 +99,9 @@ def test_bad_names_and_arity():
     with raises(ng.GraphError, "vertex 'd'", "Dense takes 1 input(s), got 2", "['in', 'in']"):
         ng.GraphSpec.create([("in", inp_op(), ()), ("d", ng.Dense(3), ("in", "in"))], ["in"], ["d"])
     with raises(ng.GraphError, "vertex 'a'", "Add takes at least 1 input(s), got 0"):
-        ng.GraphSpec.create([("in", inp_op(), ()), ("a", ng.Add(), ()), ("o", ng.Add(), ("in", "a"))], ["in"], ["o"])
+        ng.GraphSpec.create(
+            [("in", inp_op(), ()), ("a", ng.graph.Add(), ()), ("o", ng.graph.Add(), ("in", "a"))], ["in"], ["o"]
+        )
     with raises(ng.GraphError, "vertex 'd'", "op must be an ng op", "'Dense'"):
         ng.GraphSpec.create([("in", inp_op(), ()), ("d", "Dense", ("in",))], ["in"], ["d"])
     with raises(ng.GraphError, "vertex 'v'", "inputs must be vertices", "'in'"):
@@ -216,11 +218,11 @@ def test_unknown_activation():
     with raises(ng.GraphError, "BatchNorm", "unknown activation 'Relu'"):
         ng.BatchNorm("Relu")
     with raises(ng.GraphError, "unknown activation 'nope'"):
-        ng.activation("nope")
+        ng.graph.activation("nope")
     with raises(ng.GraphError, "'relu' is already registered", "overwrite=True"):
-        ng.register_activation("relu", jnp.abs)
+        ng.graph.register_activation("relu", jnp.abs)
     with raises(TypeError, "register_activation", "callable"):
-        ng.register_activation("abs_test", "abs")
+        ng.graph.register_activation("abs_test", "abs")
 
 
 @pytest.mark.parametrize(

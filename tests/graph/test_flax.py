@@ -41,7 +41,7 @@ def conv_graph(key):
 def test_dense_graph_module_equals_graph(key):
     g = dense_graph(key)
     module, variables = ng.to_flax(g)
-    assert isinstance(module, nn.Module) and isinstance(module, ng.GraphModule)
+    assert isinstance(module, nn.Module) and isinstance(module, ng.graph.GraphModule)
     assert set(variables) == {"params"}
     x = data((4, 5))
     y = module.apply(variables, x)
@@ -125,7 +125,7 @@ class Wrapper(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        return 2.0 * ng.GraphModule(self.spec, name="found")(x) + 1.0
+        return 2.0 * ng.graph.GraphModule(self.spec, name="found")(x) + 1.0
 
 
 def test_graph_module_composes_into_flax_code(key):

@@ -40,7 +40,7 @@ def test_module_init_draws_what_init_graph_draws_for_the_same_key(key):
     module, _ = ng.to_flax(g)
     k = jax.random.key(7)
     variables = module.init(k, jnp.zeros((1, 6, 6, 2)))
-    fresh = ng.init_graph(k, g.spec)
+    fresh = ng.graph.init_graph(k, g.spec)
     assert_trees_equal(variables["params"], fresh.params)
     assert_trees_equal(variables["batch_stats"], fresh.state)
 
@@ -58,7 +58,7 @@ def test_vmap_of_module_init_gives_one_parameter_set_per_key(key, jit):
     for i in range(3):
         one = jax.tree.map(lambda a, i=i: a[i], batched)
         assert_trees_equal(one, module.init(keys[i], x))
-        assert_trees_equal(one["params"], ng.init_graph(keys[i], g.spec).params)
+        assert_trees_equal(one["params"], ng.graph.init_graph(keys[i], g.spec).params)
     kernels = np.asarray(batched["params"]["out"]["kernel"])
     assert not np.array_equal(kernels[0], kernels[1])
     assert not np.array_equal(kernels[1], kernels[2])
@@ -75,7 +75,7 @@ def test_nested_vmap_of_module_init(key):
     batched = jax.vmap(jax.vmap(module.init, in_axes=(0, None)), in_axes=(0, None))(keys, jnp.zeros((1, 6, 6, 2)))
     assert batched["params"]["c1"]["kernel"].shape == (2, 3, 3, 3, 2, 3)
     np.testing.assert_array_equal(
-        batched["params"]["out"]["kernel"][1, 2], ng.init_graph(keys[1, 2], g.spec).params["out"]["kernel"]
+        batched["params"]["out"]["kernel"][1, 2], ng.graph.init_graph(keys[1, 2], g.spec).params["out"]["kernel"]
     )
 
 
@@ -105,7 +105,7 @@ class Twice(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        found = ng.GraphModule(self.spec, name="found")
+        found = ng.graph.GraphModule(self.spec, name="found")
         return found(x, train=True), found(x, train=True)
 
 

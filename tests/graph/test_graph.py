@@ -362,7 +362,7 @@ def test_parameters_are_deterministic_and_per_vertex(key):
 def test_identity_and_partial_identity_init(key):
     inp = ng.input_vertex("in", shape=(4,))
     ident = ng.vertex("id", ng.Dense(4, "relu"), inp, init="identity")
-    part = ng.vertex("part", ng.Dense(3), inp, init=ng.PartialIdentityInit(in_offset=2, out_offset=1))
+    part = ng.vertex("part", ng.Dense(3), inp, init=ng.graph.PartialIdentityInit(in_offset=2, out_offset=1))
     zero = ng.vertex("z", ng.Dense(2), inp, init="zero")
     g = ng.build_graph(key, inputs=inp, outputs=[ident, part, zero])
     x = np.abs(data((3, 4)))
@@ -375,10 +375,10 @@ def test_identity_and_partial_identity_init(key):
 def test_spec_create_drops_unused_vertices_and_keeps_input_order():
     spec = ng.GraphSpec.create(
         [
-            ("b", ng.Input((2,)), ()),
-            ("a", ng.Input((3,)), ()),
+            ("b", ng.graph.Input((2,)), ()),
+            ("a", ng.graph.Input((3,)), ()),
             ("unused", ng.Dense(9), ("a",)),
-            ("cat", ng.Concat(), ("a", "b")),
+            ("cat", ng.graph.Concat(), ("a", "b")),
         ],
         inputs=["b", "a"],
         outputs=["cat"],

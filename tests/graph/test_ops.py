@@ -50,7 +50,7 @@ ACTIVATIONS = {
 
 
 def test_every_registered_activation_has_a_reference_here():
-    assert set(ACTIVATIONS) <= set(ng.activation_names())
+    assert set(ACTIVATIONS) <= set(ng.graph.activation_names())
     assert {"identity", "relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid", "leaky_relu", "softplus"} <= set(
         ACTIVATIONS
     )
@@ -59,14 +59,14 @@ def test_every_registered_activation_has_a_reference_here():
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
 def test_activation_values(name):
     x = np.linspace(-8, 8, 33).astype(np.float32)
-    np.testing.assert_allclose(ng.activation(name)(jnp.asarray(x)), ACTIVATIONS[name](x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ng.graph.activation(name)(jnp.asarray(x)), ACTIVATIONS[name](x), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name, reference", [("elu", jax.nn.elu), ("selu", jax.nn.selu)])
 def test_exp_based_elus_match_jax_in_value_and_gradient(name, reference):
     # through exp(x) - 1 rather than expm1 (XLA:CPU's older emitters compile expm1 to scalar code)
     x = jnp.concatenate([jnp.linspace(-20.0, 5.0, 257), jnp.array([0.0, -1e-8, 1e-8, -1e-4])])
-    f = ng.activation(name)
+    f = ng.graph.activation(name)
     np.testing.assert_allclose(f(x), reference(x), rtol=1e-6, atol=2e-7)
     grad, ref_grad = jax.vmap(jax.grad(f))(x), jax.vmap(jax.grad(reference))(x)
     np.testing.assert_allclose(grad, ref_grad, rtol=1e-6, atol=1e-7)
@@ -349,9 +349,9 @@ def test_ops_are_frozen_hashable_and_comparable():
         ng.Flatten(),
         ng.Dropout(0.2),
         ng.Scale(0.5),
-        ng.Concat(),
-        ng.Add(),
-        ng.Input((3,)),
+        ng.graph.Concat(),
+        ng.graph.Add(),
+        ng.graph.Input((3,)),
     ]
     assert len(set(ops)) == len(ops)
     assert ng.Dense(3, "relu") == ng.Dense(3, activation="relu") and ng.Dense(3) != ng.Dense(4)
@@ -367,13 +367,13 @@ def test_ops_are_frozen_hashable_and_comparable():
 
 
 def test_size_traits_and_param_axes():
-    assert ng.Dense(3).trait == ng.ABSORB and ng.Conv(3).trait == ng.ABSORB
-    assert ng.Concat().trait == ng.STACK
-    for op in (ng.BatchNorm(), ng.MaxPool(), ng.AvgPool(), ng.GlobalPool(), ng.Dropout(), ng.Scale(), ng.Add()):
-        assert op.trait == ng.INVARIANT, op
-    assert ng.Input((3,)).trait == ng.IMMUTABLE and ng.Flatten().trait == ng.IMMUTABLE
+    assert ng.Dense(3).trait == ng.graph.ABSORB and ng.Conv(3).trait == ng.graph.ABSORB
+    assert ng.graph.Concat().trait == ng.graph.STACK
+    for op in (ng.BatchNorm(), ng.MaxPool(), ng.AvgPool(), ng.GlobalPool(), ng.Dropout(), ng.Scale(), ng.graph.Add()):
+        assert op.trait == ng.graph.INVARIANT, op
+    assert ng.graph.Input((3,)).trait == ng.graph.IMMUTABLE and ng.Flatten().trait == ng.graph.IMMUTABLE
     dense = ng.Dense(3).param_axes()
-    assert dense["kernel"] == ng.ParamAxes(out=1, inp=0, new="fanin") and dense["bias"].out == 0
+    assert dense["kernel"] == ng.graph.ParamAxes(out=1, inp=0, new="fanin") and dense["bias"].out == 0
     conv = ng.Conv(3, (3, 3)).param_axes()
     assert conv["kernel"].out == -1 and conv["kernel"].inp == -2
     assert ng.BatchNorm().state_axes()["var"].new == 1.0 and ng.BatchNorm().param_axes()["scale"].new == 1.0

@@ -19,8 +19,8 @@ def residual_fork(key):
 
 def test_invariant_and_single_input_concat_share_one_selection(key):
     g = residual_fork(key)
-    assert ng.tied_vertices(g, "d0") == ("d0", "bn", "cat", "res", "one")
-    assert ng.tied_vertices(g, "p1") == ("p1",)
+    assert ng.graph.tied_vertices(g, "d0") == ("d0", "bn", "cat", "res", "one")
+    assert ng.graph.tied_vertices(g, "p1") == ("p1",)
     structure = SizeStructure.from_spec(g.spec)
     group = structure.groups[structure.group_of["res"]]
     assert group.defs == [(structure.group_of["p1"], structure.group_of["p2"])]
@@ -30,8 +30,8 @@ def test_participants_stop_at_absorbing_vertices_both_ways(key):
     g = residual_fork(key)
     # d0's group is defined by the concat of p1 and p2: a change reaches all three groups, and the absorbing
     # consumers p1, p2 (of bn) and d1 (of one) re-index their inputs; out and in are untouched.
-    assert ng.size_participants(g, ["d0"]) == ("d0", "bn", "p1", "p2", "cat", "res", "one", "d1")
-    assert ng.size_participants(g, ["d1"]) == ("d1", "out")
+    assert ng.graph.size_participants(g, ["d0"]) == ("d0", "bn", "p1", "p2", "cat", "res", "one", "d1")
+    assert ng.graph.size_participants(g, ["d1"]) == ("d1", "out")
 
 
 def test_fixed_sizes(key):
@@ -41,11 +41,15 @@ def test_fixed_sizes(key):
     a, b = lin("a", 2, flat), lin("b", 3, flat)
     cat = ng.concat("cat", a, b)
     g = ng.build_graph(key, inputs=inp, outputs=[cat, lin("free", 4, a)])
-    fixed = {n: ng.is_size_fixed(g, n) for n in g.vertex_names}
+    fixed = {n: ng.graph.is_size_fixed(g, n) for n in g.vertex_names}
     # the graph output cat pins its parts a and b; conv feeds a flatten; free is an output
     assert fixed == {"in": True, "conv": True, "flat": True, "a": True, "b": True, "cat": True, "free": True}
     g2 = ng.build_graph(key, inputs=inp, outputs=lin("o", 2, cat))
-    assert not ng.is_size_fixed(g2, "a") and not ng.is_size_fixed(g2, "cat") and ng.is_size_fixed(g2, "conv")
+    assert (
+        not ng.graph.is_size_fixed(g2, "a")
+        and not ng.graph.is_size_fixed(g2, "cat")
+        and ng.graph.is_size_fixed(g2, "conv")
+    )
 
 
 def test_size_cycle_detection_on_a_prospective_structure(key):
@@ -55,7 +59,7 @@ def test_size_cycle_detection_on_a_prospective_structure(key):
     v1 = lin("v1", 4, inp)
     v4 = ng.add("v4", ng.concat("cat", lin("v2a", 2, v1), lin("v2b", 2, v1)), v1)
     g = ng.build_graph(key, inputs=inp, outputs=lin("out", 2, v4))
-    assert ng.find_size_cycle(g.spec) is None
+    assert ng.graph.find_size_cycle(g.spec) is None
     nodes = structure_nodes(g.spec, {"cat": ("v2a", "v1"), "v2b": None})
     cycle = SizeStructure(nodes).find_cycle()
     assert cycle is not None and "v1" in cycle

@@ -34,7 +34,7 @@ def check9_utility(graph, name):
 
 def test_selection_aligns_concat_add_and_consumers(key):
     graph = alignment_graph(key)
-    sel = ng.neuron_selection(graph, {"v2": -1, "merged": 0}, utility=check9_utility)
+    sel = ng.graph.neuron_selection(graph, {"v2": -1, "merged": 0}, utility=check9_utility)
     assert sel["v1"].tolist() == [0, 1, 2, 3, -1]
     assert sel["v2"].tolist() == [0, 2]
     for name in ("merged", "v3", "add"):
@@ -63,10 +63,10 @@ def test_weights_follow_the_selection(key):
 def test_utility_direction_and_append_at_end(key):
     inp = ng.input_vertex("in", shape=(3,))
     graph = ng.build_graph(key, inputs=inp, outputs=lin("out", 2, lin("v1", 5, inp)))
-    assert ng.neuron_selection(graph, {"v1": -2}, utility=prefer_high)["v1"].tolist() == [2, 3, 4]
+    assert ng.graph.neuron_selection(graph, {"v1": -2}, utility=prefer_high)["v1"].tolist() == [2, 3, 4]
     smaller = ng.delta_nout(graph, {"v1": -2}, utility=prefer_high)
     np.testing.assert_array_equal(smaller.params["v1"]["kernel"], graph.params["v1"]["kernel"][:, 2:])
-    assert ng.neuron_selection(smaller, {"v1": 3}, utility=prefer_high)["v1"].tolist() == [0, 1, 2, -1, -1, -1]
+    assert ng.graph.neuron_selection(smaller, {"v1": 3}, utility=prefer_high)["v1"].tolist() == [0, 1, 2, -1, -1, -1]
 
 
 def scaled_split_graph(key):
@@ -135,7 +135,7 @@ def test_several_deltas_are_one_problem(key):
 def test_concat_delta_spreads_over_its_parts_and_new_neurons_go_to_segment_ends(key):
     graph = concat_graph(key, (4, 4))
     ones = lambda g, name: np.ones(g.nout(name))
-    sel = ng.neuron_selection(graph, {"c": 4}, utility=ones)
+    sel = ng.graph.neuron_selection(graph, {"c": 4}, utility=ones)
     assert sorted([len(sel["p0"]), len(sel["p1"])]) == [6, 6]
     for name in ("p0", "p1"):
         assert sel[name].tolist() == [0, 1, 2, 3, -1, -1]
@@ -145,9 +145,9 @@ def test_concat_delta_spreads_over_its_parts_and_new_neurons_go_to_segment_ends(
 def test_negative_utility_is_dropped_even_when_growing(key):
     graph = concat_graph(key)
     u = lambda g, name: np.array([1.0, -1.0, 2.0, 3.0]) if name == "p0" else np.zeros(g.nout(name))
-    assert ng.neuron_selection(graph, {"p0": 1}, utility=u)["p0"].tolist() == [0, 2, 3, -1, -1]
+    assert ng.graph.neuron_selection(graph, {"p0": 1}, utility=u)["p0"].tolist() == [0, 2, 3, -1, -1]
     nan = lambda g, name: np.array([1.0, np.nan, 2.0, 3.0]) if name == "p0" else np.zeros(g.nout(name))
-    assert ng.neuron_selection(graph, {"p0": -1}, utility=nan)["p0"].tolist() == [0, 2, 3]
+    assert ng.graph.neuron_selection(graph, {"p0": -1}, utility=nan)["p0"].tolist() == [0, 2, 3]
 
 
 def test_prune_drops_negative_neurons_keeps_ties_and_at_least_one(key):
@@ -199,7 +199,9 @@ def test_closed_form_agrees_with_the_milp():
         u = rng.normal(size=n)
         from naivega_jax.graph._sizes import SizeNode
 
-        structure = SizeStructure([SizeNode("in", ng.IMMUTABLE, (), 3), SizeNode("v", ng.ABSORB, ("in",), n)])
+        structure = SizeStructure(
+            [SizeNode("in", ng.graph.IMMUTABLE, (), 3), SizeNode("v", ng.graph.ABSORB, ("in",), n)]
+        )
         target = int(rng.integers(1, 2 * n + 2))
         problem = _Problem(structure, {1: target}, {}, [], structure.pinned_closure(), False, lambda g, u=u: u)
         closed = problem.closed_form(structure.groups[1]).get(1, np.arange(n))
@@ -250,7 +252,7 @@ def test_two_concatenations_of_one_group_insert_where_both_have_a_gap(key):
     right = ng.concat("right", lin("c", 3, inp), lin("d", 2, inp))
     graph = ng.build_graph(key, inputs=inp, outputs=lin("head", 2, ng.add("s", left, right)))
     ones = lambda g, name: np.ones(g.nout(name))
-    sel = ng.neuron_selection(graph, {"a": 1, "b": 0, "d": 0}, utility=ones)
+    sel = ng.graph.neuron_selection(graph, {"a": 1, "b": 0, "d": 0}, utility=ones)
     assert sel["a"].tolist() == [0, 1, -1]
     assert sel["c"].tolist() == [0, 1, -1, 2]
     assert sel["s"].tolist() == [0, 1, -1, 2, 3, 4]

@@ -66,13 +66,15 @@ def alone(graph, name):
     structure = SizeStructure.from_spec(graph.spec)
     gid = structure.group_of[name]
     return (
-        structure.components([gid]) == [[gid]] and not structure.groups[gid].defs and not ng.is_size_fixed(graph, name)
+        structure.components([gid]) == [[gid]]
+        and not structure.groups[gid].defs
+        and not ng.graph.is_size_fixed(graph, name)
     )
 
 
 def one_step(data, graph, step):
     names = [n for n in graph.vertex_names if graph.spec.is_mutable(n)]
-    free = [n for n in names if not ng.is_size_fixed(graph, n)] or names
+    free = [n for n in names if not ng.graph.is_size_fixed(graph, n)] or names
     kind = data.draw(
         st.sampled_from(["delta", "delta", "prune", "insert", "remove", "add_edge", "remove_edge", "kernel"])
     )
@@ -108,7 +110,7 @@ def one_step(data, graph, step):
     try:
         if kind == "remove":
             return ng.remove_vertex(graph, data.draw(st.sampled_from(names)), key=key)
-        merges = [n for n in graph.vertex_names if isinstance(graph.op(n), (ng.Concat, ng.Add))]
+        merges = [n for n in graph.vertex_names if isinstance(graph.op(n), (ng.graph.Concat, ng.graph.Add))]
         if not merges:
             return graph
         dst = data.draw(st.sampled_from(merges))

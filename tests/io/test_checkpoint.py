@@ -43,7 +43,7 @@ def _assert_same_population(a, b):
 def test_round_trip_is_exact(tmp_path):
     pop = _population(generation=4)
     path = ng.save_population(tmp_path / "ck", pop, key=jax.random.key(42), extra={"iterator": {"position": 7}})
-    loaded, key, extra = ng.load_checkpoint(path)
+    loaded, key, extra = ng.io.load_checkpoint(path)
     _assert_same_population(pop, loaded)
     assert np.array_equal(jax.random.key_data(key), jax.random.key_data(jax.random.key(42)))
     assert extra == {"iterator": {"position": 7}}
@@ -70,29 +70,29 @@ def test_damaged_arrays_are_detected(tmp_path):
     doc["arrays_sha256"] = "0" * 64
     (path / "population.json").write_text(json.dumps(doc))
     with pytest.raises(ng.CheckpointError, match="checksum"):
-        ng.load_checkpoint(path)
+        ng.io.load_checkpoint(path)
 
 
 def test_half_written_checkpoint_is_detected(tmp_path):
     path = ng.save_population(tmp_path / "ck", _population())
     (path / "population.json").write_text('{"format": "naivega_jax.popul')
     with pytest.raises(ng.CheckpointError, match="damaged"):
-        ng.load_checkpoint(path)
+        ng.io.load_checkpoint(path)
     with pytest.raises(ng.CheckpointError, match=r"no population\.json"):
-        ng.load_checkpoint(tmp_path / "nothing")
+        ng.io.load_checkpoint(tmp_path / "nothing")
 
 
 def test_run_checkpoints_keep_the_newest_and_fall_back_past_damage(tmp_path, caplog):
     run = tmp_path / "run"
     for gen in (1, 2, 3):
-        ng.write_run_checkpoint(run, _population(generation=gen), key=jax.random.key(gen), keep=2)
-    assert [p.name for p in ng.run_checkpoints(run)] == ["gen_000003", "gen_000002"]
+        ng.io.write_run_checkpoint(run, _population(generation=gen), key=jax.random.key(gen), keep=2)
+    assert [p.name for p in ng.io.run_checkpoints(run)] == ["gen_000003", "gen_000002"]
     assert (run / "checkpoints" / LATEST).read_text() == "gen_000003"
     assert ng.load_population(run).generation == 3
     # damage the newest: the previous one is used, with a warning
     (run / "checkpoints" / "gen_000003" / "population.json").write_text("{")
     with caplog.at_level("WARNING", logger="naivega_jax"):
-        pop, key, _, path = ng.load_run_checkpoint(run)
+        pop, key, _, path = ng.io.load_run_checkpoint(run)
     assert pop.generation == 2 and path.name == "gen_000002"
     assert np.array_equal(jax.random.key_data(key), jax.random.key_data(jax.random.key(2)))
     assert "skipping damaged checkpoint" in caplog.text
@@ -113,16 +113,16 @@ def test_a_failed_write_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
 
 def test_no_usable_checkpoint_names_the_directory(tmp_path):
     with pytest.raises(ng.CheckpointError, match="no usable checkpoint"):
-        ng.load_run_checkpoint(tmp_path)
+        ng.io.load_run_checkpoint(tmp_path)
 
 
 def test_persist_and_lineage(tmp_path):
     pop = _population(generation=2)
     ng.Persist(tmp_path)(pop)
     _assert_same_population(pop, ng.load_population(tmp_path))
-    path = ng.save_lineage(tmp_path / "best" / "lineage.json", pop[0])
+    path = ng.io.save_lineage(tmp_path / "best" / "lineage.json", pop[0])
     doc = json.loads(path.read_text())
     assert doc["fitness"] == 0.25 and doc["batch_size"] == 16
     assert doc["lineage"] == [{"generation": 1, "event": "created", "how": "sampled"}]
     assert doc["optimiser"]["type"] == "Adam" and doc["nparams"] == ng.nparams(pop[0].graph)
-    assert ng.from_json(doc["spec"]) == pop[0].graph.spec
+    assert ng.graph.from_json(doc["spec"]) == pop[0].graph.spec

@@ -9,7 +9,7 @@ from naivega_jax.mutation._base import report
 
 
 @dataclasses.dataclass(frozen=True)
-class VertexProbe(ng.Mutation):
+class VertexProbe(ng.mutation.Mutation):
     """A vertex-level no-op that reports the names it was called with."""
 
     tag: str = "probe"
@@ -21,7 +21,7 @@ class VertexProbe(ng.Mutation):
 
 
 @dataclasses.dataclass(frozen=True)
-class EntityProbe(ng.Mutation):
+class EntityProbe(ng.mutation.Mutation):
     """An entity no-op that reports the entity it was called with."""
 
     tag: str = "probe"

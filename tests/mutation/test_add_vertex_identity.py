@@ -71,7 +71,7 @@ def test_activations_that_are_not_the_identity_on_non_negative_values_change_the
     g2 = add_after_h(g, ng.ArchSpace(ng.DenseSpace(4, new)))
     x = inputs()
     hidden = jax.nn.relu(x @ g.params["h"]["kernel"] + g.params["h"]["bias"])
-    changed = readout(g, ng.activation(new)(hidden))
+    changed = readout(g, ng.graph.activation(new)(hidden))
     np.testing.assert_allclose(g2(x), changed, rtol=1e-5, atol=1e-6)
     assert float(jnp.max(jnp.abs(g2(x) - g(x)))) > 0.01
     if expected is not None:  # selu is a scaled identity on positive values

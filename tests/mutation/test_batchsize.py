@@ -67,7 +67,7 @@ def test_bad_batch_size(key):
 
 
 def test_batch_size_crossover(key):
-    c = ng.BatchSizeCrossover()
+    c = ng.mutation.BatchSizeCrossover()
     assert c(key, (16, 64)) == (64, 16)
     assert c.target == "batch_size" and c.is_crossover
     p = ng.MutationProbability(c, 0.0)
@@ -75,5 +75,5 @@ def test_batch_size_crossover(key):
 
 
 def test_events(key):
-    _, events = ng.record_events(ng.TrainBatchSizeMutation(1.0, 1.0), key, 8)
+    _, events = ng.mutation.record_events(ng.TrainBatchSizeMutation(1.0, 1.0), key, 8)
     assert events == ({"mutation": "TrainBatchSizeMutation", "old": 8, "new": 16},)

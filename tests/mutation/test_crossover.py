@@ -81,7 +81,9 @@ def test_swap_concat_and_dense_adds_merge(key):
         dvn = ng.vertex(f"{p}.dvn", ng.Dense(2), m)
         return ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex(f"{p}.dvo", ng.Dense(4), dvn))
 
-    a2, b2 = swap_segments(key, g("a"), ("a.dvn", "a.dvn"), g("b"), ("b.merge", "b.merge"), mergefun=ng.MergeFun(1.0))
+    a2, b2 = swap_segments(
+        key, g("a"), ("a.dvn", "a.dvn"), g("b"), ("b.merge", "b.merge"), mergefun=ng.mutation.MergeFun(1.0)
+    )
     assert a2.vertex_names == ("a.in", "a.dv1", "a.dv2", "a.dv3", "a.merge", "b.merge", "a.dvo")
     assert b2.vertex_names == ("b.in", "b.dv1", "b.dv2", "b.dv3", "a.merge.cat", "a.dvn", "b.dvn", "b.dvo")
     assert nouts(a2) == [3, 2, 3, 4, 9, 9, 4] and nouts(b2) == [3, 2, 3, 4, 9, 2, 2, 4]
@@ -165,7 +167,7 @@ def test_separable_residual_on_input(key):
     dv2 = ng.vertex("a.dv2", ng.Dense(3), ng.vertex("a.dv1", ng.Dense(4), inp))
     dv3 = ng.vertex("a.dv3", ng.Dense(4), ng.add("a.add1", inp, dv2))
     g = ng.build_graph(key, inputs=inp, outputs=ng.vertex("a.dv4", ng.Dense(3), dv3))
-    assert ng.separable_from(g, "a.dv3") == ("a.add1", "a.dv3")
+    assert ng.mutation.separable_from(g, "a.dv3") == ("a.add1", "a.dv3")
 
 
 @pytest.mark.parametrize("bconnect", [False, True])
@@ -182,8 +184,8 @@ def test_separable_dual_branched(key, bconnect):
     conc_ba_bb = ng.concat(f"{p}.conc_ba_bb", vba1, d("dvbb1", dv1, 4))
     g = ng.build_graph(key, inputs=inp, outputs=d("out", ng.concat(f"{p}.conc_a_b", add_aa_bb, conc_ba_bb), 4))
     expected = ("a.add_aa_bb",) if bconnect else ("a.dva1", "a.add_aa_bb")
-    assert ng.separable_from(g, "a.add_aa_bb") == expected
-    assert ng.separable_from(g, "a.dvbb1") == ("a.dvbb1",)
+    assert ng.mutation.separable_from(g, "a.add_aa_bb") == expected
+    assert ng.mutation.separable_from(g, "a.dvbb1") == ("a.dvbb1",)
 
 
 def test_swap_preserves_edge_order(key):
@@ -194,7 +196,7 @@ def test_swap_preserves_edge_order(key):
     dva2, dvb1 = d("dva2", dva1, 3), d("dvb1", dv2, 3)
     c4 = ng.concat("a.c4", ng.concat("a.c2", dvb1, dva1, dvb1, dva1), ng.concat("a.c3", dva1, dva1, dvb1), dva2)
     g = ng.build_graph(key, inputs=inp, outputs=d("out", c4, 4))
-    assert ng.separable_from(g, "a.dva1") == ("a.ca1", "a.dva1")
+    assert ng.mutation.separable_from(g, "a.dva1") == ("a.ca1", "a.dva1")
     x = jax.random.normal(key, (2, 3))
     g2, h2 = swap_segments(key, g, ("a.ca1", "a.dva1"), g, ("a.ca1", "a.dva1"))
     for r in (g2, h2):
@@ -235,14 +237,14 @@ def test_default_pairgen(cvs, dvs, expected):
     ga, gb = cv_gp_dv("a", (4, 5), (3, 2)), cv_gp_dv("b", cvs, dvs)
     vsa, vsb = ga.vertex_names[1:], gb.vertex_names[1:]
     for ind1, pair in expected.items():
-        assert ng.default_pairgen(None, ga, vsa, gb, vsb, ind1) == pair
-    assert ng.default_pairgen(None, ga, vsa, gb, vsb, len(vsa)) is None
+        assert ng.mutation.default_pairgen(None, ga, vsa, gb, vsb, ind1) == pair
+    assert ng.mutation.default_pairgen(None, ga, vsa, gb, vsb, len(vsa)) is None
 
 
 def test_default_pairgen_deviation_is_keyed():
     ga, gb = cv_gp_dv("a", (4, 5, 6), (3, 2)), cv_gp_dv("b", range(2, 8), (8, 9))
     vsa, vsb = ga.vertex_names[1:], gb.vertex_names[1:]
-    pg = ng.DefaultPairGen(deviation=0.5)
+    pg = ng.mutation.DefaultPairGen(deviation=0.5)
     pairs = [pg(jax.random.key(i), ga, vsa, gb, vsb, 1) for i in range(20)]
     assert all(p[0] == 1 and "cv" in vsb[p[1]] for p in pairs)
     assert len({p[1] for p in pairs}) > 1
@@ -251,8 +253,8 @@ def test_default_pairgen_deviation_is_keyed():
 
 # --- VertexCrossover --------------------------------------------------------------------------------------------
 def test_vertex_crossover_names_and_sizes():
-    inner = lambda key, g1, vs1, g2, vs2, ind1: ng.default_pairgen(key, g1, vs1, g2, vs2, len(vs1) - 1)
-    outer = lambda key, g1, vs1, g2, vs2, ind1: ng.default_pairgen(key, g1, vs1, g2, vs2, 2 * ind1 + 1)
+    inner = lambda key, g1, vs1, g2, vs2, ind1: ng.mutation.default_pairgen(key, g1, vs1, g2, vs2, len(vs1) - 1)
+    outer = lambda key, g1, vs1, g2, vs2, ind1: ng.mutation.default_pairgen(key, g1, vs1, g2, vs2, 2 * ind1 + 1)
     c = ng.VertexCrossover(ng.CrossoverSwap(pairgen=inner), pairgen=outer)
     ga, gb = cv_gp_dv("a", range(3, 7), (7, 8)), cv_gp_dv("b", (2, 3), range(4, 11))
     before = host_copy((ga.params, gb.params))
@@ -278,7 +280,7 @@ def test_vertex_crossover_names_and_sizes():
 
 
 def test_vertex_crossover_with_probability(key, mock_uniform):
-    inner = lambda key, g1, vs1, g2, vs2, ind1: ng.default_pairgen(key, g1, vs1, g2, vs2, len(vs1) - 1)
+    inner = lambda key, g1, vs1, g2, vs2, ind1: ng.mutation.default_pairgen(key, g1, vs1, g2, vs2, len(vs1) - 1)
     mock_uniform([0.3, 0.1, 0.3])
     c = ng.VertexCrossover(ng.MutationProbability(ng.CrossoverSwap(pairgen=inner), 0.2))
     ga, gb = cv_gp_dv("a", range(3, 7), (7, 8)), cv_gp_dv("b", (2, 3), range(4, 11))

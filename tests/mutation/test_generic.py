@@ -15,7 +15,7 @@ def test_mutation_probability_scalar(key, mock_uniform):
     m = ng.MutationProbability(probe, 0.3)
     seen = []
     for x in (1, 2, 3, 4):
-        y, events = ng.record_events(m, key, x)
+        y, events = ng.mutation.record_events(m, key, x)
         assert y == x
         seen += probed(events)
     assert seen == [1, 3, 4]
@@ -24,7 +24,7 @@ def test_mutation_probability_scalar(key, mock_uniform):
 def test_mutation_probability_vector_calls_once(key, mock_uniform):
     mock_uniform([0.2, 0.5, 0.1])
     m = ng.MutationProbability(VertexProbe(), 0.3)
-    _, events = ng.record_events(m, key, None, [1, 2, 3, 4])
+    _, events = ng.mutation.record_events(m, key, None, [1, 2, 3, 4])
     assert probed(events) == [[1, 3, 4]]
 
 
@@ -48,21 +48,21 @@ def test_bad_wrapped_mutation_raises():
 
 
 def test_probability_zero_and_one(key):
-    _, events = ng.record_events(ng.MutationProbability(EntityProbe(), 0.0), key, 7)
+    _, events = ng.mutation.record_events(ng.MutationProbability(EntityProbe(), 0.0), key, 7)
     assert probed(events) == []
-    _, events = ng.record_events(ng.MutationProbability(EntityProbe(), 1.0), key, 7)
+    _, events = ng.mutation.record_events(ng.MutationProbability(EntityProbe(), 1.0), key, 7)
     assert probed(events) == [7]
 
 
 def test_weighted_mutation_probability(key, mock_uniform):
     mock_uniform([0.5])
-    m = ng.WeightedMutationProbability(EntityProbe(), lambda p: p)
+    m = ng.mutation.WeightedMutationProbability(EntityProbe(), lambda p: p)
     seen = []
     for x in (0.1, 0.6, 0.4, 0.9):
-        seen += probed(ng.record_events(m, key, x)[1])
+        seen += probed(ng.mutation.record_events(m, key, x)[1])
     assert seen == [0.6, 0.9]
-    mv = ng.WeightedMutationProbability(VertexProbe(), lambda g, p: p)
-    assert probed(ng.record_events(mv, key, None, [0.1, 0.6, 0.4, 0.9])[1]) == [[0.6, 0.9]]
+    mv = ng.mutation.WeightedMutationProbability(VertexProbe(), lambda g, p: p)
+    assert probed(ng.mutation.record_events(mv, key, None, [0.1, 0.6, 0.4, 0.9])[1]) == [[0.6, 0.9]]
 
 
 def _utility_graph():
@@ -91,9 +91,9 @@ def test_high_and_low_utility_mutation_probability(key, mock_uniform):
     g, u = _utility_graph()
     mock_uniform([0.15])
     high = ng.VertexMutation(ng.HighUtilityMutationProbability(VertexProbe(), 0.1, utility=u))
-    assert probed(ng.record_events(high, key, g)[1]) == [["v2"]]
+    assert probed(ng.mutation.record_events(high, key, g)[1]) == [["v2"]]
     low = ng.VertexMutation(ng.LowUtilityMutationProbability(VertexProbe(), 0.1, utility=u))
-    assert probed(ng.record_events(low, key, g)[1]) == [["v1", "v3"]]
+    assert probed(ng.mutation.record_events(low, key, g)[1]) == [["v1", "v3"]]
 
 
 def test_utility_missing_gives_pbase():
@@ -111,10 +111,10 @@ def test_utility_wrappers_need_vertex_level(key):
 
 def test_mutation_chain_each_sees_every_element(key):
     m = ng.MutationChain(EntityProbe("a"), EntityProbe("b"), EntityProbe("c"))
-    _, events = ng.record_events(m, key, 1)
+    _, events = ng.mutation.record_events(m, key, 1)
     assert [e["mutation"] for e in events] == ["a", "b", "c"]
     mv = ng.MutationChain(VertexProbe("a"), VertexProbe("b"), VertexProbe("c"))
-    _, events = ng.record_events(mv, key, None, [1, 2])
+    _, events = ng.mutation.record_events(mv, key, None, [1, 2])
     assert [probed(events, t) for t in "abc"] == [[[1, 2]]] * 3
 
 
@@ -133,10 +133,10 @@ def test_mutation_chain_forwards_target():
 
 def test_mutation_filter(key):
     m = ng.MutationFilter(lambda i: i > 3, EntityProbe())
-    assert probed(ng.record_events(m, key, 1)[1]) == []
-    assert probed(ng.record_events(m, key, 4)[1]) == [4]
+    assert probed(ng.mutation.record_events(m, key, 1)[1]) == []
+    assert probed(ng.mutation.record_events(m, key, 4)[1]) == [4]
     mv = ng.MutationFilter(lambda g, i: i > 3, VertexProbe())
-    assert probed(ng.record_events(mv, key, None, [1, 2, 3, 4, 5])[1]) == [[4, 5]]
+    assert probed(ng.mutation.record_events(mv, key, None, [1, 2, 3, 4, 5])[1]) == [[4, 5]]
 
 
 def test_log_mutation(key, caplog):
@@ -150,29 +150,29 @@ def test_log_mutation(key, caplog):
 def test_log_mutation_vector(key, caplog):
     m = ng.LogMutation(lambda g, i: f"Mutate {i}", VertexProbe())
     with caplog.at_level(logging.INFO, logger="naivega_jax.mutation"):
-        _, events = ng.record_events(m, key, None, [17, 21])
+        _, events = ng.mutation.record_events(m, key, None, [17, 21])
     assert [r.getMessage() for r in caplog.records] == ["Mutate 17", "Mutate 21"]
     assert probed(events) == [[17, 21]]
 
 
 def test_record_mutation(key, mock_uniform):
     mock_uniform([0.2, 0.5, 0.1])
-    rec = ng.RecordMutation(ng.MutationProbability(VertexProbe(), 0.3))
+    rec = ng.mutation.RecordMutation(ng.MutationProbability(VertexProbe(), 0.3))
     r = rec.record(key, "g", [1, 2, 3, 4])
     assert r.result == "g"
     assert r.mutated == (1, 2, 3, 4)
     assert probed(r.events) == [[1, 3, 4]]
-    r = ng.RecordMutation(EntityProbe()).record(key, 5)
+    r = ng.mutation.RecordMutation(EntityProbe()).record(key, 5)
     assert r.mutated == (5,) and probed(r.events) == [5]
 
 
 def test_record_events_nest(key):
     def outer():
-        _, inner = ng.record_events(EntityProbe("in"), key, 1)
+        _, inner = ng.mutation.record_events(EntityProbe("in"), key, 1)
         assert len(inner) == 1
         return EntityProbe("out")(key, 2)
 
-    _, events = ng.record_events(outer)
+    _, events = ng.mutation.record_events(outer)
     assert [e["mutation"] for e in events] == ["in", "out"]
 
 
@@ -184,8 +184,8 @@ def test_mutation_leaves():
     m = ng.MutationChain(
         ng.MutationProbability(VertexProbe("a"), 0.5), ng.LogMutation(str, ng.MutationFilter(bool, VertexProbe("b")))
     )
-    assert [leaf.tag for leaf in ng.mutation_leaves(m)] == ["a", "b"]
-    assert ng.mutation_leaves(ng.VertexMutation(m)) == ng.mutation_leaves(m)
+    assert [leaf.tag for leaf in ng.mutation.mutation_leaves(m)] == ["a", "b"]
+    assert ng.mutation.mutation_leaves(ng.VertexMutation(m)) == ng.mutation.mutation_leaves(m)
 
 
 def test_wrappers_are_hashable_and_comparable():

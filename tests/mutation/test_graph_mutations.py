@@ -136,7 +136,7 @@ def fan_out(key):
 
 
 def test_random_consumers_draws_each_reader_with_p_else_one(mock_uniform):
-    pick = ng.RandomConsumers(0.5)
+    pick = ng.mutation.RandomConsumers(0.5)
     readers = ("a", "b", "c", "<output>")
     mock_uniform([0.2, 0.7, 0.4, 0.9])
     assert pick(jax.random.key(0), readers) == ("a", "c")
@@ -145,12 +145,12 @@ def test_random_consumers_draws_each_reader_with_p_else_one(mock_uniform):
     assert pick(jax.random.key(0), readers) == ("c",)
     assert pick(jax.random.key(0), ()) == ()
     with pytest.raises(ValueError, match="RandomConsumers"):
-        ng.RandomConsumers(1.5)
+        ng.mutation.RandomConsumers(1.5)
 
 
 def test_random_consumers_frequencies_and_determinism():
     readers = tuple("abcdef")
-    pick = ng.RandomConsumers(0.5)
+    pick = ng.mutation.RandomConsumers(0.5)
     draws = [pick(jax.random.key(i), readers) for i in range(400)]
     counts = {r: sum(r in d for d in draws) / len(draws) for r in readers}
     assert all(0.42 < c < 0.6 for c in counts.values()), counts  # 0.5 plus the rare one-at-random
@@ -161,7 +161,7 @@ def test_random_consumers_frequencies_and_determinism():
 
 def test_add_vertex_random_consumers_rewires_the_drawn_readers(key, mock_uniform):
     g = fan_out(key)
-    m = ng.AddVertexMutation(ng.ArchSpace(ng.DenseSpace(4, "identity")), outselect=ng.RandomConsumers(0.5))
+    m = ng.AddVertexMutation(ng.ArchSpace(ng.DenseSpace(4, "identity")), outselect=ng.mutation.RandomConsumers(0.5))
     # readers in order (v2, v3, v4, the graph output): v3 and the output are drawn
     mock_uniform([0.9, 0.1, 0.8, 0.3])
     g2 = m(key, g, ["v1"])
@@ -195,7 +195,7 @@ def _walk(m):
         for f in dataclasses.fields(m):
             value = getattr(m, f.name)
             for inner in value if isinstance(value, (list, tuple)) else (value,):
-                if isinstance(inner, (ng.Mutation, ng.AddVertexMutation)):
+                if isinstance(inner, (ng.mutation.Mutation, ng.AddVertexMutation)):
                     yield from _walk(inner)
 
 
@@ -264,7 +264,7 @@ def test_kernel_size(key, mock_uniform, m):
     g2 = m(key, g, ["c"])
     assert g2.op("c").kernel_size == (1, 2) and g2.params["c"]["kernel"].shape[:2] == (1, 2)
     assert g2(x).shape == x.shape
-    g3 = ng.KernelSizeMutation(ng.Singleton2DParSpace(4), maxsize=lambda graph, n: (4, 10))(key, g2, ["c"])
+    g3 = ng.KernelSizeMutation(ng.search.Singleton2DParSpace(4), maxsize=lambda graph, n: (4, 10))(key, g2, ["c"])
     assert g3.op("c").kernel_size == (4, 6)
     assert g3(x).shape == x.shape
     ng.validate_graph(g3)
@@ -304,7 +304,7 @@ def prefer_high(graph, name):
 def test_add_edge_inserts_merge(key, pconc, kind):
     g = _conv_chain(key)
     x = jnp.ones((2, 5, 4, 3))
-    m = ng.AddEdgeMutation(1.0, mergefun=ng.MergeFun(pconc), utility=prefer_high)
+    m = ng.AddEdgeMutation(1.0, mergefun=ng.mutation.MergeFun(pconc), utility=prefer_high)
     g1 = m(key, g, ["v1"])
     vm1 = f"v2.{kind}"
     assert g1.outputs("v1") == ("v2", vm1) and g1.outputs(vm1) == ("v3",) and g1.inputs(vm1) == ("v2", "v1")
@@ -320,7 +320,7 @@ def test_add_edge_inserts_merge(key, pconc, kind):
 def test_add_edge_concat_keeps_function(key):
     g = _conv_chain(key)
     x = jax.random.normal(key, (2, 5, 4, 3))
-    g1 = ng.AddEdgeMutation(1.0, mergefun=ng.MergeFun(1.0))(key, g, ["v1"])
+    g1 = ng.AddEdgeMutation(1.0, mergefun=ng.mutation.MergeFun(1.0))(key, g, ["v1"])
     np.testing.assert_allclose(g1(x), g(x), atol=1e-5)
 
 
@@ -328,7 +328,7 @@ def test_add_edge_no_candidates(key):
     cl = lambda name, v, n: ng.vertex(name, ng.Conv(n, 1), v)
     v0 = ng.input_vertex("in", shape=(4, 4, 4))
     v1 = cl("v1", v0, 4)
-    m = ng.AddEdgeMutation(1.0, mergefun=ng.MergeFun(1.0), utility=prefer_high)
+    m = ng.AddEdgeMutation(1.0, mergefun=ng.mutation.MergeFun(1.0), utility=prefer_high)
     g = ng.build_graph(key, inputs=v0, outputs=v1)
     assert m(key, g, ["in"]) is g  # v1 already reads in
     g = ng.build_graph(key, inputs=v0, outputs=cl("v2", v1, 2))
@@ -341,7 +341,7 @@ def test_add_edge_size_cycle_warns(key, caplog):
     v2 = cl("v2", cl("v1", v0, 4), 2)
     v4 = ng.add("v4", v0, ng.concat("v3", v2, v2))
     g = ng.build_graph(key, inputs=v0, outputs=v4)
-    m = ng.AddEdgeMutation(1.0, mergefun=ng.MergeFun(1.0), utility=prefer_high)
+    m = ng.AddEdgeMutation(1.0, mergefun=ng.mutation.MergeFun(1.0), utility=prefer_high)
     with caplog.at_level(logging.WARNING, logger="naivega_jax.mutation"):
         assert m(key, g, ["v2"]) is g
     assert "Could not align sizes of v2 and v4!" in caplog.text
@@ -353,14 +353,14 @@ def test_add_edge_first_in_path_from_multi_input(key):
     v2 = ng.add("v2", v0, cl("v1", v0, 3))
     v3 = ng.add("v3", cl("v2a1", v2, 3), cl("v2b1", v2, 3))
     g = ng.build_graph(key, inputs=v0, outputs=v3)
-    g2 = ng.AddEdgeMutation(1.0, mergefun=ng.MergeFun(0.0))(key, g, ["v2a1"])
+    g2 = ng.AddEdgeMutation(1.0, mergefun=ng.mutation.MergeFun(0.0))(key, g, ["v2a1"])
     assert g2.outputs("v2a1") == ("v3",)
 
 
 def test_add_edge_probability_walk(key, mock_uniform):
     g = dense_chain(key, 4, *([4] * 6))
-    m = ng.AddEdgeMutation(0.5, mergefun=ng.MergeFun(0.0))
-    assert ng.add_edge_candidates(g, "d1") == ("d3", "d4", "d5", "d6")
+    m = ng.AddEdgeMutation(0.5, mergefun=ng.mutation.MergeFun(0.0))
+    assert ng.search.add_edge_candidates(g, "d1") == ("d3", "d4", "d5", "d6")
     mock_uniform([0.9, 0.9, 0.1])  # skip d3 and d4, take d5
     g2 = m(key, g, ["d1"])
     assert g2.inputs("d4.add") == ("d4", "d1") and g2.inputs("d5") == ("d4.add",)

@@ -80,13 +80,13 @@ def test_map_candidate_with_every_kind_of_mutation_and_lineage_events():
     graph = ng.sample_graph(key, ng.ArchSpaceChain(LAYER, LAYER, OUT), ng.input_vertex("in", shape=(NINPUTS,)))
     cand = ng.Candidate(graph, optimiser=ng.Adam(1e-3), batch_size=32)
     mc = ng.MapCandidate(MUTATION, ng.LearningRateMutation(), ng.TrainBatchSizeMutation(-0.2, 0.2))
-    new, events = ng.record_events(mc, key, cand)
+    new, events = ng.mutation.record_events(mc, key, cand)
     assert new.optimiser.learning_rate != 1e-3 and new.batch_size != 32
     json.dumps(events)
     kinds = {e["mutation"] for e in events}
     assert {"LearningRateMutation", "TrainBatchSizeMutation"} <= kinds
     c1, c2 = ng.MapCandidate(
-        ng.VertexCrossover(ng.CrossoverSwap()), ng.LearningRateCrossover(), ng.BatchSizeCrossover()
+        ng.VertexCrossover(ng.CrossoverSwap()), ng.LearningRateCrossover(), ng.mutation.BatchSizeCrossover()
     )(key, (cand, cand.replace(optimiser=ng.SGD(0.1), batch_size=8)))
     assert (c1.batch_size, c2.batch_size) == (8, 32)
     assert np.isclose(c1.optimiser.learning_rate, 0.1) and np.isclose(c2.optimiser.learning_rate, 1e-3)

@@ -9,7 +9,7 @@ import naivega_jax as ng
 
 def test_vertex_mutation_visits_all_but_input(key):
     g = dense_chain(key, 4, 3, 4, 5)
-    _, events = ng.record_events(ng.VertexMutation(VertexProbe()), key, g)
+    _, events = ng.mutation.record_events(ng.VertexMutation(VertexProbe()), key, g)
     assert probed(events) == [list(g.vertex_names[1:])]
 
 
@@ -23,30 +23,30 @@ def _shielded_graph(key, shield):
 
 def test_shielded_and_immutable_vertices_are_skipped(key):
     g = _shielded_graph(key, True)
-    _, events = ng.record_events(ng.VertexMutation(VertexProbe()), key, g)
+    _, events = ng.mutation.record_events(ng.VertexMutation(VertexProbe()), key, g)
     assert probed(events) == [["d1", "d3"]]
 
 
 def test_shield_allows_listed_leaf_types(key):
     g = _shielded_graph(key, [VertexProbe])
-    _, events = ng.record_events(ng.VertexMutation(ng.MutationProbability(VertexProbe(), 1.0)), key, g)
+    _, events = ng.mutation.record_events(ng.VertexMutation(ng.MutationProbability(VertexProbe(), 1.0)), key, g)
     assert probed(events) == [["d1", "d2", "d3"]]
     # one leaf type that is not allowed is enough to skip the vertex
     chain = ng.MutationChain(VertexProbe(), ng.ActivationFunctionMutation("relu"))
-    _, events = ng.record_events(ng.VertexMutation(chain), key, g)
+    _, events = ng.mutation.record_events(ng.VertexMutation(chain), key, g)
     assert probed(events) == [["d1", "d3"]]
 
 
 def test_shield_by_base_class(key):
     g = _shielded_graph(key, ["Mutation"])
-    assert ng.allow_mutation(g, "d2", VertexProbe())
-    assert not ng.allow_mutation(g, "d2")
+    assert ng.mutation.allow_mutation(g, "d2", VertexProbe())
+    assert not ng.mutation.allow_mutation(g, "d2")
 
 
 def test_custom_selection(key):
     g = dense_chain(key, 4, 3, 4, 5)
-    m = ng.VertexMutation(VertexProbe(), selection=ng.AllVertices())
-    assert probed(ng.record_events(m, key, g)[1]) == [list(g.vertex_names)]
+    m = ng.VertexMutation(VertexProbe(), selection=ng.mutation.AllVertices())
+    assert probed(ng.mutation.record_events(m, key, g)[1]) == [list(g.vertex_names)]
 
 
 def test_vertex_mutation_rejects_bad_configuration(key):

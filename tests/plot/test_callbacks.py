@@ -169,12 +169,12 @@ def test_scatter_opt_three_generations_png(tmp_path, graphs):
 
 
 def test_plot_best_graph_stores_the_best_spec(tmp_path, graphs):
-    cb = ng.PlotBestGraph(tmp_path)
+    cb = ng.plot.PlotBestGraph(tmp_path)
     for gen in (1, 2, 3):
         cb(population(graphs, gen))
     assert [(r["generation"], r["fitness"], r["nparams"]) for r in cb.data] == [(1, 0.75, 18), (2, 0.75, 18),
                                                                               (3, 1.0, 18)]  # fmt: skip
-    assert ng.from_json(cb.data[2]["spec"]) == graphs[0].spec
+    assert ng.graph.from_json(cb.data[2]["spec"]) == graphs[0].spec
     assert cb(population(graphs, 1, fitness=[None, math.nan])) is None
     assert cb.generations == [1, 2, 3]
     assert_png(cb.png_path)
@@ -211,7 +211,7 @@ def test_multiplot_needs_a_path_without_a_shared_rootdir(tmp_path):
 
 def test_plot_run_regenerates_every_png(tmp_path, graphs):
     mp = ng.MultiPlot(ng.PlotFitness(tmp_path), ng.ScatterPop(tmp_path))
-    cb = ng.CbAll(mp, ng.ScatterOpt(tmp_path), ng.ScatterBatchSize(tmp_path), ng.PlotBestGraph(tmp_path))
+    cb = ng.CbAll(mp, ng.ScatterOpt(tmp_path), ng.ScatterBatchSize(tmp_path), ng.plot.PlotBestGraph(tmp_path))
     for gen in (1, 2, 3):
         cb(population(graphs, gen))
     pngs = sorted(tmp_path.rglob("*.png"))
@@ -225,16 +225,16 @@ def test_plot_run_regenerates_every_png(tmp_path, graphs):
     ]
     for p in pngs:
         p.unlink()
-    written = ng.plot_run(tmp_path)
+    written = ng.plot.plot_run(tmp_path)
     assert sorted(written) == pngs
     for p in pngs:
         assert_png(p)
 
 
 def test_plot_run_on_empty_and_missing_directories(tmp_path):
-    assert ng.plot_run(tmp_path) == []
+    assert ng.plot.plot_run(tmp_path) == []
     with pytest.raises(ValueError, match="not a directory"):
-        ng.plot_run(tmp_path / "missing")
+        ng.plot.plot_run(tmp_path / "missing")
 
 
 def test_cb_all_calls_each_in_order(graphs):

@@ -24,7 +24,7 @@ def _population(generation):
 
 
 def test_leftovers_of_a_killed_write_are_cleared_before_latest_moves(tmp_path, monkeypatch):
-    ng.write_run_checkpoint(tmp_path, _population(1))
+    ng.io.write_run_checkpoint(tmp_path, _population(1))
     root = tmp_path / "checkpoints"
     for name in (".gen_000002.tmp-abc123", ".gen_000001.old-def456"):  # as atomic_directory leaves them
         (root / name / "arrays").mkdir(parents=True)
@@ -39,12 +39,12 @@ def test_leftovers_of_a_killed_write_are_cleared_before_latest_moves(tmp_path, m
 
     monkeypatch.setattr(_checkpoint.os, "replace", replace_then_die)
     with pytest.raises(Killed):
-        ng.write_run_checkpoint(tmp_path, _population(2))
+        ng.io.write_run_checkpoint(tmp_path, _population(2))
     assert seen == [[".LATEST.tmp", "LATEST", "gen_000001", "gen_000002"]]
     monkeypatch.setattr(_checkpoint.os, "replace", _real_replace)
     # LATEST still names generation 1, which loads; the complete generation 2 directory is there for the next write
-    pop, _, _, path = ng.load_run_checkpoint(tmp_path)
+    pop, _, _, path = ng.io.load_run_checkpoint(tmp_path)
     assert path.name == "gen_000001" and pop.generation == 1
-    ng.write_run_checkpoint(tmp_path, _population(2))
+    ng.io.write_run_checkpoint(tmp_path, _population(2))
     assert sorted(p.name for p in root.iterdir()) == ["LATEST", "gen_000001", "gen_000002"]
-    assert ng.load_run_checkpoint(tmp_path)[3].name == "gen_000002"
+    assert ng.io.load_run_checkpoint(tmp_path)[3].name == "gen_000002"

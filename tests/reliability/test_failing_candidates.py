@@ -133,7 +133,7 @@ def test_other_runtime_errors_are_not_retried_and_evaluate_records_them(flaky):
     with pytest.raises(jax.errors.JaxRuntimeError, match="INVALID_ARGUMENT"):
         f(jax.random.key(0), ng.Candidate(mlp(), batch_size=32))
     assert train.calls == [32]
-    pop = ng.evaluate(jax.random.key(0), f, ng.Population([ng.Candidate(mlp(), batch_size=32)]))
+    pop = ng.evolution.evaluate(jax.random.key(0), f, ng.Population([ng.Candidate(mlp(), batch_size=32)]))
     assert pop[0].fitness == 0.0
     assert pop[0].info["failure"] == "JaxRuntimeError: INVALID_ARGUMENT: bad shapes"
 
@@ -153,7 +153,7 @@ def test_a_real_xla_out_of_memory_is_caught(tmp_path):
         x = np.ones((64, 4), np.float32); y = np.arange(64, dtype=np.int32) % 2
         f = ng.TrainThenFitness((x, y), fitness=ng.AccuracyFitness((x, y)), invalid_fitness=-1.0)
         pop = ng.Population([ng.Candidate(big, batch_size=2**17), ng.Candidate(small, batch_size=16)])
-        pop = ng.evaluate(jax.random.key(0), f, pop)
+        pop = ng.evolution.evaluate(jax.random.key(0), f, pop)
         print(repr(pop[0].fitness), pop[0].info.get("failure"))
         print(repr(pop[1].fitness), "failure" in pop[1].info)
         """
@@ -236,7 +236,7 @@ def test_fit_completes_generations_with_every_failure_kind(tmp_path, flaky, capl
         )
     assert pop.generation == 2 and all(c.fitness is not None for c in pop)
 
-    gen1, _, extra = ng.load_checkpoint(checkpoint_dir(out, 1))
+    gen1, _, extra = ng.io.load_checkpoint(checkpoint_dir(out, 1))
     assert extra["complete"] is True
     by_name = {_name(c): c for c in gen1}
     failures = {n: c.info.get("failure") for n, c in by_name.items()}

@@ -128,7 +128,7 @@ def _kill_after(proc: subprocess.Popen, delay: float) -> bool:
 
 
 def _lineage(c: ng.Candidate) -> str:
-    # the lineage must be the same text in every process (ng.describe_mutation names no memory address)
+    # the lineage must be the same text in every process (ng.evolution.describe_mutation names no memory address)
     return json.dumps(c.lineage, sort_keys=True)
 
 
@@ -187,7 +187,7 @@ def test_sigkill_at_random_moments_and_inside_a_checkpoint_write_resumes_exactly
             assert proc.returncode == -signal.SIGKILL, log.read_text()
             # whatever the moment, the run directory holds a usable checkpoint or none yet
             if (out / "checkpoints" / "LATEST").is_file():
-                ng.load_run_checkpoint(out)
+                ng.io.load_run_checkpoint(out)
         if len(kills) == 3:
             break
     print("killed:", "; ".join(kills), f"(uninterrupted run: {duration:.1f} s)")
@@ -240,7 +240,7 @@ def test_a_signal_stops_the_run_cleanly_and_a_bare_resume_ends_like_the_uninterr
     assert f"continue with `naivega resume {out}`" in stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["stopped"] == sig.name and summary["generation"] == 2
-    population, _, extra, _ = ng.load_run_checkpoint(out)
+    population, _, extra, _ = ng.io.load_run_checkpoint(out)
     assert population.generation == 2 and extra["complete"] is False
     assert len(extra["evaluated"]) >= 2  # the members scored before the signal are kept
     assert all(population[i].fitness is not None for i in extra["evaluated"])
@@ -261,4 +261,4 @@ def test_a_second_ctrl_c_aborts_at_once_leaving_a_usable_checkpoint(digits_npz, 
     assert status in (128 + signal.SIGINT, -signal.SIGINT) and seconds < 10, stderr
     assert "Traceback" not in stderr
     assert "aborting at once" in stderr or status == -signal.SIGINT
-    assert ng.load_run_checkpoint(out)[0].generation >= 1
+    assert ng.io.load_run_checkpoint(out)[0].generation >= 1

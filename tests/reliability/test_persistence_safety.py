@@ -59,7 +59,7 @@ def test_save_graph_refuses_a_plain_file_and_leaves_it_alone(key, tmp_path):
 
 def test_export_onto_a_run_directory_refuses_and_the_run_still_loads(key, tmp_path, monkeypatch):
     run = tmp_path / "run"
-    ng.write_run_checkpoint(run, _population(1), key=jax.random.key(3))
+    ng.io.write_run_checkpoint(run, _population(1), key=jax.random.key(3))
     (run / "history.jsonl").write_text("{}\n")
     before = _listing(run)
     writes = []
@@ -121,7 +121,7 @@ def test_save_population_refuses_what_is_not_a_checkpoint(key, tmp_path):
     graph = ng.save_graph(tmp_path / "graph", _graph(key))
     _refused(save, graph, "spec.json")
     run = tmp_path / "run"
-    ng.write_run_checkpoint(run, pop)
+    ng.io.write_run_checkpoint(run, pop)
     _refused(save, run, "checkpoints/")
     assert notes.read_text() == "x" and ng.load_graph(graph).spec == _graph(key).spec
     assert ng.load_population(run).generation == 1
@@ -134,14 +134,14 @@ def test_save_population_refuses_what_is_not_a_checkpoint(key, tmp_path):
 
 def test_a_run_rewrites_its_own_damaged_checkpoint(tmp_path, caplog):
     # resume falls back past a damaged newest checkpoint; writing that generation again must not be refused
-    ng.write_run_checkpoint(tmp_path, _population(1))
-    ng.write_run_checkpoint(tmp_path, _population(2))
+    ng.io.write_run_checkpoint(tmp_path, _population(1))
+    ng.io.write_run_checkpoint(tmp_path, _population(2))
     newest = tmp_path / "checkpoints" / "gen_000002" / "population.json"
     newest.write_text('{"format": "naivega_jax.popul')
     with caplog.at_level("WARNING", logger="naivega_jax"):
-        assert ng.load_run_checkpoint(tmp_path)[0].generation == 1
-    ng.write_run_checkpoint(tmp_path, _population(2))
-    assert ng.load_run_checkpoint(tmp_path)[3].name == "gen_000002"
+        assert ng.io.load_run_checkpoint(tmp_path)[0].generation == 1
+    ng.io.write_run_checkpoint(tmp_path, _population(2))
+    assert ng.io.load_run_checkpoint(tmp_path)[3].name == "gen_000002"
 
 
 def test_save_lineage_refuses_a_directory(tmp_path):
@@ -149,11 +149,11 @@ def test_save_lineage_refuses_a_directory(tmp_path):
     target = tmp_path / "lineage.json"
     target.mkdir()
     (target / "keep").write_text("mine")
-    _refused(lambda p: ng.save_lineage(p, cand), target, "a directory holding keep")
+    _refused(lambda p: ng.io.save_lineage(p, cand), target, "a directory holding keep")
     assert (target / "keep").read_text() == "mine" and _listing(tmp_path) == ["lineage.json"]
     # its own file is replaced
-    path = ng.save_lineage(tmp_path / "best.json", cand)
-    ng.save_lineage(path, cand.replace(fitness=0.5))
+    path = ng.io.save_lineage(tmp_path / "best.json", cand)
+    ng.io.save_lineage(path, cand.replace(fitness=0.5))
     assert json.loads(path.read_text())["fitness"] == 0.5
     assert _listing(tmp_path) == ["best.json", "lineage.json"]
 
@@ -202,8 +202,8 @@ MALFORMED = {
 
 
 def _two_generation_run(run):
-    ng.write_run_checkpoint(run, _population(1), key=jax.random.key(1))
-    ng.write_run_checkpoint(run, _population(2), key=jax.random.key(2))
+    ng.io.write_run_checkpoint(run, _population(1), key=jax.random.key(1))
+    ng.io.write_run_checkpoint(run, _population(2), key=jax.random.key(2))
     newest = run / "checkpoints" / "gen_000002"
     return newest, json.loads((newest / "population.json").read_text())
 
@@ -211,12 +211,12 @@ def _two_generation_run(run):
 def _expect_fallback(run, newest, caplog):
     caplog.clear()
     with caplog.at_level("WARNING", logger="naivega_jax"):
-        pop, key, _, path = ng.load_run_checkpoint(run)
+        pop, key, _, path = ng.io.load_run_checkpoint(run)
     assert pop.generation == 1 and path.name == "gen_000001"
     assert np.array_equal(jax.random.key_data(key), jax.random.key_data(jax.random.key(1)))
     assert "skipping damaged checkpoint" in caplog.text and "gen_000002" in caplog.text
     with pytest.raises(ng.CheckpointError, match=r"gen_000002.*damaged") as info:
-        ng.load_checkpoint(newest)
+        ng.io.load_checkpoint(newest)
     assert info.value.__cause__ is None and "\n" not in str(info.value)
 
 
@@ -227,7 +227,7 @@ def test_an_edited_field_is_detected_and_the_previous_checkpoint_used(tmp_path, 
     (newest / "population.json").write_text(json.dumps(doc, indent=1))
     _expect_fallback(tmp_path, newest, caplog)
     with pytest.raises(ng.CheckpointError, match="checksum"):
-        ng.load_checkpoint(newest)
+        ng.io.load_checkpoint(newest)
 
 
 def _as_arrays_hash_format(doc, path):
@@ -268,13 +268,13 @@ def test_a_spec_that_no_longer_fits_its_arrays_is_refused_even_with_a_valid_chec
     (newest / "population.json").write_text(json.dumps(_rehash(doc, newest)))
     _expect_fallback(tmp_path, newest, caplog)
     with pytest.raises(ng.CheckpointError, match=r"vertex 'c'.*\(3, 2, 7\).*\(3, 2, 4\)"):
-        ng.load_checkpoint(newest)
+        ng.io.load_checkpoint(newest)
 
 
 def test_previous_format_still_loads_and_is_validated(tmp_path, caplog):
     newest, doc = _two_generation_run(tmp_path)
     (newest / "population.json").write_text(json.dumps(_as_arrays_hash_format(doc, newest)))
-    pop, key, _ = ng.load_checkpoint(newest)
+    pop, key, _ = ng.io.load_checkpoint(newest)
     assert pop.generation == 2 and [c.batch_size for c in pop] == [16, 64] and pop[0].fitness == 0.25
     assert np.array_equal(jax.random.key_data(key), jax.random.key_data(jax.random.key(2)))
     # its metadata is not hashed, but graphs are still checked against their arrays, and bad fields still fall back
@@ -290,11 +290,11 @@ def test_new_checkpoints_hash_the_whole_document(tmp_path):
     path = ng.save_population(tmp_path / "ck", _population(3), key=jax.random.key(4))
     doc = json.loads((path / "population.json").read_text())
     assert doc["format"] == "naivega_jax.population/2" and len(doc["sha256"]) == 64
-    assert ng.load_checkpoint(path)[0].generation == 3
+    assert ng.io.load_checkpoint(path)[0].generation == 3
     doc["extra"] = {"note": "changed"}
     (path / "population.json").write_text(json.dumps(doc))
     with pytest.raises(ng.CheckpointError, match="checksum"):
-        ng.load_checkpoint(path)
+        ng.io.load_checkpoint(path)
 
 
 # ---------------------------------------------------------------- load_graph of a changed spec

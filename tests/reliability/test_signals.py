@@ -70,7 +70,7 @@ def test_a_signal_mid_generation_keeps_the_scored_members_and_resume_ends_like_a
     assert {s: signal.getsignal(s) for s in before} == before
     summary = json.loads((tmp_path / "stopped" / "summary.json").read_text())
     assert summary["stopped"] == sig.name and summary["generation"] == 2
-    population, _, extra, _ = ng.load_run_checkpoint(tmp_path / "stopped")
+    population, _, extra, _ = ng.io.load_run_checkpoint(tmp_path / "stopped")
     assert population.generation == 2 and extra["complete"] is False and extra["evaluated"] == [0]
     scored_in_2 = [any(e.get("event") == "fitness" and e.get("generation") == 2 for e in c.lineage) for c in population]
     assert scored_in_2 == [True, False, False, False]
@@ -106,7 +106,7 @@ def test_a_signal_outside_training_lets_the_work_in_hand_finish_then_stops_befor
     )
     assert calls == [1]
     assert json.loads((tmp_path / "summary.json").read_text())["stopped"] == "SIGINT"
-    population, _, extra, _ = ng.load_run_checkpoint(tmp_path)
+    population, _, extra, _ = ng.io.load_run_checkpoint(tmp_path)
     assert population.generation == 1 and extra["complete"] is True
 
 

@@ -85,7 +85,7 @@ def started_run(tmp_path):
     space = TINY_SPACE
     ng.autofit.fit(X, Y, key=jax.random.key(1), out_dir=out, population_size=3, space=space, time_budget=1e-9,
                    progress=False)  # fmt: skip
-    assert (out / "run.json").is_file() and ng.load_run_checkpoint(out)[2]["complete"] is False
+    assert (out / "run.json").is_file() and ng.io.load_run_checkpoint(out)[2]["complete"] is False
     return out, space
 
 
@@ -156,7 +156,7 @@ def _graph(features=4, outputs=3):
 def test_data_that_does_not_match_the_input_vertex_fails_the_candidate_with_both_shapes(caplog):
     f = ng.TrainThenFitness((X[:, :3], Y), fitness=_score, invalid_fitness=-1.0)
     with caplog.at_level(logging.WARNING, logger="naivega_jax"):
-        pop = ng.evaluate(jax.random.key(0), f, ng.Population([ng.Candidate(_graph())]), invalid_fitness=-1.0)
+        pop = ng.evolution.evaluate(jax.random.key(0), f, ng.Population([ng.Candidate(_graph())]), invalid_fitness=-1.0)
     assert pop[0].fitness == -1.0
     assert "input 'in' must have shape (n, 4), got (20, 3)" in pop[0].info["failure"]
     assert "input 'in' must have shape (n, 4), got (20, 3)" in caplog.text
@@ -167,7 +167,9 @@ def test_data_that_does_not_match_the_input_vertex_fails_the_candidate_with_both
 def test_labels_out_of_range_of_the_graph_outputs_fail_the_candidate_before_training():
     y = _with(Y, 11, 7)
     f = ng.TrainThenFitness((X, y), fitness=_score, invalid_fitness=-1.0)
-    pop = ng.evaluate(jax.random.key(0), f, ng.Population([ng.Candidate(_graph(outputs=3))]), invalid_fitness=-1.0)
+    pop = ng.evolution.evaluate(
+        jax.random.key(0), f, ng.Population([ng.Candidate(_graph(outputs=3))]), invalid_fitness=-1.0
+    )
     assert pop[0].fitness == -1.0
     assert pop[0].info["failure"] == (
         "ValueError: TrainThenFitness: class label 7 (at index 11) is out of range for a graph with 3 outputs; "
@@ -175,7 +177,7 @@ def test_labels_out_of_range_of_the_graph_outputs_fail_the_candidate_before_trai
     )
     assert "train_steps" not in pop[0].info  # refused before any training
     with pytest.raises(ValueError, match=r"labels must lie in 0\.\.2 \(num_classes=3\), got 7"):
-        ng.check_labels(y, num_classes=3)
+        ng.data.check_labels(y, num_classes=3)
 
 
 # --- probabilities outside [0, 1] ------------------------------------------------------------------------------
@@ -192,7 +194,7 @@ M = ng.NoutMutation(0.1)
         (lambda: ng.MutationProbability(M, 150), ValueError, r"got 150$"),
         (lambda: ng.MutationProbability(M, "0.5"), TypeError, r"got '0\.5'"),
         (lambda: ng.AddEdgeMutation(1.5), ValueError, r"AddEdgeMutation\(p=\.\.\.\): .* got 1\.5"),
-        (lambda: ng.MergeFun(2.0), ValueError, r"MergeFun\(pconc=\.\.\.\): .* got 2\.0"),
+        (lambda: ng.mutation.MergeFun(2.0), ValueError, r"MergeFun\(pconc=\.\.\.\): .* got 2\.0"),
         (
             lambda: ng.HighUtilityMutationProbability(M, 1.5),
             ValueError,
@@ -216,7 +218,7 @@ M = ng.NoutMutation(0.1)
         (lambda: ng.Dropout(1.0), ng.GraphError, r"Dropout: rate must be in \[0, 1\), got 1\.0"),
         (lambda: ng.BatchNorm(momentum=1.5), ng.GraphError, r"momentum must be in \[0, 1\), got 1\.5"),
         (
-            lambda: ng.train_val_split(X, Y, fraction=1.0),
+            lambda: ng.data.train_val_split(X, Y, fraction=1.0),
             ValueError,
             r"fraction must be a number in \(0, 1\), got 1\.0",
         ),
@@ -229,6 +231,6 @@ def test_probabilities_outside_0_1_are_refused(make, error, message):
 
 def test_a_probability_function_returning_more_than_1_names_the_vertex_and_value():
     g = _graph()
-    m = ng.VertexMutation(ng.WeightedMutationProbability(M, lambda graph, name: 2.0))
+    m = ng.VertexMutation(ng.mutation.WeightedMutationProbability(M, lambda graph, name: 2.0))
     with pytest.raises(ValueError, match=r"WeightedMutationProbability: pfun\('out'\): .* got 2\.0"):
         m(jax.random.key(0), g)

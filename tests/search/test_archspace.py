@@ -16,18 +16,18 @@ def names(key, space, inp, **kw):
 
 
 def nin(v):
-    return [ng.vertex_shape(i)[-1] for i in v.inputs]
+    return [ng.search.vertex_shape(i)[-1] for i in v.inputs]
 
 
 def nout(v):
-    return ng.vertex_shape(v)[-1]
+    return ng.search.vertex_shape(v)[-1]
 
 
 def test_vertex_space(key):
     inp = ng.input_vertex("in", shape=(2,))
     v = ng.VertexSpace(ng.DenseSpace(3, "relu"))(key, "v", inp)
     assert (nin(v), nout(v), v.name, v.shield) == ([2], 3, "v", None)
-    v = ng.VertexSpace(ng.NamedLayerSpace("dense", ng.DenseSpace(3, "relu")))(key, "v", inp)
+    v = ng.VertexSpace(ng.search.NamedLayerSpace("dense", ng.DenseSpace(3, "relu")))(key, "v", inp)
     assert v.name == "v.dense"
     assert ng.VertexSpace(ng.DenseSpace(3), shielded=True)(key, "v", inp).shield == ()
     allowed = ng.VertexSpace(ng.DenseSpace(3), shielded=["KernelSizeMutation", "ActivationFunctionMutation"])
@@ -42,8 +42,8 @@ def test_vertex_space_outsize_and_init(key):
 
 def test_noop_and_archspace(key, seq_rng):
     inp = ng.input_vertex("in", shape=(2,))
-    assert ng.NoOpArchSpace()(key, "v", inp) is inp
-    assert ng.ArchSpace(ng.NoOpArchSpace())(key, "v", inp) is inp
+    assert ng.search.NoOpArchSpace()(key, "v", inp) is inp
+    assert ng.ArchSpace(ng.search.NoOpArchSpace())(key, "v", inp) is inp
     space = ng.ArchSpace(ng.DenseSpace(3, "elu"))
     assert (nin(space(key, "v", inp)), nout(space(key, "v", inp))) == ([2], 3)
     v = space(key, "v", inp, outsize=4)
@@ -60,13 +60,13 @@ def test_noop_and_archspace(key, seq_rng):
 
 def test_conditional_arch_space(key):
     s1 = ng.ArchSpace(ng.DenseSpace(1))
-    pred = lambda v: ng.vertex_shape(v)[-1] > 2
+    pred = lambda v: ng.search.vertex_shape(v)[-1] > 2
     v1, v2 = ng.input_vertex("in", shape=(3,)), ng.input_vertex("in", shape=(1,))
-    assert isinstance(ng.ConditionalArchSpace(pred, s1)(key, "v", v1).op, ng.Dense)
-    assert ng.ConditionalArchSpace(pred, s1)(key, "v", v2) is v2
+    assert isinstance(ng.search.ConditionalArchSpace(pred, s1)(key, "v", v1).op, ng.Dense)
+    assert ng.search.ConditionalArchSpace(pred, s1)(key, "v", v2) is v2
     s2 = ng.ArchSpace(ng.BatchNormSpace("relu"))
-    assert isinstance(ng.ConditionalArchSpace(pred, s1, s2)(key, "v", v1).op, ng.Dense)
-    assert isinstance(ng.ConditionalArchSpace(pred, s1, s2)(key, "v", v2).op, ng.BatchNorm)
+    assert isinstance(ng.search.ConditionalArchSpace(pred, s1, s2)(key, "v", v1).op, ng.Dense)
+    assert isinstance(ng.search.ConditionalArchSpace(pred, s1, s2)(key, "v", v2).op, ng.BatchNorm)
 
 
 def test_repeat(key, seq_rng):
@@ -150,8 +150,8 @@ def test_function_and_global_pool_space(key):
 
 
 def test_logging_arch_space_indents_nested_messages(key, caplog):
-    inner = ng.LoggingArchSpace(ng.VertexSpace(ng.NamedLayerSpace("dense", ng.DenseSpace(3))))
-    space = ng.LoggingArchSpace(ng.RepeatArchSpace(inner, 2), msgfun=lambda v: f"Block {v.name}")
+    inner = ng.search.LoggingArchSpace(ng.VertexSpace(ng.search.NamedLayerSpace("dense", ng.DenseSpace(3))))
+    space = ng.search.LoggingArchSpace(ng.RepeatArchSpace(inner, 2), msgfun=lambda v: f"Block {v.name}")
     with caplog.at_level(logging.DEBUG, logger="naivega_jax.search"):
         v = space(key, "test", ng.input_vertex("in", shape=(2,)))
     assert v.name == "test.2.dense"
@@ -242,7 +242,7 @@ def test_user_callable_space_gets_a_key(key):
         (lambda: ng.VertexSpace(ng.DenseSpace(3), shielded=5), ng.GraphError, "shield"),
         (lambda: ng.FunctionSpace(), ValueError, "at least one"),
         (lambda: ng.FunctionSpace(lambda x: x), TypeError, "ng op"),
-        (lambda: ng.ConditionalArchSpace(3, ng.DenseSpace(2)), TypeError, "callable"),
+        (lambda: ng.search.ConditionalArchSpace(3, ng.DenseSpace(2)), TypeError, "callable"),
     ],
 )
 def test_bad_arch_spaces_raise_at_construction(make, err, match):
@@ -274,22 +274,24 @@ def autoflux_space(in_shape, outsize):
     out_shield = ["KernelSizeMutation", "ActivationFunctionMutation"]
 
     def convspace(outsizes, kernels, activations, shielded=False):
-        conv = ng.LoggingArchSpace(
-            ng.VertexSpace(ng.NamedLayerSpace("conv2d", ng.ConvSpace(outsizes, kernels, activations)), shielded)
+        conv = ng.search.LoggingArchSpace(
+            ng.VertexSpace(ng.search.NamedLayerSpace("conv2d", ng.ConvSpace(outsizes, kernels, activations)), shielded)
         )
-        bn = ng.LoggingArchSpace(ng.VertexSpace(ng.NamedLayerSpace("batchnorm", ng.BatchNormSpace(activations))))
+        bn = ng.search.LoggingArchSpace(
+            ng.VertexSpace(ng.search.NamedLayerSpace("batchnorm", ng.BatchNormSpace(activations)))
+        )
         return ng.ArchSpace(conv, ng.ArchSpaceChain(conv, bn), ng.ArchSpaceChain(bn, conv))
 
     def rep_fork_res(s):
         rep = ng.RepeatArchSpace(s, [1, 2])
-        fork = ng.LoggingArchSpace(ng.ForkArchSpace(rep, [1, 2, 3], shielded=True))
-        return ng.ArchSpace(rep, fork, ng.LoggingArchSpace(ng.ResidualArchSpace(rep, shielded=True)))
+        fork = ng.search.LoggingArchSpace(ng.ForkArchSpace(rep, [1, 2, 3], shielded=True))
+        return ng.ArchSpace(rep, fork, ng.search.LoggingArchSpace(ng.ResidualArchSpace(rep, shielded=True)))
 
     def downsampling(outsizes):
         return ng.ArchSpace(
-            ng.NamedLayerSpace("maxpool", ng.PoolSpace(2, strides=2, kinds="max")),
-            ng.NamedLayerSpace("meanpool", ng.PoolSpace(2, strides=2, kinds="mean")),
-            ng.NamedLayerSpace("stridedconv", ng.ConvSpace(outsizes, 2, acts, strides=2, paddings=0)),
+            ng.search.NamedLayerSpace("maxpool", ng.PoolSpace(2, strides=2, kinds="max")),
+            ng.search.NamedLayerSpace("meanpool", ng.PoolSpace(2, strides=2, kinds="mean")),
+            ng.search.NamedLayerSpace("stridedconv", ng.ConvSpace(outsizes, 2, acts, strides=2, paddings=0)),
         )
 
     conv1, conv2 = (
@@ -301,8 +303,8 @@ def autoflux_space(in_shape, outsize):
     maxreps = min(6, int(np.floor(np.log2(min(in_shape[:2])))))
     blocks = [ng.RepeatArchSpace(red, range(1, maxreps // 2 + 1)) for red in (red1, red2)]
     convout = ng.ArchSpaceChain(convspace(outsize, [1, 3, 5], "identity", out_shield), ng.GlobalPoolSpace())
-    dense = ng.VertexSpace(ng.NamedLayerSpace("dense", ng.DenseSpace([2**i for i in range(8, 13)], acts)))
-    dout = ng.VertexSpace(ng.NamedLayerSpace("dense", ng.DenseSpace(outsize, "identity")), shielded=out_shield)
+    dense = ng.VertexSpace(ng.search.NamedLayerSpace("dense", ng.DenseSpace([2**i for i in range(8, 13)], acts)))
+    dout = ng.VertexSpace(ng.search.NamedLayerSpace("dense", ng.DenseSpace(outsize, "identity")), shielded=out_shield)
     denseout = ng.ArchSpaceChain(ng.GlobalPoolSpace(), ng.RepeatArchSpace(dense, [0, 1, 2]), dout)
     return ng.ArchSpaceChain(*blocks, ng.ArchSpace(denseout, convout))
 
@@ -317,7 +319,7 @@ def test_autoflux_default_space_samples_valid_classifiers():
         ops = {type(g.op(n)).__name__ for n in g.vertex_names}
         kinds |= ops
         for n in g.vertex_names:
-            if isinstance(g.op(n), (ng.Concat, ng.Add, ng.GlobalPool)):
+            if isinstance(g.op(n), (ng.graph.Concat, ng.graph.Add, ng.GlobalPool)):
                 assert g.spec[n].shield == ()
         assert g.spec[g.output_names[0]].shield in ((), ("ActivationFunctionMutation", "KernelSizeMutation"))
     assert {"Conv", "GlobalPool"} <= kinds

@@ -39,14 +39,14 @@ def test_conv_space_1d(seq_rng):
 
 
 def test_conv_space_rank_fixed_by_kernel_space(key):
-    space = ng.ConvSpace(outsizes=2, kernel_sizes=ng.CoupledParSpace([1, 3, 5], 2), strides=[1, 2])
+    space = ng.ConvSpace(outsizes=2, kernel_sizes=ng.search.CoupledParSpace([1, 3, 5], 2), strides=[1, 2])
     assert space.rank == 2
     op = space(key, (9, 9, 3))
     assert op.kernel_size[0] == op.kernel_size[1] and len(op.strides) == 2
     assert ng.ConvSpace(2, [(1, 3), (3, 1)]).rank == 2
     assert ng.ConvSpace(2, [1, 3]).rank is None
     with pytest.raises(ValueError, match="different ranks"):
-        ng.ConvSpace(2, ng.ParSpace([1], [3]), strides=ng.SingletonParSpace(1, 1, 1))
+        ng.ConvSpace(2, ng.ParSpace([1], [3]), strides=ng.search.SingletonParSpace(1, 1, 1))
 
 
 def test_conv_space_paddings(key):
@@ -79,7 +79,7 @@ def test_pool_space(seq_rng, key):
     space = ng.PoolSpace(window_sizes=range(1, 4), strides=1, kinds="mean")
     assert [space.sample(rng, (8, 2)).window for _ in range(3)] == [(1,), (2,), (3,)]
     assert isinstance(space.sample(rng, (8, 2)), ng.AvgPool)
-    space = ng.PoolSpace(window_sizes=range(1, 4), strides=ng.SingletonParSpace(2, 3), kinds="max")
+    space = ng.PoolSpace(window_sizes=range(1, 4), strides=ng.search.SingletonParSpace(2, 3), kinds="max")
     assert space.sample(rng, (8, 8, 2)).window == (2, 3)
     op = space.sample(rng, (8, 8, 2))
     assert op.window == (1, 2) and op.strides == (2, 3) and isinstance(op, ng.MaxPool)
@@ -88,7 +88,7 @@ def test_pool_space(seq_rng, key):
 
 
 def test_named_and_logging_layer_space(key, caplog):
-    space = ng.LoggingLayerSpace(ng.NamedLayerSpace("test", ng.DenseSpace(2, "identity")))
+    space = ng.search.LoggingLayerSpace(ng.search.NamedLayerSpace("test", ng.DenseSpace(2, "identity")))
     assert space.name == "test" and ng.DenseSpace(2).name == ""
     with caplog.at_level(logging.DEBUG, logger="naivega_jax.search"):
         op = space(key, (3,))
@@ -111,7 +111,7 @@ def test_named_and_logging_layer_space(key, caplog):
         (lambda: ng.BatchNormSpace(), ValueError, "at least one"),
         (lambda: ng.PoolSpace(2, kinds="min"), ValueError, "kinds"),
         (lambda: ng.PoolSpace(0), ValueError, "window_sizes"),
-        (lambda: ng.NamedLayerSpace("x", "dense"), TypeError, "layer space"),
+        (lambda: ng.search.NamedLayerSpace("x", "dense"), TypeError, "layer space"),
     ],
 )
 def test_bad_layer_spaces_raise_at_construction(make, err, match):

@@ -20,30 +20,30 @@ def test_parspace_1d_and_2d_with_cycling_rng(seq_rng):
     space = ng.ParSpace(range(1, 4))
     assert [space.sample(rng) for _ in range(4)] == [1, 2, 3, 1]
     rng = seq_rng()
-    space = ng.ParSpace2D(range(2, 5))
+    space = ng.search.ParSpace2D(range(2, 5))
     assert space.sample(rng) == (2, 3)
     assert space.sample(rng) == (4, 2)
 
 
 def test_singletons(key):
-    assert ng.SingletonParSpace(666)(key) == 666
+    assert ng.search.SingletonParSpace(666)(key) == 666
     for d in range(2, 5):
-        assert ng.SingletonParSpace(*range(1, d + 1))(key) == tuple(range(1, d + 1))
-    assert ng.Singleton2DParSpace(7)(key) == (7, 7)
+        assert ng.search.SingletonParSpace(*range(1, d + 1))(key) == tuple(range(1, d + 1))
+    assert ng.search.Singleton2DParSpace(7)(key) == (7, 7)
 
 
 def test_singleton_consumes_no_draws(seq_rng):
     rng = seq_rng()
-    ng.SingletonParSpace(1, 2).sample(rng)
+    ng.search.SingletonParSpace(1, 2).sample(rng)
     assert rng.ind == 0
 
 
 def test_coupled_parspace_repeats_one_draw():
-    space = ng.CoupledParSpace([1, 3, 5], 2)
+    space = ng.search.CoupledParSpace([1, 3, 5], 2)
     draws = [space(jax.random.key(i)) for i in range(40)]
     assert all(h == w for h, w in draws)
     assert {h for h, _ in draws} == {1, 3, 5}
-    assert ng.CoupledParSpace(ng.ParSpace([4]), 3)(jax.random.key(0)) == (4, 4, 4)
+    assert ng.search.CoupledParSpace(ng.ParSpace([4]), 3)(jax.random.key(0)) == (4, 4, 4)
 
 
 def test_parspace_draws_uniformly_and_independently_from_keys():
@@ -61,16 +61,16 @@ def test_same_key_same_value_different_keys_vary():
 
 
 def test_parspace_of_and_widen():
-    assert parspace_of(3) == ng.SingletonParSpace(3)
+    assert parspace_of(3) == ng.search.SingletonParSpace(3)
     assert parspace_of([1, 2]) == ng.ParSpace([1, 2])
     assert parspace_of(np.array([1, 2])) == ng.ParSpace([1, 2])
     assert parspace_of(range(2)) == ng.ParSpace((0, 1))
-    assert parspace_of("relu") == ng.SingletonParSpace("relu")
+    assert parspace_of("relu") == ng.search.SingletonParSpace("relu")
     space = ng.ParSpace([1, 2])
     assert parspace_of(space) is space
-    assert widen(ng.SingletonParSpace(3), 2) == ng.SingletonParSpace(3, 3)
+    assert widen(ng.search.SingletonParSpace(3), 2) == ng.search.SingletonParSpace(3, 3)
     assert widen(ng.ParSpace([1, 3]), 2) == ng.ParSpace([1, 3], [1, 3])
-    assert widen(ng.CoupledParSpace([1, 3], 1), 2) == ng.CoupledParSpace([1, 3], 2)
+    assert widen(ng.search.CoupledParSpace([1, 3], 1), 2) == ng.search.CoupledParSpace([1, 3], 2)
     tuples = ng.ParSpace([(1, 3), (3, 1)])
     assert widen(tuples, 2) is tuples
     with pytest.raises(ValueError, match="1-D or 3-D"):
@@ -89,9 +89,9 @@ def test_spaces_are_hashable_and_comparable():
     [
         (lambda: ng.ParSpace(), "at least one"),
         (lambda: ng.ParSpace([]), "non-empty"),
-        (lambda: ng.SingletonParSpace(), "at least one"),
-        (lambda: ng.CoupledParSpace([1, 2], 0), "positive int"),
-        (lambda: ng.CoupledParSpace(ng.ParSpace([1], [2]), 2), "1-D"),
+        (lambda: ng.search.SingletonParSpace(), "at least one"),
+        (lambda: ng.search.CoupledParSpace([1, 2], 0), "positive int"),
+        (lambda: ng.search.CoupledParSpace(ng.ParSpace([1], [2]), 2), "1-D"),
     ],
 )
 def test_bad_parspaces_raise_value_error(make, match):

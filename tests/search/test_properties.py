@@ -35,7 +35,7 @@ def combinators(children, *, counts=counts, paths=counts, residual=True, noop=Tr
     if residual:
         options.append(st.builds(ng.ResidualArchSpace, children))
     if noop:
-        options.append(st.just(ng.NoOpArchSpace()))
+        options.append(st.just(ng.search.NoOpArchSpace()))
     return st.one_of(options)
 
 
@@ -96,14 +96,14 @@ def test_random_conv_spaces_sample_valid_graphs_whose_traces_match_their_shapes(
     validate_graph(g)
     assert jax.eval_shape(g, jax.ShapeDtypeStruct((2, *spatial, 2), jnp.float32)).shape == (2, 4)
     for name in g.vertex_names:
-        trace = ng.shape_trace(g, name)
-        assert ng.fshape(trace, spatial) == ng.feature_map_size(g, name)
-        squashed = ng.squash_shapes(trace)
-        if all(isinstance(s, ng.DeltaShape) for s in squashed):
-            assert ng.fshape(squashed, spatial) == ng.feature_map_size(g, name)
+        trace = ng.search.shape_trace(g, name)
+        assert ng.search.fshape(trace, spatial) == ng.search.feature_map_size(g, name)
+        squashed = ng.search.squash_shapes(trace)
+        if all(isinstance(s, ng.search.DeltaShape) for s in squashed):
+            assert ng.search.fshape(squashed, spatial) == ng.search.feature_map_size(g, name)
     for name in g.vertex_names[1:]:
-        for other in ng.add_edge_candidates(g, name):
-            assert all(ng.feature_map_size(g, i) == ng.feature_map_size(g, name) for i in g.inputs(other))
+        for other in ng.search.add_edge_candidates(g, name):
+            assert all(ng.search.feature_map_size(g, i) == ng.search.feature_map_size(g, name) for i in g.inputs(other))
 
 
 # Layers that are exact identities under an identity init on positive inputs.

@@ -5,16 +5,16 @@ import pytest
 import naivega_jax as ng
 from naivega_jax.search._shapes import combine, filter_noops, order_shapes, revert, swap_shapes
 
-Add, Mul, Div, Flatten = ng.ShapeAdd, ng.ShapeMul, ng.ShapeDiv, ng.ShapeFlatten
+Add, Mul, Div, Flatten = ng.search.ShapeAdd, ng.search.ShapeMul, ng.search.ShapeDiv, ng.search.ShapeFlatten
 
 
 def test_fshape_of_nothing():
-    assert ng.fshape((), (1, 2, 3, 4)) == (1, 2, 3, 4)
+    assert ng.search.fshape((), (1, 2, 3, 4)) == (1, 2, 3, 4)
 
 
 def test_shape_add():
-    assert ng.fshape(Add(1, 2), (3, 4)) == (4, 6)
-    assert ng.fshape(combine(Add(1, 2), Add(-2, -1)), (3, 4)) == (2, 5)
+    assert ng.search.fshape(Add(1, 2), (3, 4)) == (4, 6)
+    assert ng.search.fshape(combine(Add(1, 2), Add(-2, -1)), (3, 4)) == (2, 5)
     assert combine(Add(1, 2), Add(3, 4)) == (Add(4, 6),)
     assert revert(Add(1, 2)) == Add(-1, -2)
     assert filter_noops(Add(0, 1, 2, 3)) == (Add(0, 1, 2, 3),)
@@ -23,8 +23,8 @@ def test_shape_add():
 
 
 def test_shape_mul():
-    assert ng.fshape(Mul(1, 2), (3, 4)) == (3, 8)
-    assert ng.fshape(combine(Mul(1, 2), Mul(2, 3)), (3, 4)) == (6, 24)
+    assert ng.search.fshape(Mul(1, 2), (3, 4)) == (3, 8)
+    assert ng.search.fshape(combine(Mul(1, 2), Mul(2, 3)), (3, 4)) == (6, 24)
     assert combine(Mul(1, 2), Mul(3, 4)) == (Mul(3, 8),)
     assert revert(Mul(1, 2)) == Div(1, 2)
     assert filter_noops(Mul(0, 1, 2, 3)) == (Mul(0, 1, 2, 3),)
@@ -32,18 +32,18 @@ def test_shape_mul():
 
 
 def test_shape_div():
-    assert ng.fshape(Div(1, 2), (3, 4)) == (3, 2)
-    assert ng.fshape(combine(Div(1, 2), Div(2, 3)), (3, 4)) == (2, 1)
+    assert ng.search.fshape(Div(1, 2), (3, 4)) == (3, 2)
+    assert ng.search.fshape(combine(Div(1, 2), Div(2, 3)), (3, 4)) == (2, 1)
     assert combine(Div(1, 2), Div(3, 4)) == (Div(3, 8),)
     assert revert(Div(1, 2)) == Mul(1, 2)
     assert filter_noops(Div(1, 1)) == ()
 
 
 def test_shape_flatten():
-    assert ng.fshape(Flatten(), (1, 2)) == ng.fshape(Flatten(), (1, 2, 3)) == ()
+    assert ng.search.fshape(Flatten(), (1, 2)) == ng.search.fshape(Flatten(), (1, 2, 3)) == ()
     assert revert(revert(Flatten())) == Flatten()
     assert revert(revert(Flatten(2))) == Flatten(2)
-    assert revert(Flatten(2)) == ng.RevertShape(Flatten(2))
+    assert revert(Flatten(2)) == ng.search.RevertShape(Flatten(2))
     assert combine(Flatten(2), Flatten(2)) == (Flatten(2), Flatten(2))
     assert filter_noops(Flatten()) == (Flatten(),)
 
@@ -72,22 +72,22 @@ def test_combine(s1, s2, expected):
     assert combine(s1, s2) == expected
     for n in range(1, 100, 5):
         shape = (n, n + 1)
-        assert ng.fshape((s1, s2), shape) == ng.fshape(expected, shape)
+        assert ng.search.fshape((s1, s2), shape) == ng.search.fshape(expected, shape)
 
 
 def test_swap_shapes():
     assert swap_shapes(Add(1, 2), Add(2, 3)) == (Add(2, 3), Add(1, 2))
     sasm = (Add(1, 2), Mul(2, 3))
     assert swap_shapes(*sasm) == (Mul(2, 3), Add(2, 6))
-    assert ng.fshape(swap_shapes(*sasm), (11, 12)) == ng.fshape(sasm, (11, 12)) == (24, 42)
+    assert ng.search.fshape(swap_shapes(*sasm), (11, 12)) == ng.search.fshape(sasm, (11, 12)) == (24, 42)
     assert swap_shapes(Mul(2, 3), Add(1, 2)) == (Mul(2, 3), Add(1, 2))
     assert swap_shapes(Mul(2, 3), Add(4, 12)) == (Add(2, 4), Mul(2, 3))
     sdsa = (Div(2, 3), Add(1, 2))
     assert swap_shapes(*sdsa) == (Add(2, 6), Div(2, 3))
-    assert ng.fshape(swap_shapes(*sdsa), (13, 14)) == ng.fshape(sdsa, (13, 14)) == (8, 7)
+    assert ng.search.fshape(swap_shapes(*sdsa), (13, 14)) == ng.search.fshape(sdsa, (13, 14)) == (8, 7)
     for s in range(1, 11):
-        assert ng.fshape(swap_shapes(*sasm), (s, s)) == ng.fshape(sasm, (s, s))
-        assert ng.fshape(swap_shapes(*sdsa), (s, s)) == ng.fshape(sdsa, (s, s))
+        assert ng.search.fshape(swap_shapes(*sasm), (s, s)) == ng.search.fshape(sasm, (s, s))
+        assert ng.search.fshape(swap_shapes(*sdsa), (s, s)) == ng.search.fshape(sdsa, (s, s))
     assert swap_shapes(Add(1, 2), Div(2, 3)) == (Add(1, 2), Div(2, 3))
     assert swap_shapes(Add(4, 12), Div(2, 3)) == (Div(2, 3), Add(2, 4))
     assert swap_shapes(Mul(2, 4), Div(4, 8)) == (Mul(2, 4), Div(4, 8))
@@ -105,7 +105,7 @@ def test_order_mixed_adds():
     os = order_shapes(s)
     assert os == (Add(6, 12), Add(1, 2), Add(4, 6), Div(2, 3), Mul(2, 2), Add(3, 5), Mul(2, 3), Mul(1, 1), Add(3, 7))
     for n in range(1, 11):
-        assert ng.fshape(s, (n, n)) == ng.fshape(os, (n, n))
+        assert ng.search.fshape(s, (n, n)) == ng.search.fshape(os, (n, n))
 
 
 def test_order_single_add_with_mul_and_div():
@@ -113,19 +113,19 @@ def test_order_single_add_with_mul_and_div():
     os = order_shapes(s)
     assert os == (Mul(2, 2), Div(12, 12), Mul(3, 3), Mul(2, 2), Add(12, 18))
     for n in range(1, 100, 5):
-        assert ng.fshape(s, (n, n)) == ng.fshape(os, (n, n))
+        assert ng.search.fshape(s, (n, n)) == ng.search.fshape(os, (n, n))
 
 
 def test_squash_shapes():
-    assert ng.squash_shapes(Add(1, 2)) == (Add(1, 2),)
-    assert ng.squash_shapes([Add(1, 2), Add(3, 4)]) == (Add(4, 6),)
-    assert ng.squash_shapes([Add(1, 2), Add(3, 4), Add(5, 6)]) == (Add(9, 12),)
-    assert ng.squash_shapes([Add(1, 2), Add(3, 4), Add(-4, -6)]) == ()
-    assert ng.squash_shapes([Add(1, 2), Mul(3, 4)]) == (Add(1, 2), Mul(3, 4))
-    assert ng.squash_shapes([Add(1, 2), Add(-1, 1), Flatten()]) == (Add(0, 3), Flatten())
+    assert ng.search.squash_shapes(Add(1, 2)) == (Add(1, 2),)
+    assert ng.search.squash_shapes([Add(1, 2), Add(3, 4)]) == (Add(4, 6),)
+    assert ng.search.squash_shapes([Add(1, 2), Add(3, 4), Add(5, 6)]) == (Add(9, 12),)
+    assert ng.search.squash_shapes([Add(1, 2), Add(3, 4), Add(-4, -6)]) == ()
+    assert ng.search.squash_shapes([Add(1, 2), Mul(3, 4)]) == (Add(1, 2), Mul(3, 4))
+    assert ng.search.squash_shapes([Add(1, 2), Add(-1, 1), Flatten()]) == (Add(0, 3), Flatten())
     forward = (Add(1, 2), Mul(3, 4))
-    assert ng.squash_shapes(forward + revert(forward)) == ()
-    assert ng.squash_shapes([Add(4, 2), Div(2, 2), Mul(2, 2), Add(-4, -2)]) == (Div(2, 2), Mul(2, 2))
+    assert ng.search.squash_shapes(forward + revert(forward)) == ()
+    assert ng.search.squash_shapes([Add(4, 2), Div(2, 2), Mul(2, 2), Add(-4, -2)]) == (Div(2, 2), Mul(2, 2))
 
 
 @pytest.mark.parametrize(
@@ -139,41 +139,41 @@ def test_squash_shapes():
     ids=["add first", "add last", "add mid", "add and div mid"],
 )
 def test_squash_mixed(s, expected):
-    sq = ng.squash_shapes(s)
+    sq = ng.search.squash_shapes(s)
     assert sq == expected
     for n in range(1, 100, 5):
-        assert ng.fshape(s, (n, n)) == ng.fshape(sq, (n, n))
+        assert ng.search.fshape(s, (n, n)) == ng.search.fshape(sq, (n, n))
 
 
 def test_shape_diff_primitives():
-    assert ng.shape_diff(Add(2, 2), Add(2, 2)) == ()
-    assert ng.shape_diff(Add(2, 3), Add(3, 4)) == (Add(-1, -1),)
-    assert ng.shape_diff(Mul(2, 2), Mul(2, 2)) == ()
-    assert ng.shape_diff(Mul(2, 3), Mul(3, 4)) == (Div(3, 4), Mul(2, 3))
-    assert ng.shape_diff(Div(2, 2), Div(2, 2)) == ()
-    assert ng.shape_diff(Div(2, 3), Div(3, 4)) == (Mul(3, 4), Div(2, 3))
-    assert ng.shape_diff(Div(2, 3), Div(4, 6)) == (Mul(2, 2),)
-    assert ng.shape_diff(Flatten(), Flatten()) == ()
-    assert ng.shape_diff(Flatten(2), Flatten(3)) == (Flatten(2), Flatten(3))
+    assert ng.search.shape_diff(Add(2, 2), Add(2, 2)) == ()
+    assert ng.search.shape_diff(Add(2, 3), Add(3, 4)) == (Add(-1, -1),)
+    assert ng.search.shape_diff(Mul(2, 2), Mul(2, 2)) == ()
+    assert ng.search.shape_diff(Mul(2, 3), Mul(3, 4)) == (Div(3, 4), Mul(2, 3))
+    assert ng.search.shape_diff(Div(2, 2), Div(2, 2)) == ()
+    assert ng.search.shape_diff(Div(2, 3), Div(3, 4)) == (Mul(3, 4), Div(2, 3))
+    assert ng.search.shape_diff(Div(2, 3), Div(4, 6)) == (Mul(2, 2),)
+    assert ng.search.shape_diff(Flatten(), Flatten()) == ()
+    assert ng.search.shape_diff(Flatten(2), Flatten(3)) == (Flatten(2), Flatten(3))
 
 
 def test_shape_diff_sequences():
     s1 = [Add(2, 2), Div(2, 2), Mul(4, 2)]
-    assert ng.shape_diff(s1, s1) == ()
-    assert ng.shape_diff(s1, s1[:2]) == (Mul(4, 2),)
-    assert ng.shape_diff(s1, s1[1:]) == (Add(4, 2),)
-    assert ng.shape_diff(s1, [s1[0], s1[2]]) == (Div(8, 4), Mul(4, 2))
-    assert ng.shape_diff(s1[:2], s1) == (Div(4, 2),)
-    assert ng.shape_diff(s1[1:], s1) == (Add(-4, -2),)
-    assert ng.shape_diff([s1[0], s1[2]], s1) == (Div(4, 2), Mul(8, 4))
+    assert ng.search.shape_diff(s1, s1) == ()
+    assert ng.search.shape_diff(s1, s1[:2]) == (Mul(4, 2),)
+    assert ng.search.shape_diff(s1, s1[1:]) == (Add(4, 2),)
+    assert ng.search.shape_diff(s1, [s1[0], s1[2]]) == (Div(8, 4), Mul(4, 2))
+    assert ng.search.shape_diff(s1[:2], s1) == (Div(4, 2),)
+    assert ng.search.shape_diff(s1[1:], s1) == (Add(-4, -2),)
+    assert ng.search.shape_diff([s1[0], s1[2]], s1) == (Div(4, 2), Mul(8, 4))
     s2 = [Div(4, 4), Add(3, 5), Mul(8, 4), Div(2, 2)]
-    assert ng.shape_diff(s1, s2) == (Div(4, 2), Mul(8, 4), Add(-20, -18))
+    assert ng.search.shape_diff(s1, s2) == (Div(4, 2), Mul(8, 4), Add(-20, -18))
 
 
 def test_shape_diff_of_unresolved_branches_raises():
-    par = (ng.ParallelShapes(((Add(1, 1),), (Add(2, 2),))),)
+    par = (ng.search.ParallelShapes(((Add(1, 1),), (Add(2, 2),))),)
     with pytest.raises(ng.ShapeError, match="parallel"):
-        ng.shape_diff(par, (Add(1, 1),))
+        ng.search.shape_diff(par, (Add(1, 1),))
 
 
 def test_bad_shapes():
@@ -182,4 +182,4 @@ def test_bad_shapes():
     with pytest.raises(ng.ShapeError, match="2 spatial axes"):
         Add(1, 2).apply((3,))
     with pytest.raises(ng.ShapeError, match="no defined"):
-        ng.fshape(ng.RevertShape(Flatten(2)), ())
+        ng.search.fshape(ng.search.RevertShape(Flatten(2)), ())

@@ -52,7 +52,9 @@ def test_single_layers_identity_and_zero():
 
 @pytest.mark.parametrize("k", [1, 2, 4, (3, 5), (2, 3)])
 def test_conv_identity_for_any_kernel_under_same_padding(k):
-    assert_identity_conv(ng.VertexSpace(ng.ConvSpace(3, ng.SingletonParSpace(*k) if isinstance(k, tuple) else k)))
+    assert_identity_conv(
+        ng.VertexSpace(ng.ConvSpace(3, ng.search.SingletonParSpace(*k) if isinstance(k, tuple) else k))
+    )
 
 
 def test_conv1d_identity():
@@ -113,20 +115,24 @@ def test_fork_converts_identity_to_partial_identity_per_path():
     inp = ng.input_vertex("in", shape=(13,))
     v = ng.ForkArchSpace(dense(3), 3)(jax.random.key(0), "v", inp, outsize=13, weight_init="identity")
     assert [p.init for p in v.inputs] == [
-        ng.PartialIdentityInit(0, 0),
-        ng.PartialIdentityInit(4, 0),
-        ng.PartialIdentityInit(8, 0),
+        ng.graph.PartialIdentityInit(0, 0),
+        ng.graph.PartialIdentityInit(4, 0),
+        ng.graph.PartialIdentityInit(8, 0),
     ]
     v = ng.ForkArchSpace(ng.RepeatArchSpace(dense(3), 2), 2)(
         jax.random.key(0), "v", ng.input_vertex("in", shape=(5,)), outsize=5, weight_init="identity"
     )
     # The second layer of each path already has the path's size: plain identity.
     assert [(p.init, p.inputs[0].init) for p in v.inputs] == [
-        ("identity", ng.PartialIdentityInit(0, 0)),
-        ("identity", ng.PartialIdentityInit(2, 0)),
+        ("identity", ng.graph.PartialIdentityInit(0, 0)),
+        ("identity", ng.graph.PartialIdentityInit(2, 0)),
     ]
 
 
 def test_upstream_weight_init_names():
-    assert (ng.DefaultWeightInit, ng.IdentityWeightInit, ng.ZeroWeightInit) == ("default", "identity", "zero")
-    assert ng.PartialIdentityWeightInit is ng.PartialIdentityInit
+    assert (ng.search.DefaultWeightInit, ng.search.IdentityWeightInit, ng.search.ZeroWeightInit) == (
+        "default",
+        "identity",
+        "zero",
+    )
+    assert ng.search.PartialIdentityWeightInit is ng.graph.PartialIdentityInit

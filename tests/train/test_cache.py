@@ -41,8 +41,8 @@ def test_jax_caches_are_cleared_every_n_compiles():
 
 def test_clear_compile_cache_validates_and_empties():
     with pytest.raises(ValueError, match="max_entries"):
-        ng.clear_compile_cache(max_entries=0)
+        ng.train.clear_compile_cache(max_entries=0)
     with pytest.raises(ValueError, match="clear_jax_every"):
-        ng.clear_compile_cache(clear_jax_every=-1)
-    ng.clear_compile_cache(jax_caches=False)
-    assert ng.engine_stats()["entries"] == 0
+        ng.train.clear_compile_cache(clear_jax_every=-1)
+    ng.train.clear_compile_cache(jax_caches=False)
+    assert ng.train.engine_stats()["entries"] == 0

@@ -27,7 +27,7 @@ def data(n=40):
 @pytest.mark.parametrize("mode", ["optimiser", "params"])
 @pytest.mark.parametrize("optimiser", [ng.Adam(0.01), ng.OptimiserChain(ng.WeightDecay(0.1), ng.Momentum(0.05))])
 def test_flat_vectors_train_exactly_like_the_tree(monkeypatch, driver, mode, optimiser):
-    g = ng.init_activation_utility(conv_graph(f"flat_{driver}_"))
+    g = ng.graph.init_activation_utility(conv_graph(f"flat_{driver}_"))
     x, y = data()
     results = {}
     for flat in (None, mode):
@@ -48,17 +48,18 @@ def test_flat_vectors_train_exactly_like_the_tree(monkeypatch, driver, mode, opt
     assert all(
         int(c) == 6 for c in jax.tree_util.tree_leaves(flat.opt_state) if np.ndim(c) == 0 and c.dtype == np.int32
     )
-    # the utilities, updated for all vertices at once, are those ng.update_activation_utility gives vertex by vertex
+    # the utilities, updated for all vertices at once, are those ng.graph.update_activation_utility gives vertex by
+    # vertex
     for name in (f"flat_{driver}_c", f"flat_{driver}_bn"):
         np.testing.assert_allclose(flat.graph.state[name]["utility"], tree.graph.state[name]["utility"], rtol=1e-5)
 
 
 def test_the_combined_utility_update_is_update_activation_utility():
-    g = ng.init_activation_utility(conv_graph("util_"))
+    g = ng.graph.init_activation_utility(conv_graph("util_"))
     rng = np.random.default_rng(1)
     grads = {n: rng.standard_normal((5, g.nout(n))).astype(np.float32) for n in g.state if "utility" in g.state[n]}
     mask = np.array([1, 1, 0, 1, 1], np.float32)
-    expected = ng.update_activation_utility(g, grads, mask=mask).state
+    expected = ng.graph.update_activation_utility(g, grads, mask=mask).state
     got = _step._update_utilities(g, dict(g.state), grads, mask)
     assert sorted(grads) == ["util_bn", "util_c", "util_g", "util_out"]  # feature maps and vectors
     for n in grads:
@@ -91,35 +92,35 @@ def test_an_unknown_compiler_option_is_dropped_once(monkeypatch):
 
 
 def test_a_recompile_after_eviction_is_read_from_the_persistent_cache(tmp_path):
-    before = ng.compilation_cache_dir()
+    before = ng.train.compilation_cache_dir()
     try:
-        assert ng.set_compilation_cache(tmp_path, min_compile_seconds=0.0) == str(tmp_path)
+        assert ng.train.set_compilation_cache(tmp_path, min_compile_seconds=0.0) == str(tmp_path)
         x, y = data()
         g = conv_graph("disk_")
         first = ng.train_graph(jax.random.key(0), g, x, y, batch_size=16)
         assert first.compiles >= 1 and any(p.name.startswith("jit__train_step") for p in tmp_path.iterdir())
-        ng.clear_compile_cache()  # the engine and JAX forget the executable; the directory keeps it
-        hits = ng.engine_stats()["disk_hits"]
+        ng.train.clear_compile_cache()  # the engine and JAX forget the executable; the directory keeps it
+        hits = ng.train.engine_stats()["disk_hits"]
         second = ng.train_graph(jax.random.key(0), g, x, y, batch_size=16)
-        assert second.compiles >= 1 and ng.engine_stats()["disk_hits"] >= hits + 1
+        assert second.compiles >= 1 and ng.train.engine_stats()["disk_hits"] >= hits + 1
         np.testing.assert_array_equal(second.losses, first.losses)
     finally:
-        ng.set_compilation_cache(before)
+        ng.train.set_compilation_cache(before)
 
 
 def test_set_compilation_cache_checks_its_arguments():
     with pytest.raises(ValueError, match="min_compile_seconds"):
-        ng.set_compilation_cache("/tmp/x", min_compile_seconds=-1)
+        ng.train.set_compilation_cache("/tmp/x", min_compile_seconds=-1)
     with pytest.raises(ValueError, match="max_bytes"):
-        ng.set_compilation_cache("/tmp/x", max_bytes=0)
+        ng.train.set_compilation_cache("/tmp/x", max_bytes=0)
     with pytest.raises(TypeError, match="path"):
-        ng.set_compilation_cache(3)
+        ng.train.set_compilation_cache(3)
 
 
 def test_the_cache_is_on_by_default_in_the_user_cache_dir_and_the_environment_turns_it_off(tmp_path, monkeypatch):
     from naivega_jax.train import _xla_cache
 
-    before = ng.compilation_cache_dir()
+    before = ng.train.compilation_cache_dir()
     x, y = data()
 
     def first_compile(env, own=None):
@@ -129,11 +130,11 @@ def test_the_cache_is_on_by_default_in_the_user_cache_dir_and_the_environment_tu
             monkeypatch.setenv(name, value)
         jax.config.update("jax_compilation_cache_dir", own)
         monkeypatch.setattr(_xla_cache, "_decided", False)
-        ng.clear_compile_cache()
+        ng.train.clear_compile_cache()
         _xla_cache.ensure_default_compilation_cache()  # what fit and the CLI do first (the engine alone does not)
         _xla_cache.ensure_default_compilation_cache()  # once per process: a second call changes nothing
         ng.train_graph(jax.random.key(0), conv_graph("env_"), x, y, batch_size=16)
-        return ng.compilation_cache_dir()
+        return ng.train.compilation_cache_dir()
 
     try:
         assert first_compile({"NAIVEGA_JAX_CACHE": str(tmp_path)}) == str(tmp_path / "xla")
@@ -142,4 +143,4 @@ def test_the_cache_is_on_by_default_in_the_user_cache_dir_and_the_environment_tu
         assert first_compile({"NAIVEGA_JAX_XLA_CACHE": str(tmp_path / "mine")}) == str(tmp_path / "mine")
         assert first_compile({"NAIVEGA_JAX_CACHE": str(tmp_path)}, own=str(tmp_path / "own")) == str(tmp_path / "own")
     finally:
-        ng.set_compilation_cache(before)
+        ng.train.set_compilation_cache(before)

@@ -46,11 +46,11 @@ def test_both_tiers_train_the_same_model_to_rounding():
     x, y = blobs(96, FEATURES)
     g = mlp(19, FEATURES)
     kw = dict(optimiser=ng.Adam(1e-2), batch_size=16, epochs=3, driver="loop")
-    before = ng.engine_stats()["fast_compiles"]
+    before = ng.train.engine_stats()["fast_compiles"]
     fast = ng.train_graph(jax.random.key(1), g, x, y, compile_tier="fast", **kw)
-    assert ng.engine_stats()["fast_compiles"] == before + 1
+    assert ng.train.engine_stats()["fast_compiles"] == before + 1
     full = ng.train_graph(jax.random.key(1), g, x, y, compile_tier="full", **kw)
-    assert ng.engine_stats()["fast_compiles"] == before + 1
+    assert ng.train.engine_stats()["fast_compiles"] == before + 1
     assert fast.compiles == full.compiles == 1  # two executables: the tier is part of the cache key
     assert fast.steps == full.steps == 18
     np.testing.assert_allclose(fast.losses, full.losses, rtol=1e-4, atol=1e-6)
@@ -69,9 +69,9 @@ def test_auto_tier_follows_the_step_count_and_is_deterministic():
     h = ng.vertex("h2", ng.Dense(768, "relu"), ng.vertex("h1", ng.Dense(768, "relu"), inp))
     g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("out", ng.Dense(3), h))
     kw = dict(optimiser=ng.Adam(1e-3), batch_size=48, driver="loop")
-    fast0 = ng.engine_stats()["fast_compiles"]
+    fast0 = ng.train.engine_stats()["fast_compiles"]
     short = ng.train_graph(jax.random.key(2), g, x, y, epochs=1, **kw)  # 2 steps: a full compile never pays
-    assert ng.engine_stats()["fast_compiles"] == fast0 + 1 and short.compiles == 1
+    assert ng.train.engine_stats()["fast_compiles"] == fast0 + 1 and short.compiles == 1
     # ~600k parameters: Adam alone reads and writes ~10^8 bytes a step, so the break-evens are short
     (cost,) = [c for k, c in _cache.CACHE._costs.items() if k[0] == "step" and ((768, 768), "float32", False) in k[3]]
     m = _cache.TIER_MODEL["cpu"]
@@ -82,7 +82,7 @@ def test_auto_tier_follows_the_step_count_and_is_deterministic():
     medium = ng.train_graph(jax.random.key(2), g, x, y, epochs=25, **kw)  # 50 steps: full
     long = ng.train_graph(jax.random.key(2), g, x, y, epochs=300, **kw)  # 600 steps: max
     assert medium.compiles == long.compiles == 1  # three tiers, three executables
-    assert ng.engine_stats()["fast_compiles"] == fast0 + 1
+    assert ng.train.engine_stats()["fast_compiles"] == fast0 + 1
     # the same short call again: same tier, a cache hit, bitwise the same numbers
     repeat = ng.train_graph(jax.random.key(2), g, x, y, epochs=1, **kw)
     assert repeat.compiles == 0

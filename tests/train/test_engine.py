@@ -112,9 +112,9 @@ def test_partial_last_batch_compiles_nothing_new(driver):
     x, y = blobs(n=64)
     g = mlp()
     ng.train_graph(jax.random.key(0), g, x, y, batch_size=32, driver=driver)
-    before = ng.engine_stats()["compiles"]
+    before = ng.train.engine_stats()["compiles"]
     r = ng.train_graph(jax.random.key(0), g, x[:60], y[:60], batch_size=32, driver=driver)
-    assert r.compiles == 0 and ng.engine_stats()["compiles"] == before
+    assert r.compiles == 0 and ng.train.engine_stats()["compiles"] == before
     assert r.correct.shape == (60,)
 
 
@@ -158,10 +158,10 @@ def test_driver_choice_is_pinned_on_cpu():
         inputs=pool_in,
         outputs=ng.vertex("f", ng.Flatten(), ng.vertex("p", ng.MaxPool(2), pool_in)),
     )
-    assert ng.choose_driver(conv, "cpu") == "loop" and ng.choose_driver(pool, "cpu") == "loop"
-    assert ng.choose_driver(dense, "cpu") == "scan"
+    assert ng.train.choose_driver(conv, "cpu") == "loop" and ng.train.choose_driver(pool, "cpu") == "loop"
+    assert ng.train.choose_driver(dense, "cpu") == "scan"
     for backend in ("gpu", "tpu"):
-        assert ng.choose_driver(conv, backend) == "scan" and ng.choose_driver(dense, backend) == "scan"
+        assert ng.train.choose_driver(conv, backend) == "scan" and ng.train.choose_driver(dense, backend) == "scan"
     if jax.default_backend() == "cpu":
         x = np.random.default_rng(0).standard_normal((10, 12, 2)).astype(np.float32)
         y = np.arange(10, dtype=np.int32) % 3
@@ -224,10 +224,10 @@ def test_evaluate_accuracy_pads_and_compiles_once_per_spec():
     x[np.arange(5), [0, 1, 2, 0, 1]] = 1.0
     y = np.array([0, 1, 2, 2, 2], np.int32)  # predictions 0, 1, 2, 0, 1: 3 of 5 right
     assert ng.evaluate_accuracy(g, x, y, batch_size=2) == pytest.approx(0.6)
-    before = ng.engine_stats()["compiles"]
+    before = ng.train.engine_stats()["compiles"]
     assert ng.evaluate_accuracy(g, x[:3], y[:3], batch_size=2) == 1.0
     assert ng.evaluate_accuracy(mlp(3), np.ones((7, 8), np.float32), np.zeros(7, np.int32), batch_size=2) >= 0
-    assert ng.engine_stats()["compiles"] == before
+    assert ng.train.engine_stats()["compiles"] == before
 
 
 def test_host_initial_optimiser_state_equals_optax_init():
@@ -313,7 +313,7 @@ def test_activation_utility_agrees_between_drivers():
 def test_step_memory_grows_with_batch_and_primes_the_cache():
     x, y = blobs()
     g = mlp(hidden=24)
-    small, large = ng.step_memory(g, 4), ng.step_memory(g, 256)
+    small, large = ng.train.step_memory(g, 4), ng.train.step_memory(g, 256)
     if small is None:
         pytest.skip("this backend gives no memory analysis")
     assert set(small) == {"argument", "output", "alias", "temp", "generated_code", "total"}
@@ -321,4 +321,4 @@ def test_step_memory_grows_with_batch_and_primes_the_cache():
     r = ng.train_graph(jax.random.key(0), g, x, y, batch_size=256, driver="loop", compile_tier="full")
     assert r.compiles == 0
     with pytest.raises(ValueError, match="compile_tier must be one of"):
-        ng.step_memory(g, 4, compile_tier="auto")
+        ng.train.step_memory(g, 4, compile_tier="auto")

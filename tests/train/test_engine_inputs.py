@@ -117,7 +117,7 @@ def test_train_fitness_hands_the_engine_one_device_copy_made_when_built(device_p
 def test_train_fitness_copies_of_several_inputs_and_callable_data(device_path, monkeypatch):
     x, y = binary_problem()
     inp_a, inp_b = ng.input_vertex("a", shape=(2,)), ng.input_vertex("b", shape=(2,))
-    both = ng.vertex("cat", ng.Concat(), inp_a, inp_b)
+    both = ng.vertex("cat", ng.graph.Concat(), inp_a, inp_b)
     g = ng.build_graph(jax.random.key(0), inputs=[inp_a, inp_b], outputs=ng.vertex("out", ng.Dense(2), both))
     seen = counting_copies(monkeypatch)
     for data in (((x, x), y), ({"a": x, "b": x}, y)):
@@ -160,8 +160,8 @@ assert fit._data.here()[0].devices() == {d0}
 inp = ng.input_vertex("in", shape=(2,))
 g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(2), inp))
 pop = ng.Population([ng.Candidate(g, batch_size=32)] * 4)
-local = ng.evaluate(jax.random.key(1), fit, pop).fitnesses
-spread = ng.evaluate(jax.random.key(1), fit, pop, executor=ng.DeviceExecutor(2)).fitnesses
+local = ng.evolution.evaluate(jax.random.key(1), fit, pop).fitnesses
+spread = ng.evolution.evaluate(jax.random.key(1), fit, pop, executor=ng.distributed.DeviceExecutor(2)).fitnesses
 assert local == spread and min(local) > 0.5, (local, spread)
 print("ok", local)
 """
@@ -223,7 +223,7 @@ def test_a_loss_that_broadcasts_is_refused_with_both_shapes():
     message = str(info.value)
     assert "(32,)" in message and "(32, 1)" in message and "loss" in message
     with pytest.raises(ValueError, match=r"\(8, 3\)"):
-        ng.step_memory(mlp(features=3), 8, loss=lambda o, y: jnp.concatenate([o, o[:, :1]], axis=1))
+        ng.train.step_memory(mlp(features=3), 8, loss=lambda o, y: jnp.concatenate([o, o[:, :1]], axis=1))
 
 
 def test_a_loss_keeping_a_size_one_axis_for_a_wider_output_is_refused():
@@ -236,6 +236,6 @@ def test_a_loss_keeping_a_size_one_axis_for_a_wider_output_is_refused():
 def test_a_train_fitness_with_a_broadcasting_loss_fails_its_candidates_with_the_shapes(caplog):
     x, y = regression()
     fit = ng.TrainThenFitness((x, y), fitness=lambda k, c: c.replace(fitness=1.0), loss=squared)
-    pop = ng.evaluate(jax.random.key(0), fit, ng.Population([ng.Candidate(linear(), batch_size=16)]))
+    pop = ng.evolution.evaluate(jax.random.key(0), fit, ng.Population([ng.Candidate(linear(), batch_size=16)]))
     assert pop.fitnesses == (0.0,)
     assert "(16, 16)" in pop.candidates[0].info["failure"] and "(16, 16)" in caplog.text

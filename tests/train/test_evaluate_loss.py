@@ -70,9 +70,9 @@ def test_a_second_call_does_not_recompile(key):
     loss = optax.softmax_cross_entropy_with_integer_labels
     g1, g2 = _graph(key, 3, bn=False), _graph(jax.random.key(9), 3, bn=False)
     first = ng.evaluate_loss(g1, x, y, loss, batch_size=16)
-    before = ng.engine_stats()
+    before = ng.train.engine_stats()
     second = ng.evaluate_loss(g2, x[:33], y[:33], loss, batch_size=16)  # same spec, other weights and data size
-    after = ng.engine_stats()
+    after = ng.train.engine_stats()
     assert after["compiles"] == before["compiles"]
     assert after["cache_hits"] > before["cache_hits"]
     assert first != second

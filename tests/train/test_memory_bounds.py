@@ -63,13 +63,13 @@ def test_every_compile_releases_the_free_heap_and_hits_do_not(monkeypatch):
 
 def test_clear_compile_cache_switches_the_heap_release(monkeypatch):
     monkeypatch.setattr(_cache.CACHE, "release_heap", _cache.CACHE.release_heap)
-    ng.clear_compile_cache(release_heap=False, jax_caches=False)
+    ng.train.clear_compile_cache(release_heap=False, jax_caches=False)
     assert _cache.CACHE.release_heap is False
-    ng.clear_compile_cache(release_heap=True, jax_caches=False)
+    ng.train.clear_compile_cache(release_heap=True, jax_caches=False)
     assert _cache.CACHE.release_heap is True
     with pytest.raises(TypeError, match=r"release_heap must be a bool, got 'yes'"):
-        ng.clear_compile_cache(release_heap="yes")
-    assert ng.engine_stats()["heap_releases"] >= 0
+        ng.train.clear_compile_cache(release_heap="yes")
+    assert ng.train.engine_stats()["heap_releases"] >= 0
 
 
 def test_the_engine_holds_at_most_max_entries_executables():

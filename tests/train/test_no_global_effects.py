@@ -1,5 +1,5 @@
 """Library calls leave JAX's process-wide configuration alone; only ``ng.autofit.fit`` (and the CLI, which calls it)
-switches the persistent compilation cache on, as ``ng.set_compilation_cache`` lets a user do."""
+switches the persistent compilation cache on, as ``ng.train.set_compilation_cache`` lets a user do."""
 
 import json
 import os
@@ -49,7 +49,7 @@ def test_train_and_evaluate_leave_jax_configuration_unchanged(tmp_path):
         after = config()
         changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
         print(json.dumps({"cache_before": cache_keys(before), "cache_after": cache_keys(after), "changed": changed,
-                          "dir": ng.compilation_cache_dir(), "compiles": ng.engine_stats()["compiles"],
+                          "dir": ng.train.compilation_cache_dir(), "compiles": ng.train.engine_stats()["compiles"],
                           "acc": acc, "loss": loss}))
         """,
     )
@@ -67,10 +67,10 @@ x, y, _, _ = ng.datasets.load("digits")
 conv = ng.VertexSpace(ng.ConvSpace(outsizes=[4], kernel_sizes=[3], activations=["relu"]))
 head = ng.VertexSpace(ng.DenseSpace(10, "identity"), shielded=True)
 space = ng.ArchSpaceChain(conv, ng.GlobalPoolSpace(), head)
-before = ng.compilation_cache_dir()
+before = ng.train.compilation_cache_dir()
 ng.autofit.fit(x[:150], y[:150], key=jax.random.key(0), out_dir=OUT, population_size=3,
                max_generations=1, space=space, progress=False, epochs_per_generation=1)
-print(json.dumps({"before": before, "after": ng.compilation_cache_dir()}))
+print(json.dumps({"before": before, "after": ng.train.compilation_cache_dir()}))
 """
 
 

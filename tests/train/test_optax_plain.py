@@ -62,10 +62,10 @@ def test_same_optax_object_compiles_once_and_a_new_object_again(data):
     g = mlp(7, FEATURES)
     t = optax.adamw(1e-3)
     first = ng.train_graph(jax.random.key(1), g, x, y, optimiser=t, batch_size=32)
-    before = ng.engine_stats()["compiles"]
+    before = ng.train.engine_stats()["compiles"]
     second = ng.train_graph(jax.random.key(2), g, x, y, optimiser=t, batch_size=32)
     assert (first.compiles, second.compiles, second.cache_hits) == (1, 0, 1)
-    assert ng.engine_stats()["compiles"] == before
+    assert ng.train.engine_stats()["compiles"] == before
     third = ng.train_graph(jax.random.key(2), g, x, y, optimiser=optax.adamw(1e-3), batch_size=32)
     assert third.compiles == 1
 
@@ -87,7 +87,7 @@ def test_precompile_training_accepts_plain_optax(data):
     x, y = data
     g = mlp(10, FEATURES)
     t = optax.sgd(0.1)
-    assert ng.precompile_training(g, x, y, optimiser=t, batch_size=32, compile_tier="full")
+    assert ng.train.precompile_training(g, x, y, optimiser=t, batch_size=32, compile_tier="full")
     assert ng.train_graph(jax.random.key(1), g, x, y, optimiser=t, batch_size=32, compile_tier="full").compiles == 0
 
 

@@ -72,28 +72,28 @@ def test_skeleton_ignores_hyperparameter_values():
 
 
 def test_check_31_merge_optimisers():
-    assert ng.merge_optimisers(ng.SGD(0.1), ng.SGD(2.0), ng.SGD(0.4)).learning_rate == pytest.approx(0.08)
-    merged = ng.merge_optimisers(ng.Adam(0.1, b1=0.5), ng.Adam(0.5))
+    assert ng.train.merge_optimisers(ng.SGD(0.1), ng.SGD(2.0), ng.SGD(0.4)).learning_rate == pytest.approx(0.08)
+    merged = ng.train.merge_optimisers(ng.Adam(0.1, b1=0.5), ng.Adam(0.5))
     assert isinstance(merged, ng.Adam) and merged.learning_rate == pytest.approx(0.05)
     assert merged.b1 == 0.5
-    assert ng.merge_optimisers(ng.WeightDecay(0.1), ng.WeightDecay(0.2)).weight_decay == pytest.approx(0.02)
-    shielded = ng.merge_optimisers(ng.ShieldedOpt(ng.SGD(0.5)), ng.ShieldedOpt(ng.SGD(0.5)))
+    assert ng.train.merge_optimisers(ng.WeightDecay(0.1), ng.WeightDecay(0.2)).weight_decay == pytest.approx(0.02)
+    shielded = ng.train.merge_optimisers(ng.ShieldedOpt(ng.SGD(0.5)), ng.ShieldedOpt(ng.SGD(0.5)))
     assert isinstance(shielded, ng.ShieldedOpt) and shielded.learning_rate == pytest.approx(0.25)
     # AddOptimiserMutation(o -> Descent(0.1))(Momentum(0.2)) gives Chain(Momentum, Descent)
-    parts = ng.merge_optimisers(ng.SGD(0.1), ng.Momentum(0.2), kind=ng.SGD)
+    parts = ng.train.merge_optimisers(ng.SGD(0.1), ng.Momentum(0.2), kind=ng.SGD)
     assert ng.OptimiserChain(*parts) == ng.OptimiserChain(ng.Momentum(0.2), ng.SGD(0.1))
-    parts = ng.merge_optimisers(ng.SGD(0.1), ng.Momentum(0.2), ng.SGD(0.5), kind=ng.SGD)
+    parts = ng.train.merge_optimisers(ng.SGD(0.1), ng.Momentum(0.2), ng.SGD(0.5), kind=ng.SGD)
     assert parts[0] == ng.Momentum(0.2) and parts[1].learning_rate == pytest.approx(0.05)
     with pytest.raises(TypeError, match="same type"):
-        ng.merge_optimisers(ng.SGD(0.1), ng.Adam(0.1))
+        ng.train.merge_optimisers(ng.SGD(0.1), ng.Adam(0.1))
 
 
 def test_check_31_shielded_and_chain_learning_rates():
     times10 = lambda o: o.with_learning_rate(10 * o.learning_rate)
-    assert ng.map_optimisers(times10, ng.ShieldedOpt(ng.Momentum(0.1))).learning_rate == pytest.approx(0.1)
+    assert ng.train.map_optimisers(times10, ng.ShieldedOpt(ng.Momentum(0.1))).learning_rate == pytest.approx(0.1)
     chain = ng.OptimiserChain(ng.Nesterov(0.1), ng.ShieldedOpt(ng.Adam(0.1)))
-    assert ng.map_optimisers(times10, chain).learning_rate == pytest.approx(0.1)
-    assert ng.map_optimisers(times10, ng.SGD(0.1)).learning_rate == pytest.approx(1.0)
+    assert ng.train.map_optimisers(times10, chain).learning_rate == pytest.approx(0.1)
+    assert ng.train.map_optimisers(times10, ng.SGD(0.1)).learning_rate == pytest.approx(1.0)
 
 
 def test_chain_learning_rate_is_product_and_weight_decay_counts_one():
@@ -116,8 +116,8 @@ def test_with_learning_rate_returns_a_copy():
 @pytest.mark.parametrize("spec", [s for s, _ in LEAVES], ids=lambda v: type(v).__name__)
 def test_json_round_trip(spec):
     text = json.dumps(spec.to_dict())
-    assert ng.optimiser_from_dict(json.loads(text)) == spec
-    assert ng.Optimiser.from_dict(json.loads(text)) == spec
+    assert ng.train.optimiser_from_dict(json.loads(text)) == spec
+    assert ng.train.Optimiser.from_dict(json.loads(text)) == spec
 
 
 def test_specs_are_hashable_and_comparable():
@@ -140,6 +140,6 @@ def test_bad_input_is_named():
     with pytest.raises(TypeError, match="ShieldedOpt"):
         ng.ShieldedOpt(0.1)
     with pytest.raises(ValueError, match="type"):
-        ng.optimiser_from_dict({"type": "Nope"})
+        ng.train.optimiser_from_dict({"type": "Nope"})
     with pytest.raises(ValueError, match="bad fields"):
-        ng.optimiser_from_dict({"type": "SGD", "lr": 0.1})
+        ng.train.optimiser_from_dict({"type": "SGD", "lr": 0.1})
