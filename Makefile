@@ -25,7 +25,7 @@ test: $(STAMP)
 # The long end-to-end checks CI runs after `make test`: kill -9 and resume of `naivega fit` (bitwise the same
 # population as an uninterrupted run) and a Fashion-MNIST search (needs the Debian package dataset-fashion-mnist).
 test-slow: $(STAMP)
-	$(PY) -m pytest -q -m slow tests/reliability/test_kill_resume.py tests/test_fashion_mnist.py
+	$(PY) -m pytest -q -m slow tests/reliability/test_kill_resume.py tests/test_fashion_mnist.py tests/test_benchmarks_quick.py
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -n 2 --doctest-modules naivega_jax tests
