@@ -23,7 +23,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q -n 2 -m "not slow" --doctest-modules naivega_jax tests
 
 # The long end-to-end checks CI runs after `make test`: kill -9 and resume of `naivega fit` (bitwise the same
-# population as an uninterrupted run) and a Fashion-MNIST search (needs the Debian package dataset-fashion-mnist).
+# population as an uninterrupted run), a Fashion-MNIST search (needs the Debian package dataset-fashion-mnist), and
+# every benchmark's --quick mode.
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow tests/reliability/test_kill_resume.py tests/test_fashion_mnist.py tests/test_benchmarks_quick.py
 
