@@ -253,7 +253,8 @@ def fit(
     from generation to generation, carried through its mutations (``ng.TrainThenFitness(keep_optimiser_state=True)``),
     instead of upstream's fresh state every generation.
 
-    Returns the last scored population, best candidate first.
+    Returns the last scored population, best candidate first, with the run's summary (what summary.json holds) in
+    its ``info["summary"]``.
 
     Example:
         >>> import jax, tempfile, naivega_jax as ng
@@ -445,7 +446,7 @@ def fit(
                     display.say(f"stopped by {stop.name}; continue the run with the same out_dir ({out_dir})")
             finally:
                 display.close()
-    return _sorted(population)
+    return _sorted(population).replace(info={"summary": summary})
 
 
 def _apply_all(steps: list[Callable], graph: Any) -> Any:

@@ -6,7 +6,7 @@ import dataclasses
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -22,7 +22,9 @@ Executor = Callable[[Callable[[Any], Any], Sequence[Any]], Sequence[Any]]
 class Population:
     """An immutable generation of candidates (NaiveGAflux ``Population``).
 
-    Iterable, sized and indexable; ``generation`` starts at 1 and ``ng.evolve`` returns the next one.
+    Iterable, sized and indexable; ``generation`` starts at 1 and ``ng.evolve`` returns the next one. ``info`` says
+    what made this population where its maker says so (``ng.autofit.fit`` puts its run summary, the dict it writes
+    to summary.json, under ``info["summary"]``); it is not part of a checkpoint, and evolution starts it empty.
 
     Example:
         >>> import jax, naivega_jax as ng
@@ -35,6 +37,7 @@ class Population:
 
     candidates: tuple[Candidate, ...]
     generation: int = 1
+    info: Mapping[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):
         if isinstance(self.candidates, Candidate):

@@ -57,3 +57,11 @@ def test_bad_optimiser_arguments_are_refused_before_work(key, tmp_path):
     with pytest.raises(ValueError, match="with a fitness of your own"):
         ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "c", fitness=own, optimiser=ng.SGD(0.1), **SMALL)
     assert not any((tmp_path / d).exists() for d in "abc")
+
+
+def test_fit_returns_its_summary_with_the_population(key, tmp_path):
+    pop = ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "run", **SMALL)
+    summary = pop.info["summary"]
+    assert summary == json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["best"]["fitness"] == pop[0].fitness
+    assert ng.evolve(key, ng.autofit.default_evolution(3), ng.SizeFitness(), pop).info == {}
