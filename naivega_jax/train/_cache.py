@@ -432,10 +432,9 @@ def set_jax_cache_clearing(enabled: bool) -> bool:
     what was traced (~1.5 MB and tens of thousands of Python objects per new graph spec on XLA:CPU), and nothing
     evicts them, so a search that compiles thousands of executables grows by gigabytes. Every ``clear_jax_every``
     compiles (``ng.train.clear_compile_cache``) the engine calls ``jax.clear_caches()``; the executables it holds
-    survive.
-    But that call is process-wide: the host program's own ``jax.jit`` functions lose their compiled code too and
-    trace and compile again on their next call. A host that compiles few engine programs, or that bounds memory
-    another way, can turn the clears off here (then those caches grow with every new spec the engine compiles).
+    survive. But that call is process-wide: the host program's own ``jax.jit`` functions lose their compiled code
+    too and trace and compile again on their next call. A host that compiles few engine programs, or that bounds
+    memory another way, can turn the clears off here (then those caches grow with every new spec the engine compiles).
     ``ng.train.clear_compile_cache(jax_caches=True)``, an explicit request, still clears them.
 
     Example:
