@@ -145,10 +145,10 @@ def unstack(stacked: Graph) -> list[Graph]:
     if not leaves:
         raise ValueError("unstack: stacked has no arrays, so there is no stacking axis to split")
     sizes = {jnp.shape(a)[0] if jnp.ndim(a) else None for a in leaves}
-    if len(sizes) != 1 or None in sizes:
+    n = next(iter(sizes))
+    if len(sizes) != 1 or n is None:
         raise ValueError(
             f"unstack: stacked must have one leading axis shared by every leaf (from ng.stack); got leading "
             f"sizes {sorted(sizes, key=str)}"
         )
-    (n,) = sizes
     return [jax.tree_util.tree_unflatten(treedef, [a[i] for a in leaves]) for i in range(n)]

@@ -66,7 +66,8 @@ class GraphModule(nn.Module):
 
     def _stream_key(self, stream: str) -> jax.Array:
         """The key of rng stream ``stream`` for this module's scope, before flax's per-draw folding."""
-        return self.scope.rngs[stream].as_jax_rng()
+        # flax types scope as Optional (an unbound module has none); these methods run only inside init/apply
+        return self.scope.rngs[stream].as_jax_rng()  # type: ignore[union-attr]
 
     def _init_key(self, given: jax.Array | None = None) -> jax.Array:
         if self.has_rng("params"):
@@ -78,7 +79,8 @@ class GraphModule(nn.Module):
         if not (train and self.has_rng("dropout")):
             return None
         key = self.make_rng("dropout")
-        return self._stream_key("dropout") if self.scope.rng_counters["dropout"] == 1 else key
+        counter = self.scope.rng_counters["dropout"]  # type: ignore[union-attr]  # flax: Optional scope, bound here
+        return self._stream_key("dropout") if counter == 1 else key
 
 
 def _traceable_init(key: jax.Array, spec: GraphSpec, name: str):

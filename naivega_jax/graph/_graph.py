@@ -258,7 +258,7 @@ def build_graph(key: jax.Array, *, inputs: Vertex | Sequence[Vertex], outputs: V
     return init_graph(key, spec, {name: v.init for name, v in table.items()})
 
 
-def init_graph(key: jax.Array, spec: GraphSpec, inits: Mapping[str, Any] = ()) -> Graph:
+def init_graph(key: jax.Array, spec: GraphSpec, inits: Mapping[str, Any] | None = None) -> Graph:
     """A graph for ``spec`` with freshly initialised parameters (``inits`` maps names to weight inits).
 
     Example:
@@ -268,7 +268,7 @@ def init_graph(key: jax.Array, spec: GraphSpec, inits: Mapping[str, Any] = ()) -
         >>> float(abs(g.params["d"]["kernel"]).sum())
         0.0
     """
-    inits = dict(inits)
+    inits = dict(inits or {})
     params, state = {}, {}
     for v in spec.vertices:
         p, s = init_vertex(key, spec, v.name, inits.get(v.name, "default"))

@@ -301,7 +301,8 @@ def _read_spec(spec_file: Path) -> GraphSpec:
         raise GraphError(f"load_graph: {str(spec_file)!r}: {e}") from None
 
 
-def _host_arrays(tree: Any, group: str, where: str) -> dict[str, dict[str, np.ndarray]]:
+def _host_arrays(tree: Any, group: str, where: str) -> dict[str, dict[str, Any]]:
+    # numpy arrays, held in a Graph only to validate them against the spec before they go to the device
     tree = {} if tree is None else tree
     if not isinstance(tree, dict) or not all(isinstance(v, dict) for v in tree.values()):
         raise GraphError(f"{where}: {group} should map vertex names to dicts of arrays, got {type(tree).__name__}")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -156,6 +156,10 @@ class Op:
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
     has_activation: ClassVar[bool] = False
+
+    if TYPE_CHECKING:
+        # Every concrete op is a dataclass: lets the type checker accept dataclasses.fields/replace on an Op.
+        __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
 
     def resolve(self, name: str, in_shapes: tuple[Shape, ...]) -> Op:
         """The same op with every shorthand made explicit for these input shapes (e.g. ``kernel_size=3``)."""

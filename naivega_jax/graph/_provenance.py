@@ -54,7 +54,7 @@ def share(new: Any, old: Any) -> Any:
     return new
 
 
-def derive(new: Any, parents: Iterable[Any], transformed: Mapping[Key, tuple[Any, Key, Ops]] = ()) -> Any:
+def derive(new: Any, parents: Iterable[Any], transformed: Mapping[Key, tuple[Any, Key, Ops]] | None = None) -> Any:
     """Records on ``new`` how its parameter arrays came from ``parents``'s. Returns ``new``.
 
     ``transformed`` maps a parameter of ``new`` to ``(parent, source, ops)``: it is ``parent``'s array ``source``
@@ -66,7 +66,7 @@ def derive(new: Any, parents: Iterable[Any], transformed: Mapping[Key, tuple[Any
         for v, arrays in parent.params.items():
             for p, arr in arrays.items():
                 by_id.setdefault(id(arr), (parent, (v, p)))
-    transformed = dict(transformed)
+    transformed = dict(transformed or {})
     links: dict[Key, tuple[_Record, Key, Ops]] = {}
     for v, arrays in new.params.items():
         for p, arr in arrays.items():
@@ -216,7 +216,9 @@ def remap_opt_state(old_graph: Any, new_graph: Any, opt_state: Any) -> Any:
             leaves, treedef = jax.tree_util.tree_flatten(node)
         except Exception:  # anything that does not flatten is not params-shaped
             return False
-        return treedef == params_def and [np.shape(a) for a in leaves] == shapes
+        # jaxlib ships no type stub for PyTreeDef, so the checker cannot see its __eq__
+        same_structure = treedef == params_def  # type: ignore[operator]
+        return same_structure and [np.shape(a) for a in leaves] == shapes
 
     from ._graph import Graph
 

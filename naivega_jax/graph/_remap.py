@@ -80,13 +80,15 @@ def take(arr: Any, sel: np.ndarray, axis: int, fill: str | float, rng: np.random
         index[axis] = np.flatnonzero(new)
         shape = list(out.shape)
         shape[axis] = int(new.sum())
-        if fill == "fanin":
+        if fill not in ("fanin", "block"):
+            values = float(fill)
+        elif rng is None:
+            raise ValueError(f"take: fill={fill!r} draws random values, so rng must be a numpy Generator, got None")
+        elif fill == "fanin":
             fan_in = math.prod(shape) // shape[axis]
             values = rng.standard_normal(shape) / max(fan_in, 1)
-        elif fill == "block":
-            values = rng.standard_normal(shape) / math.prod(shape)
         else:
-            values = float(fill)
+            values = rng.standard_normal(shape) / math.prod(shape)
         out[tuple(index)] = values
     return out.astype(arr.dtype, copy=False)
 
@@ -151,7 +153,7 @@ def remap(
     selection: Mapping[str, Any],
     *,
     key: jax.Array | None,
-    rewire: Mapping[str, tuple[str, ...] | None] = (),
+    rewire: Mapping[str, tuple[str, ...] | None] | None = None,
     outputs: tuple[str, ...] | None = None,
 ) -> Graph:
     """``apply_selection`` plus structural edits made at the same time.
@@ -161,7 +163,7 @@ def remap(
     """
     spec = graph.spec
     sels = changed_selections(spec, selection)
-    rewire = dict(rewire)
+    rewire = dict(rewire or {})
     if not sels and not rewire and outputs is None:
         return graph
     key = default_key(key)

@@ -152,7 +152,7 @@ class SizeStructure:
             out.add(g)
             for d in self.groups[g].defs:
                 stack.extend(d)
-        self._pinned = frozenset(out)
+        self._pinned: frozenset[int] = frozenset(out)
         return self._pinned
 
     def find_cycle(self) -> list[str] | None:
@@ -197,15 +197,15 @@ def nodes_of(spec: GraphSpec) -> list[SizeNode]:
 
 
 def structure_nodes(
-    spec: GraphSpec, changes: Mapping[str, tuple[str, ...] | None], nouts: Mapping[str, int] = ()
+    spec: GraphSpec, changes: Mapping[str, tuple[str, ...] | None], nouts: Mapping[str, int] | None = None
 ) -> list[SizeNode]:
     """The nodes of ``spec`` with some vertices' inputs changed (None removes a vertex), for cycle checks."""
-    nouts = dict(nouts)
+    nouts = dict(nouts or {})
     out = []
     for v in spec.vertices:
-        if v.name in changes and changes[v.name] is None:
-            continue
         ins = changes.get(v.name, v.inputs)
+        if ins is None:
+            continue
         out.append(SizeNode(v.name, v.op.trait, tuple(ins), nouts.get(v.name, v.nout)))
     return out
 

@@ -112,8 +112,8 @@ class NeuronSelection(dict):
 
     stats: SolveStats
 
-    def __init__(self, selections: Mapping[str, np.ndarray] = (), stats: SolveStats | None = None):
-        super().__init__(selections)
+    def __init__(self, selections: Mapping[str, np.ndarray] | None = None, stats: SolveStats | None = None):
+        super().__init__(selections or {})
         self.stats = SolveStats() if stats is None else stats
 
     def __repr__(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from .._errors import GraphError
 from ._ops import IMMUTABLE, Input, Op, Shape
@@ -60,6 +61,13 @@ class GraphSpec:
     vertices: tuple[VertexSpec, ...]
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
+
+    if TYPE_CHECKING:
+        # Caches set in __post_init__ with object.__setattr__; not dataclass fields (equality, pickling and
+        # dataclasses.fields see only the three above).
+        _index: dict[str, int] = dataclasses.field(init=False)
+        _hash: int = dataclasses.field(init=False)
+        _consumers: dict[str, tuple[str, ...]] = dataclasses.field(init=False)
 
     def __post_init__(self):
         object.__setattr__(self, "_index", {v.name: i for i, v in enumerate(self.vertices)})
@@ -142,7 +150,7 @@ class GraphSpec:
         entries: Iterable[tuple[str, Op, Sequence[str]]],
         inputs: Sequence[str],
         outputs: Sequence[str],
-        shields: Mapping[str, tuple[str, ...] | None] = (),
+        shields: Mapping[str, tuple[str, ...] | None] | None = None,
     ) -> GraphSpec:
         """Validates ``(name, op, input_names)`` entries and returns the spec with shapes and topological order.
 
@@ -180,7 +188,7 @@ class GraphSpec:
         visiting: list[str] = []
         for out in outputs:
             _visit(out, table, inputs, done, visiting, order)
-        shields = dict(shields)
+        shields = dict(shields or {})
         shapes: dict[str, Shape] = {}
         vertices = []
         for name in order:
@@ -203,27 +211,24 @@ class GraphSpec:
 
     def replace_entries(
         self,
-        changes: Mapping[str, tuple[Op, Sequence[str]] | None] = (),
+        changes: Mapping[str, tuple[Op, Sequence[str]] | None] | None = None,
         *,
         outputs: Sequence[str] | None = None,
-        shields: Mapping[str, tuple[str, ...] | None] = (),
+        shields: Mapping[str, tuple[str, ...] | None] | None = None,
     ) -> GraphSpec:
         """A new validated spec with the given vertices changed (``None`` removes one, new names are added).
 
         Kept vertices keep their shields unless ``shields`` names them; new vertices get ``shields.get(name)``.
         """
-        changes = dict(changes)
-        entries = []
+        changes = dict(changes or {})
+        entries: list[tuple[str, Op, tuple[str, ...]]] = []
         for name, op, ins in self.entries():
-            if name in changes:
-                change = changes.pop(name)
-                if change is None:
-                    continue
-                op, ins = change
-            entries.append((name, op, tuple(ins)))
-        entries.extend((name, op, tuple(ins)) for name, (op, ins) in changes.items() if (op, ins) is not None)
-        merged = {v.name: v.shield for v in self.vertices if v.shield is not None}
-        merged.update(shields)
+            change = changes.pop(name, (op, ins))
+            if change is not None:
+                entries.append((name, change[0], tuple(change[1])))
+        entries.extend((name, c[0], tuple(c[1])) for name, c in changes.items() if c is not None)
+        merged: dict[str, tuple[str, ...] | None] = {v.name: v.shield for v in self.vertices if v.shield is not None}
+        merged.update(shields or {})
         return GraphSpec.create(entries, self.inputs, self.outputs if outputs is None else outputs, merged)
 
     def shields(self) -> dict[str, tuple[str, ...]]:

@@ -266,7 +266,7 @@ def _spliced(spec, name: str) -> dict[str, tuple[str, ...]]:
     ins = spec[name].inputs
     out = {}
     for c in spec.consumers(name):
-        new = []
+        new: list[str] = []
         for i in spec[c].inputs:
             new.extend(ins if i == name else (i,))
         out[c] = tuple(new)
@@ -455,6 +455,10 @@ def remove_edge(
     return remap(graph, sels, key=key, rewire={dst: new_inputs})
 
 
+def _per_axis(value: int | tuple[int, ...], rank: int) -> tuple[int, ...]:
+    return value if isinstance(value, tuple) else (value,) * rank
+
+
 def _kernel_positions(w: np.ndarray, axis: int, new: int) -> np.ndarray:
     """Which taps of ``axis`` stay (NaiveNASflux ``KernelSizeAligned``): central ones, -1 for new ones."""
     k = w.shape[axis]
@@ -493,16 +497,18 @@ def resize_kernel(graph: Graph, name: str, kernel_size: int | Sequence[int], *, 
     if not isinstance(op, Conv):
         raise GraphError(f"resize_kernel: {name!r} is a {type(op).__name__}, not a Conv")
     rank = op.rank
-    new = tuple(kernel_size) if isinstance(kernel_size, (tuple, list)) else (kernel_size,) * rank
-    if len(new) != rank or not all(isinstance(k, (int, np.integer)) and k >= 1 for k in new):
+    given: tuple[Any, ...] = tuple(kernel_size) if isinstance(kernel_size, (tuple, list)) else (kernel_size,) * rank
+    if len(given) != rank or not all(isinstance(k, (int, np.integer)) and k >= 1 for k in given):
         raise GraphError(f"resize_kernel: kernel_size must be {rank} positive ints, got {kernel_size!r}")
-    new = tuple(int(k) for k in new)
+    new = tuple(int(k) for k in given)
+    # the spec's ops are resolved: their kernel_size, strides and dilation are tuples of length rank
+    old_kernel, dilation = _per_axis(op.kernel_size, rank), _per_axis(op.dilation, rank)
     padding = op.padding
     if padding != "SAME":
         spatial = spec.input_shapes(name)[0][:-1]
-        pads, _ = _explicit_pads(spatial, op.kernel_size, op.strides, op.dilation, padding)
+        pads, _ = _explicit_pads(spatial, old_kernel, _per_axis(op.strides, rank), dilation, padding)
         padding = []
-        for (lo, hi), k_old, k_new, d in zip(pads, op.kernel_size, new, op.dilation):
+        for (lo, hi), k_old, k_new, d in zip(pads, old_kernel, new, dilation):
             total = lo + hi + (k_new - k_old) * d
             if total < 0:
                 raise GraphError(

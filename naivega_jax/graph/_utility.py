@@ -57,14 +57,14 @@ def weight_utility(graph: Graph, name: str) -> np.ndarray:
     n, op = v.nout, v.op
     params = graph.params.get(name, {})
     axes = op.param_axes()
-    used = [(p, axes[p]) for p in params if p in axes and axes[p].out is not None]
+    used = [(p, out, axes[p].inp) for p in params if p in axes and (out := axes[p].out) is not None]
     if not used:
         value = 0.0 if op.trait in (INVARIANT, STACK) else 1.0
         return np.full(n, value)
     total = np.zeros(n)
-    for pname, ax in used:
-        a = np.moveaxis(np.asarray(params[pname], np.float64), ax.out, 0).reshape(n, -1)
-        if ax.inp is not None or a.shape[1] > 1:
+    for pname, out_axis, in_axis in used:
+        a = np.moveaxis(np.asarray(params[pname], np.float64), out_axis, 0).reshape(n, -1)
+        if in_axis is not None or a.shape[1] > 1:
             total += np.sqrt(np.sum(a * a, axis=1))
         else:
             total += np.abs(a[:, 0])
