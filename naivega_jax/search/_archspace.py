@@ -71,13 +71,13 @@ def vertex_shape(v: Vertex) -> Shape:
             stack.extend(missing)
             continue
         stack.pop()
-        in_shapes = tuple(_known_shape(i) for i in u.inputs)
+        in_shapes = tuple(s for s in map(_known_shape, u.inputs) if s is not None)  # all known: none missing
         op = u.op
         if len(in_shapes) < op.min_inputs or (op.max_inputs is not None and len(in_shapes) > op.max_inputs):
             raise GraphError(f"vertex {u.name!r}: {type(op).__name__} cannot take {len(in_shapes)} input(s)")
         op = op.resolve(u.name, in_shapes)
         _SHAPES[id(u)] = (u, tuple(int(s) for s in op.output_shape(u.name, in_shapes)))
-    return _known_shape(v)
+    return _SHAPES[id(v)][1]
 
 
 def _nout(v: Vertex) -> int:

@@ -241,7 +241,7 @@ def flat_choices(space: AbstractParSpace) -> list[Any] | None:
     choices = space.choices()
     if choices is None:
         return None
-    out = []
+    out: list[Any] = []
     for dim in choices:
         for v in dim:
             out.extend(v if isinstance(v, tuple) else (v,))

@@ -195,10 +195,10 @@ def combine(s1: DeltaShape, s2: DeltaShape | Sequence[DeltaShape]) -> tuple[Delt
     if not isinstance(s2, DeltaShape):
         s2 = tuple(s2)
         return (*combine(s1, s2[0]), *s2[1:])
-    if _same_kind(s1, s2, ShapeAdd):
+    if isinstance(s1, ShapeAdd) and isinstance(s2, ShapeAdd) and _same_kind(s1, s2, ShapeAdd):
         return (ShapeAdd(tuple(a + b for a, b in zip(s1.delta, s2.delta))),)
     for cls in (ShapeMul, ShapeDiv):
-        if _same_kind(s1, s2, cls):
+        if isinstance(s1, cls) and isinstance(s2, cls) and _same_kind(s1, s2, cls):
             return (cls(tuple(a * b for a, b in zip(s1.delta, s2.delta))),)
     if isinstance(s1, ShapeMul) and isinstance(s2, ShapeDiv) and s1.ndims_in == s2.ndims_in and _isdiv(s1, s2):
         return (ShapeMul(tuple(a // b for a, b in zip(s1.delta, s2.delta))),)

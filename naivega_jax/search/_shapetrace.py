@@ -25,6 +25,7 @@ def _spec(graph: Graph | GraphSpec) -> GraphSpec:
 
 
 def _window(kernel, strides, dilation, padding) -> tuple[DeltaShape, ...]:
+    dilation = (1,) * len(kernel) if dilation is None else dilation
     effective = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation))
     if padding == "SAME":
         add = (0,) * len(kernel)
@@ -60,7 +61,7 @@ def delta_shapes(graph: Graph | GraphSpec, name: str) -> tuple[DeltaShape, ...]:
     if isinstance(op, Conv):
         return _window(op.kernel_size, op.strides, op.dilation, op.padding)
     if isinstance(op, (MaxPool, AvgPool)):
-        return _window(op.window, op.strides, (1,) * len(op.window), op.padding)
+        return _window(op.window, op.strides, None, op.padding)
     if isinstance(op, (GlobalPool, Flatten)) and len(in_shapes[0]) > 1:
         return (ShapeFlatten(len(in_shapes[0]) - 1),)
     return ()
