@@ -74,8 +74,8 @@ def _shift_axis(x: np.ndarray, axis: int, shifts: np.ndarray) -> np.ndarray:
         if s >= size:
             continue
         rows = np.nonzero(shifts == s)[0]
-        src = [slice(None)] * x.ndim
-        dst = [slice(None)] * x.ndim
+        src: list[Any] = [slice(None)] * x.ndim
+        dst: list[Any] = [slice(None)] * x.ndim
         src[0] = dst[0] = rows
         src[axis], dst[axis] = slice(0, size - s), slice(s, size)
         out[tuple(dst)] = x[tuple(src)]
@@ -126,7 +126,7 @@ class ShiftIterator(DataIterator):
             )
         out = x
         for axis, m in zip(spatial, maxes):
-            shifts = gen.integers(0, int(m) + 1, size=x.shape[0])
+            shifts = np.asarray(gen.integers(0, int(m) + 1, size=x.shape[0]))
             out = _shift_axis(out, axis, shifts)
         return out
 

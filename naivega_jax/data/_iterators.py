@@ -362,7 +362,7 @@ class ReBatchingIterator(DataIterator):
     def _all(self, pass_: Pass) -> Iterator[Any]:
         bs = self.batch_size
         pending: list[tuple[np.ndarray, ...]] = []
-        count, is_tuple, width = 0, None, None
+        count, is_tuple, width = 0, None, 0
         for item in self.base._items(pass_, 0):
             parts, item_tuple = _batch_parts(item)
             if is_tuple is None:

@@ -49,6 +49,8 @@ from ._formats import NPZ_KEYS, NPZ_LAYOUT_KEY, load_cifar10, load_idx_dir, load
 from ._mnist1d import make_dataset as _make_mnist1d
 from ._split import check_labels
 
+_Split = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
 __all__ = ["DATASETS", "FASHION_MNIST_DIR", "cache_dir", "load", "read_idx"]
 
 DATASETS = ("digits", "mnist1d", "fashion-mnist", "mnist", "cifar10")
@@ -110,7 +112,7 @@ def _scale_uint8_images(x: np.ndarray) -> np.ndarray:
     return (x.astype(np.float32) / np.float32(255.0)).astype(np.float32)
 
 
-def _finish(x_tr: np.ndarray, y_tr: Any, x_te: np.ndarray, y_te: Any, name: str, num_classes: int | None):
+def _finish(x_tr: np.ndarray, y_tr: Any, x_te: np.ndarray, y_te: Any, name: str, num_classes: int | None) -> _Split:
     try:
         y_tr = check_labels(y_tr, num_classes)
         y_te = check_labels(y_te, num_classes)
@@ -122,7 +124,7 @@ def _finish(x_tr: np.ndarray, y_tr: Any, x_te: np.ndarray, y_te: Any, name: str,
     return np.ascontiguousarray(x_tr, np.float32), y_tr, np.ascontiguousarray(x_te, np.float32), y_te
 
 
-def _digits(path: Any) -> tuple[np.ndarray, ...]:
+def _digits(path: Any) -> _Split:
     if path is not None:
         raise ValueError(f"load('digits') takes no path (the data ships with scikit-learn), got path={path!r}")
     from sklearn.datasets import load_digits
@@ -134,19 +136,20 @@ def _digits(path: Any) -> tuple[np.ndarray, ...]:
     return _finish(x[:-n_test], y[:-n_test], x[-n_test:], y[-n_test:], "digits", 10)
 
 
-def _mnist1d_from_cache(file: Path) -> tuple[np.ndarray, ...] | None:
+def _mnist1d_from_cache(file: Path) -> _Split | None:
     try:
         with np.load(file, allow_pickle=False) as f:
-            arrays = tuple(f[k] for k in NPZ_KEYS)
+            x_tr, y_tr, x_te, y_te = (f[k] for k in NPZ_KEYS)
     except (OSError, ValueError, KeyError, EOFError):
         return None
+    arrays = (x_tr, y_tr, x_te, y_te)
     shapes = tuple(a.shape for a in arrays)
     if shapes != ((4000, 40, 1), (4000,), (1000, 40, 1), (1000,)):
         return None
     return arrays
 
 
-def _mnist1d(path: Any) -> tuple[np.ndarray, ...]:
+def _mnist1d(path: Any) -> _Split:
     directory = Path(path).expanduser() if path is not None else cache_dir()
     file = directory / _MNIST1D_FILE
     if file.is_file():
@@ -165,7 +168,8 @@ def _mnist1d(path: Any) -> tuple[np.ndarray, ...]:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=directory, suffix=".npz.tmp", delete=False) as tmp:
             tmp_name = tmp.name
-            np.savez(tmp, **dict(zip(NPZ_KEYS, arrays)), **{NPZ_LAYOUT_KEY: "sequences"})
+            payload: dict[str, Any] = {**dict(zip(NPZ_KEYS, arrays)), NPZ_LAYOUT_KEY: "sequences"}
+            np.savez(tmp, **payload)
         os.replace(tmp_name, file)
     except OSError as e:
         if tmp_name is not None and os.path.exists(tmp_name):
@@ -177,7 +181,7 @@ def _mnist1d(path: Any) -> tuple[np.ndarray, ...]:
     return _finish(*arrays, "mnist1d", 10)
 
 
-def _idx(name: str, path: Any) -> tuple[np.ndarray, ...]:
+def _idx(name: str, path: Any) -> _Split:
     how = _HOW_TO_GET[name]
     if path is None:
         if name == "mnist":
@@ -191,7 +195,7 @@ def _idx(name: str, path: Any) -> tuple[np.ndarray, ...]:
     return _finish(_scale_uint8_images(x_tr), y_tr, _scale_uint8_images(x_te), y_te, name, 10)
 
 
-def _cifar(path: Any) -> tuple[np.ndarray, ...]:
+def _cifar(path: Any) -> _Split:
     how = _HOW_TO_GET["cifar10"]
     if path is None:
         raise ValueError(f"load('cifar10') needs path=DIR. {how}")
@@ -217,7 +221,7 @@ def _npz_layout(layout: np.ndarray | None, x: np.ndarray, file: Path) -> np.ndar
     return x[..., None] if x.ndim == ndim else x
 
 
-def _npz(path: Any) -> tuple[np.ndarray, ...]:
+def _npz(path: Any) -> _Split:
     if path is None:
         raise ValueError("load('npz') needs path=FILE.npz with arrays " + ", ".join(NPZ_KEYS))
     file = Path(path).expanduser()
