@@ -27,7 +27,7 @@ from ..io import (
     run_checkpoints,
 )
 from ..search import sample_graph
-from ..train import Optimiser, engine_stats, ensure_default_compilation_cache, is_plain_optax
+from ..train import Optimiser, ensure_default_compilation_cache, is_plain_optax
 from ._control import LOCK_FILE, RunDirectoryError, RunLock, StopSignals
 from ._data import VALIDATION_SPLIT, _prepare_test, data_fingerprint, default_epochs, prepare_data
 from ._progress import RunProgress, run_log
@@ -378,7 +378,6 @@ def fit(
         search_deadline = deadline
         if deadline is not None and final_training is not None:
             search_deadline = start + (1.0 - final_training) * float(time_budget)
-        engine_before = engine_stats()
         with run_log(out_dir) as log_handler:
             display = RunProgress(
                 population_size=population_size,
@@ -426,7 +425,6 @@ def fit(
                     )
                     if stop.signum is not None:
                         stopped = run.stop_reason()
-                engine = {k: v - engine_before.get(k, 0) for k, v in engine_stats().items()}
                 tally = run.session()
                 summary = run_summary(
                     out_dir,
@@ -434,7 +432,7 @@ def fit(
                     stopped=stopped,
                     session=tally,
                     totals=add_totals(run.previous, tally),
-                    engine=engine,
+                    engine=run.engine,
                     val_data=(x_val, y_val),
                     test_data=test,
                     task=task,

@@ -21,7 +21,7 @@ from ..graph import Graph, input_vertex, nparams, save_graph
 from ..io import load_run_checkpoint, save_lineage, write_run_checkpoint
 from ..plot import plot_graph
 from ..search import sample_graph
-from ..train import SGD, AdaGrad, Adam, Momentum, NAdam, Nesterov, engine_stats
+from ..train import SGD, AdaGrad, Adam, Momentum, NAdam, Nesterov, sum_call_stats
 from ._control import Interrupted, StopSignals
 from ._final import train_best
 from ._progress import RunProgress, format_duration
@@ -157,6 +157,9 @@ class _Run:
     stop: StopSignals
     previous: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
     tally: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
+    # the engine's counters over this session's trainings, summed from what each returned: a diff of the
+    # process-wide engine_stats() would count whatever else compiled meanwhile (another fit in this process)
+    engine: dict[str, float] = dataclasses.field(default_factory=lambda: sum_call_stats([]))
 
     def session(self) -> dict[str, float]:
         return {**self.tally, "wall_seconds": time.monotonic() - self.start}
@@ -275,7 +278,6 @@ class _Run:
         fit_key = jax.random.split(jax.random.fold_in(self.key, gen))[0]
         self.progress.begin_generation(gen, len(population), len(done))
         t0 = time.perf_counter()
-        engine0 = engine_stats()
         report = functools.partial(_report, self.progress, gen, len(population))
         runner = _BudgetedExecutor(
             self.deadline, done, self.progress, report, self.stop, self.executor, self.executor_chunk
@@ -305,7 +307,8 @@ class _Run:
             cb(scored)
         values = [c.fitness for c in scored if _valid(c)]
         mean = sum(values) / len(values) if values else math.nan
-        engine = {k: v - engine0.get(k, 0) for k, v in engine_stats().items()}
+        engine = sum_call_stats(scored[i].info for i in runner.new)
+        self.engine = {k: v + engine[k] for k, v in self.engine.items()}
         self.progress.say(
             f"generation {gen}: best {best.fitness if best else math.nan:.4f}, mean {mean:.4f}, "
             f"{time.perf_counter() - t0:.1f} s; engine: {engine['compiles']} compiles ({engine['fast_compiles']} "

@@ -43,9 +43,9 @@ def run_summary(
 ) -> dict[str, Any]:
     """The summary of a run as a JSON-friendly dict (what ``summary.json`` holds).
 
-    ``session`` and ``totals`` tally this call and the whole run (``TOTAL_KEYS``); ``engine`` is the change of
-    ``ng.train.engine_stats()`` over this call; ``val_data`` / ``test_data`` are encoded and shaped like the training
-    data.
+    ``session`` and ``totals`` tally this call and the whole run (``TOTAL_KEYS``); ``engine`` is the engine's
+    counters summed over the trainings of this call (``ng.train.sum_call_stats``); ``val_data`` / ``test_data`` are
+    encoded and shaped like the training data.
     Classification: the best's validation and test accuracy. Regression (``train_targets``: the training targets
     ``(n, T)``): its validation and test MSE, each beside the MSE of predicting the training mean, and what the
     fitness is (``fitness_definition``).

@@ -240,6 +240,10 @@ def _train(self: Any, key: jax.Array, candidate: Candidate, where: str) -> tuple
         "train_epochs": result.epochs,
         "compiles": result.compiles,
         "cache_hits": result.cache_hits,
+        "fast_compiles": result.fast_compiles,
+        "disk_hits": result.disk_hits,
+        "background_compiles": result.background_compiles,
+        "background_compile_seconds": result.background_compile_seconds,
         "driver": result.driver,
         "train_loss": float(finite[-1]) if finite.size else math.nan,
     }
