@@ -314,7 +314,7 @@ def _decode(document: dict[str, Any], packed: np.ndarray) -> tuple[Population, j
                 info=m["info"],
             )
         )
-    key = None if document["key"] is None else jax.random.wrap_key_data(np.asarray(document["key"], np.uint32))
+    key = None if document["key"] is None else jax.random.wrap_key_data(jnp.asarray(document["key"], jnp.uint32))
     return Population(tuple(candidates), generation=document["generation"]), key, document["extra"]
 
 
