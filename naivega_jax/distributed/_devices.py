@@ -47,7 +47,7 @@ def _resolve_devices(devices: Any) -> tuple:
 
 def home_device() -> Any:
     """Where the calling thread's computations run: ``jax.default_device`` if set, else the first device."""
-    default = jax.config.jax_default_device
+    default = jax.config.jax_default_device  # type: ignore[attr-defined]  # jax's Config declares its options at run time
     if isinstance(default, jax.Device):
         return default
     return jax.devices(default)[0] if isinstance(default, str) else jax.devices()[0]
