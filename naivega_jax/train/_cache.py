@@ -208,7 +208,7 @@ def _platform(leaves: list) -> str:
     for leaf in leaves:
         if isinstance(leaf, jax.Array):
             return next(iter(leaf.devices())).platform
-    device = jax.config.jax_default_device
+    device = jax.config.jax_default_device  # type: ignore[attr-defined]  # jax's Config declares its options at run time
     if device is not None and not isinstance(device, str):
         return device.platform
     return jax.default_backend()
@@ -247,7 +247,7 @@ def _placement(leaves: list) -> tuple:
     executable is compiled for one device and refuses arguments committed to another
     (``ng.distributed.DeviceExecutor``)."""
     devices = {(d.platform, d.id) for leaf in leaves if isinstance(leaf, jax.Array) for d in leaf.devices()}
-    return (jax.config.jax_default_device, tuple(sorted(devices)))
+    return (jax.config.jax_default_device, tuple(sorted(devices)))  # type: ignore[attr-defined]  # jax's Config declares its options at run time
 
 
 class CompileCache:
@@ -284,7 +284,7 @@ class CompileCache:
     def get(
         self,
         name: str,
-        jitted: Callable,
+        jitted: jax.stages.Wrapped,
         static: dict[str, Hashable],
         args: tuple,
         tier: str | Callable[[dict[str, float], str], str] = "full",

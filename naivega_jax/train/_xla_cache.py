@@ -124,7 +124,7 @@ def compilation_cache_dir() -> str | None:
         >>> ng.train.compilation_cache_dir() is None or isinstance(ng.train.compilation_cache_dir(), str)
         True
     """
-    return jax.config.jax_compilation_cache_dir or None
+    return jax.config.jax_compilation_cache_dir or None  # type: ignore[attr-defined]  # jax's Config declares its options at run time
 
 
 def ensure_default_compilation_cache() -> None:
@@ -139,7 +139,7 @@ def ensure_default_compilation_cache() -> None:
             return
         _decided = True
         env = os.environ.get(ENV)
-        own = jax.config.jax_compilation_cache_dir
+        own = jax.config.jax_compilation_cache_dir  # type: ignore[attr-defined]  # jax's Config declares its options at run time
     if env is not None and env.strip().lower() in OFF:
         return
     if env:
