@@ -194,6 +194,7 @@ def cnn_main(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     graph = cnn_graph(init_key, tuple(int(s) for s in x.shape[1:]), int(np.max(y)) + 1)
     spent, last, epochs, compile_s = time.perf_counter() - start, None, [], 0.0
+    opt_state = None  # Adam's moments and step count run on from epoch to epoch, as in any hand-written loop
     while should_start_epoch(spent, last, budget):
         t0 = time.perf_counter()
         r = ng.train_graph(
@@ -204,11 +205,12 @@ def cnn_main(args: argparse.Namespace) -> int:
             optimiser=ng.Adam(1e-3),
             batch_size=128,
             epochs=1,
+            opt_state=opt_state,
         )
         seconds = time.perf_counter() - t0
         if r.nonfinite:
             raise RuntimeError(f"the CNN's loss became {r.failure!r} in epoch {len(epochs) + 1}")
-        graph, spent, compile_s = r.graph, spent + seconds, compile_s + r.compile_seconds
+        graph, opt_state, spent, compile_s = r.graph, r.opt_state, spent + seconds, compile_s + r.compile_seconds
         last = seconds - r.compile_seconds
         acc = ng.evaluate_accuracy(graph, x_te, y_te)  # measurement, not training: outside the budget
         epochs.append(
@@ -235,7 +237,7 @@ def cnn_main(args: argparse.Namespace) -> int:
         "train_seconds": spent - compile_s,
         "budget_seconds": budget,
         "n_train": int(x_tr.shape[0]),
-        "optimiser": "Adam(1e-3), fresh moments every epoch (train_graph starts its optimiser state anew each call)",
+        "optimiser": "Adam(1e-3), its state continued from epoch to epoch (train_graph's opt_state)",
         "batch_size": 128,
     }
     Path(args.json).write_text(json.dumps(result, indent=1))
