@@ -23,6 +23,7 @@ from ._optimiser import (
     OptimiserCrossover,
     OptimiserMutation,
 )
+from ._protocols import Crossover, FieldMutation, GraphLevelMutation, VertexLevelMutation
 from ._segments import DefaultPairGen, default_pairgen, separable_from
 from ._shield import AllVertices, FilterMutationAllowed, allow_mutation
 from ._structure import (
@@ -42,9 +43,12 @@ __all__ = [
     "AddVertexMutation",
     "AllVertices",
     "BatchSizeCrossover",
+    "Crossover",
     "CrossoverSwap",
     "DefaultPairGen",
+    "FieldMutation",
     "FilterMutationAllowed",
+    "GraphLevelMutation",
     "HighUtilityMutationProbability",
     "KernelSizeMutation",
     "LearningRateCrossover",
@@ -66,6 +70,7 @@ __all__ = [
     "RemoveVertexMutation",
     "TrainBatchSizeMutation",
     "VertexCrossover",
+    "VertexLevelMutation",
     "VertexMutation",
     "WeightedMutationProbability",
     "allow_mutation",

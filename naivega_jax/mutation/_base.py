@@ -18,8 +18,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import numbers
-from collections.abc import Iterator
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
@@ -45,9 +45,22 @@ class Mutation:
         ('batch_size', 32)
     """
 
-    target: ClassVar[str] = "graph"
-    vertex_level: ClassVar[bool] = False
-    is_crossover: ClassVar[bool] = False
+    if TYPE_CHECKING:
+        # Read-only to the checker, so that wrappers may forward them as properties; subclasses set them as class
+        # variables. The call signature depends on the kind (see the protocols in ng.mutation: GraphLevelMutation,
+        # VertexLevelMutation, FieldMutation, Crossover).
+        @property
+        def target(self) -> str: ...
+        @property
+        def vertex_level(self) -> bool: ...
+        @property
+        def is_crossover(self) -> bool: ...
+
+        __call__: Callable[..., Any]
+    else:
+        target = "graph"
+        vertex_level = False
+        is_crossover = False
 
     def wrapped(self) -> tuple[Mutation, ...]:
         """The mutations this one wraps (empty for a leaf)."""

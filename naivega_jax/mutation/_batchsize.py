@@ -21,7 +21,7 @@ def _check_batch_size(bs: Any, where: str) -> int:
 
 def _ordered_limits(l1: Any, l2: Any, where: str) -> tuple[float, float]:
     for name, v in (("l1", l1), ("l2", l2)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(float(v)):
             raise ValueError(f"{where}: {name} must be a finite number (a relative change), got {v!r}")
     return (float(l1), float(l2)) if l1 < l2 else (float(l2), float(l1))
 

@@ -256,7 +256,7 @@ def _join(ga: Graph, base: Graph, socket: str, harness: Graph, b: _Segment, firs
         v = hspec[n]
         new_ins = ins if n == first else tuple(rename[i] for i in v.inputs)
         entries.append((rename[n], v.op, new_ins))
-    shields = {k: s for k, s in bspec.shields().items() if not k.startswith(_STUB)}
+    shields: dict[str, tuple[str, ...] | None] = {k: s for k, s in bspec.shields().items() if not k.startswith(_STUB)}
     shields.update({rename[n]: hspec[n].shield for n in seg if hspec[n].shield is not None})
     spec = GraphSpec.create(entries, ga.spec.inputs, ga.spec.outputs, shields)
     params = {k: v for k, v in base.params.items() if k in spec}

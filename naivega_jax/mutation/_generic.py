@@ -124,7 +124,9 @@ def utility_probabilities(
     result, gets ``pbase``; results are clamped to [0, 1] (NaiveGAflux ``weighted_neuronutility_high/low``).
     """
     if utility is None:
-        from ._utility import default_utility as utility
+        from ._utility import default_utility
+
+        utility = default_utility
     pool = [n for n in graph.vertex_names if allow_mutation(graph, n)]
     means: dict[str, float] = {}
     for n in dict.fromkeys([*pool, *names]):
@@ -151,6 +153,9 @@ class _UtilityProbability(_Decorating):
     """Shared behaviour of the high- and low-utility probabilities; ``favour_high`` picks the direction."""
 
     favour_high: ClassVar[bool] = True
+    pbase: float
+    spread: float
+    utility: Callable | None
 
     def __post_init__(self):
         _check_utility_args(self, type(self).__name__)

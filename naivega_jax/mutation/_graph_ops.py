@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import re
-from typing import Any
+from typing import Any, cast
 
 import jax
 
@@ -109,7 +109,7 @@ class ActivationFunctionMutation(VertexLevel):
         changes, done = {}, {}
         for n, u in zip(names, draws):
             act = self.activations[min(int(u * len(self.activations)), len(self.activations) - 1)]
-            op = graph.op(n)
+            op: Any = graph.op(n)  # has_activation: a dataclass with an activation field
             if op.activation != act:
                 changes[n] = (op.replace(activation=act), graph.inputs(n))
                 done[n] = [op.activation, act]
@@ -123,7 +123,7 @@ def _as_space(delta: tuple, where: str) -> AbstractParSpace | None:
     """None means one ``range(-a, a + 1)`` per spatial axis of whatever rank the conv has (a single int)."""
     if len(delta) == 1 and isinstance(delta[0], AbstractParSpace):
         return delta[0]
-    if not delta or not all(isinstance(a, numbers.Integral) and not isinstance(a, bool) and a >= 0 for a in delta):
+    if not delta or not all(isinstance(a, numbers.Integral) and not isinstance(a, bool) and int(a) >= 0 for a in delta):
         raise ValueError(
             f"{where}: expected a parameter space of kernel size changes (ng.ParSpace(...)) or one non-negative int "
             f"per spatial axis (the largest change), got {delta!r}"
@@ -162,7 +162,7 @@ class KernelSizeMutation(VertexLevel):
         object.__setattr__(self, "space", int(delta[0]) if space is None else space)
         if maxsize is not None and not callable(maxsize):
             m = (maxsize,) if isinstance(maxsize, numbers.Integral) else tuple(maxsize)
-            if not m or not all(isinstance(v, numbers.Integral) and v >= 1 for v in m):
+            if not m or not all(isinstance(v, numbers.Integral) and int(v) >= 1 for v in m):
                 raise ValueError(
                     f"KernelSizeMutation: maxsize must be None, positive ints or a function, got {maxsize!r}"
                 )
@@ -194,7 +194,7 @@ class KernelSizeMutation(VertexLevel):
             op = graph.op(name)
             if not isinstance(op, Conv):
                 continue
-            cur = op.kernel_size
+            cur = cast(tuple[int, ...], op.kernel_size)  # the spec's ops are resolved: one size per spatial axis
             delta = self._delta(key, name, len(cur))
             if delta is None:
                 continue

@@ -32,7 +32,12 @@ LR_MIN, LR_MAX = 1e-6, 1.0
 
 def _rules(optimiser: Optimiser) -> list[Optimiser]:
     seen: list[Optimiser] = []
-    map_optimisers(lambda o: seen.append(o) or o, optimiser)
+
+    def visit(o: Optimiser) -> Optimiser:
+        seen.append(o)
+        return o
+
+    map_optimisers(visit, optimiser)
     return seen
 
 
