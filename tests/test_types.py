@@ -36,3 +36,16 @@ def test_take_with_a_random_fill_needs_a_generator(fill):
 def test_take_with_a_constant_fill_needs_no_generator():
     out = take(np.ones((2, 3)), np.array([0, -1, 2]), 1, 0.5, None)
     assert out.tolist() == [[1.0, 0.5, 1.0], [1.0, 0.5, 1.0]]
+
+
+def _candidate(fitness):
+    import jax
+
+    inp = ng.input_vertex("in", shape=(2,))
+    g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(3), inp))
+    return ng.Candidate(g, fitness=fitness)
+
+
+def test_population_best_is_the_first_of_the_highest():
+    pop = ng.evolution.Population((_candidate(None), _candidate(2.0), _candidate(5.0), _candidate(5.0)))
+    assert pop.best() is pop.candidates[2]

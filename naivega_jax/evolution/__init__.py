@@ -15,6 +15,7 @@ from ._fitness import (
 )
 from ._map_candidate import MapCandidate, candidate_diff, describe_mutation, graph_diff
 from ._population import Population, evaluate, evolve
+from ._protocols import Callback, Evolution, Executor, Fitness, PrecompilingFitness
 from ._strategies import (
     AfterEvolution,
     CombinedEvolution,
@@ -34,18 +35,23 @@ __all__ = [
     "AccuracyVsSize",
     "AfterEvolution",
     "AggFitness",
+    "Callback",
     "Candidate",
     "CombinedEvolution",
     "EliteSelection",
+    "Evolution",
     "EvolutionChain",
     "EvolveCandidates",
     "EwmaFitness",
+    "Executor",
+    "Fitness",
     "LogFitness",
     "MapCandidate",
     "MapFitness",
     "NoOpEvolution",
     "PairCandidates",
     "Population",
+    "PrecompilingFitness",
     "ShuffleCandidates",
     "SizeFitness",
     "SusSelection",

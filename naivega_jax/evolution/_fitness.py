@@ -12,7 +12,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +22,7 @@ from .._errors import ShapeError
 from ..graph import Graph, nparams
 from ..train import cached_executable
 from ._candidate import Candidate
+from ._protocols import Fitness
 
 logger = logging.getLogger("naivega_jax")
 
@@ -36,7 +37,7 @@ def _check_callable(value: object, what: str, where: str) -> None:
         raise TypeError(f"{where}: {what} must be callable as f(key, candidate) -> candidate, got {value!r}")
 
 
-def _call_base(base: Callable, key: jax.Array, candidate: Candidate, where: str) -> Candidate:
+def _call_base(base: Fitness, key: jax.Array, candidate: Candidate, where: str) -> Candidate:
     result = base(key, candidate)
     if not isinstance(result, Candidate):
         raise TypeError(f"{where}: the fitness {base!r} returned {type(result).__name__}, expected a Candidate")
@@ -124,6 +125,11 @@ class AccuracyFitness:
     data: Any = dataclasses.field(repr=False)
     batch_size: int = 256
 
+    if TYPE_CHECKING:
+        # set in __post_init__ with object.__setattr__; not dataclass fields
+        _total: int = dataclasses.field(init=False)
+        _batches: tuple[tuple[Any, Any], ...] = dataclasses.field(init=False)
+
     def __post_init__(self):
         _check_positive_int(self.batch_size, "batch_size", "AccuracyFitness")
         xs, labels = _split_data(self.data, "AccuracyFitness")
@@ -199,7 +205,7 @@ class TimeFitness:
         (9, True)
     """
 
-    base: Callable
+    base: Fitness
     combine: Callable[[float, Any], Any] | None = None
 
     def __post_init__(self):
@@ -233,9 +239,9 @@ class AggFitness:
     """
 
     aggfun: Callable[[Any, Any], Any]
-    fitnesses: tuple[Callable, ...]
+    fitnesses: tuple[Fitness, ...]
 
-    def __init__(self, aggfun: Callable[[Any, Any], Any], *fitnesses: Callable):
+    def __init__(self, aggfun: Callable[[Any, Any], Any], *fitnesses: Fitness):
         if not callable(aggfun):
             raise TypeError(f"AggFitness: aggfun must be a binary function (e.g. operator.add), got {aggfun!r}")
         if not fitnesses:
@@ -268,7 +274,7 @@ class MapFitness:
     """
 
     fn: Callable[[Any], Any]
-    base: Callable
+    base: Fitness
 
     def __post_init__(self):
         if not callable(self.fn):
@@ -295,7 +301,7 @@ class EwmaFitness:
         7.0
     """
 
-    base: Callable
+    base: Fitness
     alpha: float = 0.5
 
     def __post_init__(self):
@@ -308,7 +314,8 @@ class EwmaFitness:
         result = _call_base(self.base, key, candidate, "EwmaFitness")
         if previous is None:
             return result
-        return result.replace(fitness=(1 - self.alpha) * result.fitness + self.alpha * previous)
+        fitness = cast(float, result.fitness)  # _call_base rejects None
+        return result.replace(fitness=(1 - self.alpha) * fitness + self.alpha * previous)
 
 
 def _format_nparams(n: int) -> str:
@@ -351,7 +358,7 @@ class LogFitness:
         9
     """
 
-    base: Callable
+    base: Fitness
     level: int = logging.INFO
     msgfun: Callable[[Candidate], str] | None = None
 
@@ -399,6 +406,10 @@ class AccuracyVsSize:
     data: Any = dataclasses.field(repr=False)
     digits: int = 2
     batch_size: int = 256
+
+    if TYPE_CHECKING:
+        # set in __post_init__ with object.__setattr__; not a dataclass field
+        _accuracy: AccuracyFitness = dataclasses.field(init=False)
 
     def __post_init__(self):
         if isinstance(self.digits, bool) or not isinstance(self.digits, int) or self.digits < 0:

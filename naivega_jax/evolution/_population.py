@@ -12,10 +12,9 @@ from typing import Any
 import jax
 
 from ._candidate import Candidate
+from ._protocols import Evolution, Executor, Fitness
 
 logger = logging.getLogger("naivega_jax")
-
-Executor = Callable[[Callable[[Any], Any], Sequence[Any]], Sequence[Any]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,10 +66,10 @@ class Population:
 
     def best(self) -> Candidate:
         """The member with the highest fitness (the first of equals); unscored members are skipped."""
-        scored = [c for c in self.candidates if c.fitness is not None]
+        scored = [(c.fitness, c) for c in self.candidates if c.fitness is not None]
         if not scored:
             raise ValueError("Population.best: no member has a fitness yet; score it with ng.evolution.evaluate first")
-        return max(scored, key=lambda c: c.fitness)
+        return max(scored, key=lambda fc: fc[0])[1]
 
     def replace(self, **changes: Any) -> Population:
         """A copy with the given fields changed."""
@@ -98,8 +97,9 @@ class _ScoreMember:
             return _failure(candidate, self.invalid_fitness, f"{type(e).__name__}: {e}")
         if not isinstance(result, Candidate):
             return _failure(candidate, self.invalid_fitness, f"the fitness returned {type(result).__name__}")
+        raw: Any = result.fitness  # whatever the user's fitness set
         try:
-            value = float(result.fitness)
+            value = float(raw)
         except (TypeError, ValueError):
             return _failure(candidate, self.invalid_fitness, f"the fitness value {result.fitness!r} is not a number")
         if not math.isfinite(value):
@@ -141,7 +141,7 @@ class _Precompiler:
 
 def evaluate(
     key: jax.Array,
-    fitness: Callable[[jax.Array, Candidate], Candidate],
+    fitness: Fitness,
     population: Population,
     *,
     executor: Executor | None = None,
@@ -201,7 +201,7 @@ def evaluate(
 
 def evolve(
     key: jax.Array,
-    strategy: Callable[[jax.Array, Sequence[Candidate]], Sequence[Candidate]],
+    strategy: Evolution,
     *args: Any,
     executor: Executor | None = None,
     invalid_fitness: float = 0.0,

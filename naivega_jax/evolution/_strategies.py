@@ -17,8 +17,7 @@ import numpy as np
 
 from .._random import host_rng
 from ._candidate import Candidate
-
-Strategy = Callable[[jax.Array, Sequence[Any]], list]
+from ._protocols import Evolution
 
 
 def _check_count(value: object, what: str, where: str) -> None:
@@ -73,7 +72,7 @@ class AfterEvolution:
         [3, 2, 1]
     """
 
-    evo: Strategy
+    evo: Evolution
     fn: Callable[[list], Sequence[Any]]
 
     def __post_init__(self):
@@ -101,7 +100,7 @@ class EliteSelection:
     """
 
     n: int
-    evo: Strategy = NoOpEvolution()
+    evo: Evolution = NoOpEvolution()
 
     def __post_init__(self):
         _check_count(self.n, "n", "EliteSelection")
@@ -132,7 +131,7 @@ class SusSelection:
     """
 
     n: int
-    evo: Strategy = NoOpEvolution()
+    evo: Evolution = NoOpEvolution()
 
     def __post_init__(self):
         _check_count(self.n, "n", "SusSelection")
@@ -178,7 +177,7 @@ class TournamentSelection:
     n: int
     k: int = 2
     p: float = 1.0
-    evo: Strategy = NoOpEvolution()
+    evo: Evolution = NoOpEvolution()
 
     def __post_init__(self):
         _check_count(self.n, "n", "TournamentSelection")
@@ -196,9 +195,9 @@ class TournamentSelection:
             raise ValueError(f"TournamentSelection: cannot select {self.n} candidates from an empty population")
         rng = host_rng(key, "TournamentSelection")
         draws = self.n * self.k
-        order = [rng.permutation(size)[: draws % size]] if size else []
-        order += [rng.permutation(size) for _ in range(draws // size if size else 0)]
-        order = np.concatenate(order) if order else np.zeros(0, int)
+        parts = [rng.permutation(size)[: draws % size]] if size else []
+        parts += [rng.permutation(size) for _ in range(draws // size if size else 0)]
+        order = np.concatenate(parts) if parts else np.zeros(0, int)
         weights = self.p * (1 - self.p) ** np.arange(self.k)
         selected = []
         for group in order.reshape(self.n, self.k):
@@ -219,9 +218,9 @@ class CombinedEvolution:
         [1, 2, 1, 2]
     """
 
-    evos: tuple[Strategy, ...]
+    evos: tuple[Evolution, ...]
 
-    def __init__(self, *evos: Strategy):
+    def __init__(self, *evos: Evolution):
         for e in evos:
             _check_strategy(e, "every strategy", "CombinedEvolution")
         object.__setattr__(self, "evos", tuple(evos))
@@ -247,9 +246,9 @@ class EvolutionChain:
         [3, 2]
     """
 
-    evos: tuple[Strategy, ...]
+    evos: tuple[Evolution, ...]
 
-    def __init__(self, *evos: Strategy):
+    def __init__(self, *evos: Evolution):
         for e in evos:
             _check_strategy(e, "every strategy", "EvolutionChain")
         object.__setattr__(self, "evos", tuple(evos))
@@ -275,7 +274,7 @@ class PairCandidates:
         [2, 1, 1]
     """
 
-    evo: Strategy
+    evo: Evolution
 
     def __post_init__(self):
         _check_strategy(self.evo, "evo", "PairCandidates")

@@ -29,6 +29,7 @@ import optax
 from ..train import Adam, Optimiser, TrainResult, is_plain_optax, precompile_training, train_graph
 from ..train.internal import DRIVERS, batches_on_device
 from ._candidate import Candidate
+from ._protocols import Fitness
 
 logger = logging.getLogger("naivega_jax")
 
@@ -99,7 +100,7 @@ def _default_device() -> Any:
     """The device the calling thread computes on: ``jax.default_device`` if set (``ng.distributed.DeviceExecutor`` sets
     it per
     thread), else the first device."""
-    default = jax.config.jax_default_device
+    default = jax.config.jax_default_device  # type: ignore[attr-defined]  # jax's Config declares its options at run time
     if isinstance(default, jax.Device):
         return default
     return jax.devices(default)[0] if isinstance(default, str) else jax.devices()[0]
@@ -268,7 +269,9 @@ def _resumable_state(self: Any, candidate: Candidate) -> Any:
         want, want_def = jax.tree_util.tree_flatten(expected)
     except Exception:  # an optimiser the engine will refuse with its own message
         return None
-    if got_def != want_def or any(np.shape(g) != w.shape for g, w in zip(got, want)):
+    # jaxlib ships no type stub for PyTreeDef, so the checker cannot see its __ne__
+    same_structure = got_def == want_def  # type: ignore[operator]
+    if not same_structure or any(np.shape(g) != w.shape for g, w in zip(got, want)):
         return None
     return state
 
@@ -342,7 +345,7 @@ class TrainThenFitness:
 
     train_data: Any = dataclasses.field(repr=False)
     _: dataclasses.KW_ONLY
-    fitness: Callable[[jax.Array, Candidate], Candidate]
+    fitness: Fitness
     loss: Callable = _CE
     invalid_fitness: float = 0.0
     epochs: int = 1
