@@ -22,7 +22,7 @@ def test_one_optax_optimiser_trains_every_member(key, tmp_path):
     assert all(c.optimiser is None for c in pop)
     assert max(c.fitness for c in pop) > 0.6
     run = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert run["optimiser"] == "optax" and run["keep_optimiser_state"] is False
+    assert run["optimiser"] == "optax" and run["keep_optimiser_state"] is True  # fit's default for a new run
     # a resume must say the same: drawn optimisers are another run
     with pytest.raises(ng.autofit.RunDirectoryError, match="optimiser='optax'"):
         ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "run", **{**SMALL, "max_generations": 3})
@@ -51,7 +51,7 @@ def test_kept_optimiser_states_survive_generations_and_checkpoints(key, tmp_path
 def test_bad_optimiser_arguments_are_refused_before_work(key, tmp_path):
     with pytest.raises(TypeError, match=r"fit: optimiser must be None, an optimiser spec .* got 'adam'"):
         ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "a", optimiser="adam", **SMALL)
-    with pytest.raises(TypeError, match="keep_optimiser_state must be True or False, got 1"):
+    with pytest.raises(TypeError, match="keep_optimiser_state must be None, True or False, got 1"):
         ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "b", keep_optimiser_state=1, **SMALL)
     own = ng.TrainThenFitness((X, Y), fitness=lambda k, c: c.replace(fitness=0.5))
     with pytest.raises(ValueError, match="with a fitness of your own"):
@@ -65,3 +65,17 @@ def test_fit_returns_its_summary_with_the_population(key, tmp_path):
     assert summary == json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["best"]["fitness"] == pop[0].fitness
     assert ng.evolve(key, ng.autofit.default_evolution(3), ng.SizeFitness(), pop).info == {}
+
+
+def test_a_resumed_run_keeps_the_optimiser_state_setting_it_started_with(key, tmp_path):
+    ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "run", keep_optimiser_state=False, **SMALL)
+    pop = ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "run", **{**SMALL, "max_generations": 3})
+    assert pop.generation == 3 and all(c.opt_state is None for c in pop)  # upstream's fresh state, as it started
+    with pytest.raises(ng.autofit.RunDirectoryError, match=r"keep_optimiser_state=False, but this call has .*True"):
+        ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "run", keep_optimiser_state=True, **SMALL)
+    # a run directory written before the setting existed resumes as upstream did
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    del run["keep_optimiser_state"]
+    (tmp_path / "run" / "run.json").write_text(json.dumps(run))
+    pop = ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "run", **{**SMALL, "max_generations": 4})
+    assert pop.generation == 4 and all(c.opt_state is None for c in pop)
