@@ -33,7 +33,7 @@ from ..graph import (
     validate_graph,
 )
 from ..graph.internal import init_vertex
-from ..search import add_edge_candidates
+from ..search import ArchSpaceLike, add_edge_candidates
 from . import _draw
 from ._base import probability, report
 from ._generic import log_prefix
@@ -130,7 +130,7 @@ class AddVertexMutation(VertexLevel):
         (0.0, True)
     """
 
-    space: Any
+    space: ArchSpaceLike
     outselect: Callable | None = None
     weight_init: Any = "identity"
 

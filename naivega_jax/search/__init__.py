@@ -38,6 +38,7 @@ from ._parspace import (
     Singleton2DParSpace,
     SingletonParSpace,
 )
+from ._protocols import ArchSpaceLike
 from ._shapes import (
     DeltaShape,
     ParallelShapes,
@@ -66,6 +67,7 @@ __all__ = [
     "AbstractParSpace",
     "ArchSpace",
     "ArchSpaceChain",
+    "ArchSpaceLike",
     "BatchNormSpace",
     "ConditionalArchSpace",
     "ConvSpace",

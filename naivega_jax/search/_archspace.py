@@ -27,6 +27,7 @@ from ..graph import Add, Concat, GlobalPool, Graph, Op, PartialIdentityInit, Sca
 from ..graph.internal import check_weight_init, shield_names
 from ._layerspace import AbstractLayerSpace, log_message, logger, nested_logging
 from ._parspace import AbstractParSpace, draw_index, flat_choices, parspace_of
+from ._protocols import ArchSpaceLike
 
 Shape = tuple[int, ...]
 
@@ -127,7 +128,7 @@ class AbstractArchSpace:
         return self.sample(host_rng(key, "archspace"), name, in_vertex, outsize=outsize, weight_init=weight_init)
 
 
-def _sample(space: Any, rng: Any, name: str, v: Vertex, outsize: int | None, weight_init: Any) -> Vertex:
+def _sample(space: ArchSpaceLike, rng: Any, name: str, v: Vertex, outsize: int | None, weight_init: Any) -> Vertex:
     if isinstance(space, AbstractArchSpace):
         return space.sample(rng, name, v, outsize=outsize, weight_init=weight_init)
     # A user-supplied callable space: give it a key of its own drawn from the stream.
@@ -135,7 +136,7 @@ def _sample(space: Any, rng: Any, name: str, v: Vertex, outsize: int | None, wei
     return space(key, name, v, outsize=outsize, weight_init=weight_init)
 
 
-def _arch_space(x: Any, what: str) -> Any:
+def _arch_space(x: Any, what: str) -> ArchSpaceLike:
     if isinstance(x, AbstractLayerSpace):
         return VertexSpace(x)
     if isinstance(x, AbstractArchSpace) or (callable(x) and not isinstance(x, (type, AbstractParSpace))):
@@ -213,9 +214,9 @@ class ArchSpace(AbstractArchSpace):
         True
     """
 
-    spaces: tuple[Any, ...]
+    spaces: tuple[ArchSpaceLike, ...]
 
-    def __init__(self, *spaces: Any, shielded: Any = False):
+    def __init__(self, *spaces: ArchSpaceLike | AbstractLayerSpace, shielded: Any = False):
         if not spaces:
             raise ValueError("ArchSpace: expected at least one space, got none")
         wrapped = tuple(
@@ -280,7 +281,7 @@ class RepeatArchSpace(AbstractArchSpace):
         ('test.3', 'test.2')
     """
 
-    space: Any
+    space: ArchSpaceLike
     counts: Any
 
     def __post_init__(self):
@@ -306,9 +307,9 @@ class ArchSpaceChain(AbstractArchSpace):
         ('v.2', (3,))
     """
 
-    spaces: tuple[Any, ...]
+    spaces: tuple[ArchSpaceLike, ...]
 
-    def __init__(self, *spaces: Any):
+    def __init__(self, *spaces: ArchSpaceLike | AbstractLayerSpace):
         if not spaces:
             raise ValueError("ArchSpaceChain: expected at least one space, got none")
         object.__setattr__(self, "spaces", tuple(_arch_space(s, "ArchSpaceChain") for s in spaces))
@@ -360,7 +361,7 @@ class ForkArchSpace(AbstractArchSpace):
         ('v.cat', [4, 4, 5])
     """
 
-    space: Any
+    space: ArchSpaceLike
     paths: Any
     shielded: Any = False
 
@@ -406,7 +407,7 @@ class ResidualArchSpace(AbstractArchSpace):
         ('v.add', ['in', 'v.res'])
     """
 
-    space: Any
+    space: ArchSpaceLike
     shielded: Any = False
 
     def __post_init__(self):
@@ -482,7 +483,7 @@ class LoggingArchSpace(AbstractArchSpace):
         'test'
     """
 
-    space: Any
+    space: ArchSpaceLike
     msgfun: Callable[[Vertex], str] | None = None
     level: int = logging.DEBUG
 
@@ -497,7 +498,9 @@ class LoggingArchSpace(AbstractArchSpace):
         return v
 
 
-def sample_graph(key: jax.Array, space: Any, input_vertex: Vertex, *, name: str = "model") -> Graph:
+def sample_graph(
+    key: jax.Array, space: ArchSpaceLike | AbstractLayerSpace, input_vertex: Vertex, *, name: str = "model"
+) -> Graph:
     """Samples ``space`` on ``input_vertex`` (vertices named under ``name``) and builds the graph.
 
     The architecture and the parameters are drawn from independent halves of ``key``.
