@@ -21,7 +21,7 @@ import dataclasses
 import inspect
 import math
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import optax
 
@@ -42,6 +42,10 @@ class Optimiser:
 
     hyperparameters: ClassVar[tuple[str, ...]] = ()
 
+    if TYPE_CHECKING:
+        # Every concrete spec is a dataclass: lets the type checker accept dataclasses.fields/replace on a spec.
+        __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
     @property
     def learning_rate(self) -> float | ScaledSchedule:
         raise NotImplementedError
@@ -58,7 +62,7 @@ class Optimiser:
     def _injected(self) -> dict[str, float | ScaledSchedule]:
         """The values ``to_optax`` injects, by name: a scheduled learning rate injects its factor only, as
         ``learning_rate_factor`` (the schedule itself is a constant of the factory)."""
-        values = {}
+        values: dict[str, float | ScaledSchedule] = {}
         for name in self.hyperparameters:
             value = getattr(self, name)
             if isinstance(value, ScaledSchedule):
@@ -78,9 +82,10 @@ class Optimiser:
         """The spec with every hyperparameter at its default: equal skeletons mean equal optax structure. A
         scheduled learning rate keeps its schedule (at factor 1): the schedule is compiled into the step."""
         schedule = getattr(self, "learning_rate", None)
+        spec_type: type[Any] = type(self)  # a concrete dataclass spec, whose fields all have defaults
         if isinstance(schedule, ScaledSchedule):
-            return type(self)(learning_rate=ScaledSchedule(schedule.schedule))
-        return type(self)()
+            return spec_type(learning_rate=ScaledSchedule(schedule.schedule))
+        return spec_type()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict; ``Optimiser.from_dict`` inverts it. A learning rate that is a schedule cannot be
@@ -342,7 +347,7 @@ class WeightDecay(Optimiser):
     def learning_rate(self) -> float:
         return 1.0
 
-    def with_learning_rate(self, learning_rate: float) -> WeightDecay:
+    def with_learning_rate(self, learning_rate: float | Callable[[Any], Any]) -> WeightDecay:
         return self
 
 
@@ -374,15 +379,19 @@ class OptimiserChain(Optimiser):
         object.__setattr__(self, "optimisers", tuple(optimisers))
 
     @property
-    def learning_rate(self) -> float:
-        return math.prod(o.learning_rate for o in self.optimisers)
+    def learning_rate(self) -> float | ScaledSchedule:
+        rate: float | ScaledSchedule = 1.0
+        for o in self.optimisers:
+            rate = rate * o.learning_rate
+        return rate
 
     def with_learning_rate(self, learning_rate: float | Callable[[Any], Any]) -> OptimiserChain:
         learning_rate = _learning_rate(learning_rate, "OptimiserChain")
         members = list(self.optimisers)
         for i, o in enumerate(members):
             if _adjustable(o):
-                rest = self.learning_rate / o.learning_rate
+                total: Any = self.learning_rate  # a ScaledSchedule whenever o's is one
+                rest = total / o.learning_rate
                 members[i] = o.with_learning_rate(learning_rate / rest)
                 return OptimiserChain(*members)
         return self
@@ -415,10 +424,10 @@ class ShieldedOpt(Optimiser):
             raise TypeError(f"ShieldedOpt: optimiser must be an optimiser spec, got {self.optimiser!r}")
 
     @property
-    def learning_rate(self) -> float:
+    def learning_rate(self) -> float | ScaledSchedule:
         return self.optimiser.learning_rate
 
-    def with_learning_rate(self, learning_rate: float) -> ShieldedOpt:
+    def with_learning_rate(self, learning_rate: float | Callable[[Any], Any]) -> ShieldedOpt:
         return self
 
     def to_optax(self) -> optax.GradientTransformation:
@@ -495,7 +504,7 @@ class Optax(Optimiser):
     def to_optax(self) -> optax.GradientTransformation:
         return self.transform
 
-    def _injected(self) -> dict[str, float]:
+    def _injected(self) -> dict[str, float | ScaledSchedule]:
         return {}
 
     def skeleton(self) -> Optax:
@@ -618,7 +627,7 @@ def merge_optimisers(*optimisers: Optimiser, kind: type[Optimiser] | None = None
     if isinstance(first, Optax):
         raise TypeError("merge_optimisers: plain optax transformations (ng.Optax) cannot be merged; chain them")
     if isinstance(first, ShieldedOpt):
-        return ShieldedOpt(merge_optimisers(*(o.optimiser for o in optimisers)))
+        return ShieldedOpt(merge_optimisers(*(o.optimiser for o in optimisers if isinstance(o, ShieldedOpt))))
     if isinstance(first, WeightDecay):
-        return WeightDecay(math.prod(o.weight_decay for o in optimisers))
+        return WeightDecay(math.prod(o.weight_decay for o in optimisers if isinstance(o, WeightDecay)))
     return first.with_learning_rate(math.prod(o.learning_rate for o in optimisers))
