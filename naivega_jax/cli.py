@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ._errors import NaiveGAError
-from .autofit._control import install_stop_handlers, restore_handlers
+from .autofit import install_stop_handlers, restore_handlers
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -282,11 +282,11 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
     )
     try:
         if random:
-            random_search(
+            population = random_search(
                 jax.random.key(cli["seed"]), x_tr, y_tr, members=cli["population"], budget=cli["budget"], **common
             )
         else:
-            fit(
+            population = fit(
                 x_tr,
                 y_tr,
                 key=jax.random.key(cli["seed"]),
@@ -302,7 +302,7 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
         for cb in callbacks:
             if hasattr(cb, "close"):
                 cb.close()
-    summary = json.loads((out / "summary.json").read_text())
+    summary = population.info["summary"]
     best = summary["best"]
     if best is None:
         print(f"no candidate was scored yet; resume with `naivega resume {out}`", flush=True)

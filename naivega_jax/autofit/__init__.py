@@ -1,6 +1,6 @@
 """The application: AutoFlux's default search spaces and strategy, ``fit``, and the random-search baseline."""
 
-from ._control import RunDirectoryError
+from ._control import RunDirectoryError, install_stop_handlers, restore_handlers
 from ._data import data_fingerprint, default_epochs, encode_known_labels, prepare_data, training_size
 from ._fit import fit
 from ._progress import ProgressHandler, RunProgress, format_duration
@@ -47,10 +47,12 @@ __all__ = [
     "format_summary",
     "graph_mutation",
     "initial_population",
+    "install_stop_handlers",
     "mlp_space",
     "prepare_data",
     "random_search",
     "rep_fork_res",
+    "restore_handlers",
     "scale_targets",
     "search_budget",
     "squared_error",

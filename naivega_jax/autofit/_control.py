@@ -102,7 +102,14 @@ _NAMES = {signal.SIGINT: "SIGINT (Ctrl-C)", signal.SIGTERM: "SIGTERM"}
 def install_stop_handlers(handler: Any) -> dict[int, Any]:
     """Installs ``handler`` for SIGINT and SIGTERM, from the main thread only and where a signal is not ignored (a
     process started with SIGINT ignored, as a shell's background jobs are, keeps ignoring it); returns the previous
-    handlers for ``restore_handlers``."""
+    handlers for ``restore_handlers``. ``fit`` installs its own while it runs (``StopSignals``); a program around it
+    (the ``naivega`` command) uses this for the time outside.
+
+    Example:
+        >>> import signal, naivega_jax as ng
+        >>> previous = ng.autofit.install_stop_handlers(signal.default_int_handler)
+        >>> ng.autofit.restore_handlers(previous)
+    """
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in _NAMES:
@@ -112,6 +119,7 @@ def install_stop_handlers(handler: Any) -> dict[int, Any]:
 
 
 def restore_handlers(previous: dict[int, Any]) -> None:
+    """Puts back the handlers ``install_stop_handlers`` returned."""
     for sig, handler in previous.items():
         signal.signal(sig, handler)
 
