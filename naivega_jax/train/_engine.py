@@ -217,7 +217,7 @@ class _Run:
         self.outputs: list[Any] = []  # per step (loop) or per epoch (scan): the loss, then each row's correctness
         self.masks: list[np.ndarray] = []
 
-    def lookup(self, name: str, jitted: Callable, static: dict, args: tuple, tier: Any = "full") -> Any:
+    def lookup(self, name: str, jitted: jax.stages.Wrapped, static: dict, args: tuple, tier: Any = "full") -> Any:
         found: Lookup = CACHE.get(name, jitted, static, args, tier)
         self.compile_seconds += found.seconds
         self.hits += found.hit
@@ -497,8 +497,8 @@ def _finish(run: _Run, graph, opt_state, ok, steps, epochs, driver, t_start, cla
     # on CPU each buffer converts in ~2 us; jax.device_get's batched copy costs ~15 us a buffer there, but on an
     # accelerator it overlaps the transfers instead of waiting for each in turn
     outputs = run.outputs if jax.default_backend() == "cpu" else jax.device_get(run.outputs)
-    rows = [np.reshape(np.asarray(v), (-1, width)) for v in outputs]
-    rows = np.concatenate(rows) if rows else np.zeros((0, width), np.float32)
+    parts = [np.reshape(np.asarray(v), (-1, width)) for v in outputs]
+    rows = np.concatenate(parts) if parts else np.zeros((0, width), np.float32)
     losses = rows[:, 0]
     correct = None
     if classifies:

@@ -59,10 +59,10 @@ class Optimiser:
         """The optax transformation; scalar hyperparameters are injected state (``optax.inject_hyperparams``)."""
         return optax.inject_hyperparams(self._factory())(**self._injected())
 
-    def _injected(self) -> dict[str, float | ScaledSchedule]:
+    def _injected(self) -> dict[str, float]:
         """The values ``to_optax`` injects, by name: a scheduled learning rate injects its factor only, as
         ``learning_rate_factor`` (the schedule itself is a constant of the factory)."""
-        values: dict[str, float | ScaledSchedule] = {}
+        values: dict[str, float] = {}
         for name in self.hyperparameters:
             value = getattr(self, name)
             if isinstance(value, ScaledSchedule):
@@ -504,7 +504,7 @@ class Optax(Optimiser):
     def to_optax(self) -> optax.GradientTransformation:
         return self.transform
 
-    def _injected(self) -> dict[str, float | ScaledSchedule]:
+    def _injected(self) -> dict[str, float]:
         return {}
 
     def skeleton(self) -> Optax:

@@ -162,7 +162,7 @@ def _per_example(loss: Callable, out: Any, y: jax.Array) -> jax.Array:
     per = loss(out, y)
     batch = y.shape[0]
     shape = tuple(np.shape(per))
-    accepted = [(batch,)]
+    accepted: list[tuple[int, ...]] = [(batch,)]
     if isinstance(out, jax.Array) and out.shape != (batch,):
         accepted.append(tuple(out.shape))
     if shape not in accepted:
@@ -297,7 +297,7 @@ def _eval_batch(graph, xs, y, mask):
 
 def _with_utility(graph: Graph) -> Graph:
     """``ng.graph.init_activation_utility`` on the host (its eager ``jnp.full`` compiles a kernel per new width)."""
-    state = dict(graph.state)
+    state: dict[str, dict[str, Any]] = dict(graph.state)
     for v in graph.spec.vertices:
         entry = state.get(v.name, {})
         if v.op.trait != IMMUTABLE and UTILITY not in entry:
@@ -348,8 +348,9 @@ def _given_state(skeleton: Optimiser, params: Any, layout: _Layout | None, opt_s
     if layout is None:
         return jax.tree_util.tree_map(np.asarray, state)
     flat_def = jax.tree_util.tree_structure(_state_shapes(skeleton, jax.ShapeDtypeStruct((layout.size,), layout.dtype)))
-    parts = flat_def.flatten_up_to(state)
-    kinds = flat_def.flatten_up_to(expected)
+    # jaxlib ships no type stub for PyTreeDef, so the checker cannot see its methods
+    parts = flat_def.flatten_up_to(state)  # type: ignore[attr-defined]
+    kinds = flat_def.flatten_up_to(expected)  # type: ignore[attr-defined]
     leaves = [layout.ravel_host(p) if isinstance(k, Mapping) else np.asarray(p) for p, k in zip(parts, kinds)]
     return jax.tree_util.tree_unflatten(flat_def, leaves)
 
@@ -358,7 +359,7 @@ def _check_state(opt_state: Any, expected: Any, skeleton: Optimiser, where: str)
     """One-line ``ValueError`` naming ``opt_state`` and its first difference from the ``expected`` shapes."""
     got, got_def = jax.tree_util.tree_flatten_with_path(opt_state)
     want, want_def = jax.tree_util.tree_flatten_with_path(expected)
-    if got_def != want_def:
+    if got_def != want_def:  # type: ignore[operator]  # jaxlib ships no type stub for PyTreeDef
         got_paths = [jax.tree_util.keystr(p) for p, _ in got]
         want_paths = [jax.tree_util.keystr(p) for p, _ in want]
         detail = next(
