@@ -297,7 +297,7 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
                 **common,
             )
     finally:
-        if hasattr(executor, "close"):
+        if executor is not None and hasattr(executor, "close"):
             executor.close()  # Ray actors hold their CPUs and GPUs until closed
         for cb in callbacks:
             if hasattr(cb, "close"):

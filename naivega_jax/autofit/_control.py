@@ -96,7 +96,7 @@ class Interrupted(BaseException):
     no candidate's failure handling mistakes it for the candidate failing."""
 
 
-_NAMES = {signal.SIGINT: "SIGINT (Ctrl-C)", signal.SIGTERM: "SIGTERM"}
+_NAMES: dict[int, str] = {signal.SIGINT: "SIGINT (Ctrl-C)", signal.SIGTERM: "SIGTERM"}
 
 
 def install_stop_handlers(handler: Any) -> dict[int, Any]:
@@ -110,7 +110,7 @@ def install_stop_handlers(handler: Any) -> dict[int, Any]:
         >>> previous = ng.autofit.install_stop_handlers(signal.default_int_handler)
         >>> ng.autofit.restore_handlers(previous)
     """
-    previous = {}
+    previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in _NAMES:
             if signal.getsignal(sig) is not signal.SIG_IGN:

@@ -86,7 +86,8 @@ class MSEFitness:
 
     def mse(self, graph: Graph) -> float:
         """The mean squared error of ``graph`` on the data (over examples and target columns)."""
-        return evaluate_loss(graph, *self.data, squared_error, batch_size=self.batch_size)
+        x, y = self.data
+        return evaluate_loss(graph, x, y, squared_error, batch_size=self.batch_size)
 
     def __call__(self, key: jax.Array, candidate: Candidate) -> Candidate:
         mse = self.mse(candidate.graph)

@@ -25,7 +25,7 @@ from ..train import SGD, AdaGrad, Adam, Momentum, NAdam, Nesterov, sum_call_stat
 from ._control import Interrupted, StopSignals
 from ._final import train_best
 from ._progress import RunProgress, format_duration
-from ._summary import TOTAL_KEYS, add_totals
+from ._summary import TOTAL_KEYS, add_totals, scored_fitness
 
 #: upstream's six optimiser types for new candidates, each with a log-uniform learning-rate range that suits it
 INITIAL_OPTIMISERS = (
@@ -130,7 +130,7 @@ def _write_best(out_dir: Path, population: Population) -> Candidate | None:
     scored = [c for c in population if _valid(c)]
     if not scored:
         return None
-    best = max(scored, key=lambda c: c.fitness)
+    best = max(scored, key=scored_fitness)
     save_graph(out_dir / "best" / "graph", best.graph)
     save_lineage(out_dir / "best" / "lineage.json", best)
     plot_graph(best.graph, out_dir / "best" / "graph.png", title=f"fitness {best.fitness:.4f}")
@@ -172,7 +172,7 @@ class _Run:
         if stored_key is not None:
             self.key = stored_key
         self.previous = add_totals(self.previous, extra.get("totals", {}))
-        self.progress.scored(max((c.fitness for c in population if _valid(c)), default=None))
+        self.progress.scored(max((scored_fitness(c) for c in population if _valid(c)), default=None))
         if not extra.get("complete", True):
             done = {i: population[i] for i in extra.get("evaluated", [])}
             self.progress.say(
@@ -305,7 +305,7 @@ class _Run:
         best = _write_best(self.out_dir, scored)
         for cb in self.callbacks:
             cb(scored)
-        values = [c.fitness for c in scored if _valid(c)]
+        values = [scored_fitness(c) for c in scored if _valid(c)]
         mean = sum(values) / len(values) if values else math.nan
         engine = sum_call_stats(scored[i].info for i in runner.new)
         self.engine = {k: v + engine[k] for k, v in self.engine.items()}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, cast
 
 import jax
 
@@ -64,7 +64,8 @@ def _is_feature_map(v) -> bool:
 
 def _odd_kernel(graph: Graph, name: str) -> bool:
     op = graph.op(name)
-    return isinstance(op, Conv) and all(k % 2 == 1 for k in op.kernel_size)
+    # the spec's ops are resolved: kernel_size is a tuple
+    return isinstance(op, Conv) and all(k % 2 == 1 for k in cast(tuple[int, ...], op.kernel_size))
 
 
 def _feature_map_size(graph: Graph, name: str) -> tuple[int, ...]:

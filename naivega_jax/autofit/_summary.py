@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..evolution import Population
+from ..evolution import Candidate, Population
 from ..graph import nparams
 from ..io import run_checkpoints
 from ..train import evaluate_accuracy, evaluate_loss
@@ -21,6 +21,11 @@ SUMMARY_FILE = "summary.json"
 #: what a run tallies over its sessions; ``train_examples`` (examples every candidate's steps trained on, summed) and
 #: ``candidate_epochs`` are the units in which search strategies' budgets compare
 TOTAL_KEYS = ("wall_seconds", "compile_seconds", "train_seconds", "evaluations", "train_examples", "candidate_epochs")
+
+
+def scored_fitness(c: Candidate) -> float:
+    """The fitness of a candidate the caller knows is scored (it keeps only those), as a float for max/sum."""
+    return -math.inf if c.fitness is None else c.fitness
 
 
 def add_totals(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
@@ -78,7 +83,7 @@ def run_summary(
         },
     }
     if scored:
-        best = max(scored, key=lambda c: c.fitness)
+        best = max(scored, key=scored_fitness)
         summary["best"] = {
             "fitness": best.fitness,
             **(
@@ -116,7 +121,7 @@ def _errors(graph, train_targets, val_data, test_data) -> dict[str, Any]:
         if data is None:
             out.update({f"{split}_mse": None, f"{split}_baseline_mse": None})
             continue
-        out[f"{split}_mse"] = evaluate_loss(graph, *data, squared_error) if fits else None
+        out[f"{split}_mse"] = evaluate_loss(graph, data[0], data[1], squared_error) if fits else None
         out[f"{split}_baseline_mse"] = baseline_mse(train_targets, data[1])
     return out
 
