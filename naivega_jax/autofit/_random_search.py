@@ -9,7 +9,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from ..evolution import Population
+from ..evolution import Callback, Executor, Population
 from ._data import VALIDATION_SPLIT, default_epochs, training_size
 from ._fit import fit
 
@@ -46,8 +46,8 @@ def random_search(
     fitness: Callable | None = None,
     validation_split: float = VALIDATION_SPLIT,
     time_budget: float | None = None,
-    callbacks: Sequence[Callable[[Population], Any]] = (),
-    executor: Callable | None = None,
+    callbacks: Sequence[Callback] = (),
+    executor: Executor | None = None,
     executor_chunk: int | None = None,
     progress: bool = True,
     run_info: dict[str, Any] | None = None,

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from .._random import host_rng
-from ..evolution import Candidate, Population, evaluate
+from ..evolution import Callback, Candidate, Executor, Population, evaluate
 from ..graph import Graph, input_vertex, nparams, save_graph
 from ..io import load_run_checkpoint, save_lineage, write_run_checkpoint
 from ..plot import plot_graph
@@ -146,10 +146,10 @@ class _Run:
     max_generations: int
     time_budget: float | None
     deadline: float | None
-    callbacks: Sequence[Callable[[Population], Any]]
+    callbacks: Sequence[Callback]
     fitness: Callable
     evolution: Callable
-    executor: Callable | None
+    executor: Executor | None
     executor_chunk: int | None
     progress: RunProgress
     start: float

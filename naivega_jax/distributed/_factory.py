@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..evolution import Executor
 from ._devices import DeviceExecutor
 from ._local import LocalExecutor
 from ._ray import RayExecutor
@@ -19,7 +18,7 @@ def make_executor(
     num_gpus_per_task: float = 0,
     max_retries: int = 1,
     actors: bool = True,
-) -> Any:
+) -> Executor:
     """The executor named ``kind``: ``"local"``, ``"devices"`` or ``"ray"`` (``naivega fit --executor KIND``).
 
     Args:
