@@ -7,6 +7,7 @@ import numbers
 from collections.abc import Sequence
 from typing import Any
 
+import jax
 import numpy as np
 
 from . import _draw
@@ -78,7 +79,7 @@ class TrainBatchSizeMutation(Mutation):
         object.__setattr__(self, "maxrel", hi)
         object.__setattr__(self, "quantize_to", quantize_to)
 
-    def __call__(self, key: Any, batch_size: int) -> int:
+    def __call__(self, key: jax.Array, batch_size: int) -> int:
         bs = _check_batch_size(batch_size, "TrainBatchSizeMutation")
         x = float(_draw.uniform(key)) * (self.maxrel - self.minrel) + self.minrel
         new = mutate_batch_size(self.quantize_to, bs, x)
@@ -99,7 +100,7 @@ class BatchSizeCrossover(Mutation):
     target = "batch_size"
     is_crossover = True
 
-    def __call__(self, key: Any, pair: tuple[int, int]) -> tuple[int, int]:
+    def __call__(self, key: jax.Array, pair: tuple[int, int]) -> tuple[int, int]:
         a, b = pair
         a, b = _check_batch_size(a, "BatchSizeCrossover"), _check_batch_size(b, "BatchSizeCrossover")
         report("BatchSizeCrossover", old=[a, b], new=[b, a])

@@ -97,7 +97,7 @@ def _first_kept(stubs: set[str], utility: Callable | None):
     return fn
 
 
-def _resize(graph: Graph, targets: dict[str, int], key: Any, utility: Callable) -> Graph:
+def _resize(graph: Graph, targets: dict[str, int], key: jax.Array, utility: Callable) -> Graph:
     """``delta_nout`` to absolute ``targets`` (one per tied group), exact."""
     deltas: dict[str, int] = {}
     done: set[str] = set()
@@ -109,14 +109,14 @@ def _resize(graph: Graph, targets: dict[str, int], key: Any, utility: Callable) 
     return delta_nout(graph, deltas, utility=utility, key=key) if deltas else graph
 
 
-def _equalize_inputs(a: Graph, ins: tuple[str, ...], key: Any, utility: Callable | None) -> Graph:
+def _equalize_inputs(a: Graph, ins: tuple[str, ...], key: jax.Array, utility: Callable | None) -> Graph:
     """Step 1: the inputs an add will merge grown to one size (the largest)."""
     size = max(a.nout(i) for i in ins)
     return _resize(a, dict.fromkeys(ins, size), key, _utility(utility))
 
 
 def _harness(
-    key: Any, b: _Segment, in_shapes: list[tuple[int, ...]], merge_op: Any
+    key: jax.Array, b: _Segment, in_shapes: list[tuple[int, ...]], merge_op: Any
 ) -> tuple[Graph, str, tuple[str, ...]]:
     """Step 2 (building): ``S_b`` fed by stubs of the right spatial shapes, sized to keep its weights valid.
 
@@ -185,7 +185,7 @@ class _Failed(Exception):
     pass
 
 
-def _socket(a: _Segment, size: int, key: Any, utility: Callable | None) -> tuple[Graph, str]:
+def _socket(a: _Segment, size: int, key: jax.Array, utility: Callable | None) -> tuple[Graph, str]:
     """Step 3: ``a`` with ``S_a`` replaced by a stub of ``size`` neurons feeding ``v_a``'s consumers (whose input
     weights and tied sizes follow). The inputs of ``S_a`` are kept alive as extra outputs."""
     spec = a.graph.spec
@@ -211,7 +211,7 @@ def _socket(a: _Segment, size: int, key: Any, utility: Callable | None) -> tuple
     return g, stub
 
 
-def transplant(key: Any, a: _Segment, b: _Segment, mergefun: Callable, utility: Callable | None) -> Graph:
+def transplant(key: jax.Array, a: _Segment, b: _Segment, mergefun: Callable, utility: Callable | None) -> Graph:
     """Graph ``a`` with segment ``a`` replaced by segment ``b``; raises ``_Failed`` or a NaiveGAError if it cannot."""
     k_merge, k_eq, k_harness, k_socket = jax.random.split(key, 4)
     ga = a.graph
@@ -273,7 +273,7 @@ def _join(ga: Graph, base: Graph, socket: str, harness: Graph, b: _Segment, firs
 
 
 def swap_segments(
-    key: Any,
+    key: jax.Array,
     a: Graph,
     a_segment: tuple[str, str],
     b: Graph,
@@ -367,7 +367,7 @@ class CrossoverSwap(Mutation):
         """NaiveGAflux's ``CrossoverSwap(deviation)``: pairing with positional noise."""
         return cls(pairgen=DefaultPairGen(deviation, same_shape=True), **kwargs)
 
-    def __call__(self, key: Any, graphs: tuple[Graph, Graph], pairs: Sequence[tuple[str, str]]):
+    def __call__(self, key: jax.Array, graphs: tuple[Graph, Graph], pairs: Sequence[tuple[str, str]]):
         g1, g2 = graphs
         for i, (v1, v2) in enumerate(pairs):
             if v1 not in g1.spec or v2 not in g2.spec:
@@ -381,7 +381,7 @@ class CrossoverSwap(Mutation):
         allowed = set(self.selection(graph, self))
         return tuple(n for n in separable_from(graph, end) if allowed.issuperset(segment(graph, n, end)))
 
-    def _swap(self, key: Any, g1: Graph, v1: str, g2: Graph, v2: str) -> tuple[Graph, Graph]:
+    def _swap(self, key: jax.Array, g1: Graph, v1: str, g2: Graph, v2: str) -> tuple[Graph, Graph]:
         vs1, vs2 = self._starts(g1, v1), self._starts(g2, v2)
         if not vs1 or not vs2 or vs1[-1] != v1 or vs2[-1] != v2:
             return g1, g2
@@ -436,7 +436,7 @@ class VertexCrossover(Mutation):
     def wrapped(self) -> tuple[Mutation, ...]:
         return (self.crossover,)
 
-    def __call__(self, key: Any, graphs: tuple[Graph, Graph]) -> tuple[Graph, Graph]:
+    def __call__(self, key: jax.Array, graphs: tuple[Graph, Graph]) -> tuple[Graph, Graph]:
         g1, g2 = graphs
         for g in (g1, g2):
             if not isinstance(g, Graph):

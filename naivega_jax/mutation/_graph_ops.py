@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import re
+from collections.abc import Sequence
 from typing import Any, cast
 
 import jax
@@ -21,7 +22,7 @@ from . import _draw
 from ._base import Mutation, report
 
 
-def vertex_key(key: Any, name: str) -> jax.Array:
+def vertex_key(key: jax.Array, name: str) -> jax.Array:
     """A key for vertex ``name`` that does not shift when other vertices change."""
     return jax.random.fold_in(key, salt(name))
 
@@ -50,7 +51,7 @@ def unique_name(spec: Any, base: str, taken: Any = ()) -> str:
 class DrawRng:
     """A host generator with numpy's ``integers(n)`` that draws through ``_draw.uniform`` (mockable in tests)."""
 
-    def __init__(self, key: Any, *salts: str | int):
+    def __init__(self, key: jax.Array, *salts: str | int):
         self.key, self.salts, self.count = key, salts, 0
 
     def integers(self, n: int) -> int:
@@ -101,7 +102,7 @@ class ActivationFunctionMutation(VertexLevel):
             check_activation(a, "ActivationFunctionMutation")
         object.__setattr__(self, "activations", tuple(activations))
 
-    def __call__(self, key: Any, graph: Graph, names: Any) -> Graph:
+    def __call__(self, key: jax.Array, graph: Graph, names: Sequence[str]) -> Graph:
         names = [n for n in self._names(graph, names) if getattr(graph.op(n), "has_activation", False)]
         if not names:
             return graph
@@ -178,7 +179,7 @@ class KernelSizeMutation(VertexLevel):
             m = (m,) if isinstance(m, numbers.Real) else tuple(m)
         return tuple(m) * rank if len(m) == 1 else tuple(m)
 
-    def _delta(self, key: Any, name: str, rank: int) -> tuple[int, ...] | None:
+    def _delta(self, key: jax.Array, name: str, rank: int) -> tuple[int, ...] | None:
         rng = DrawRng(key, "kernel", name)
         if isinstance(self.space, int):
             a = self.space
@@ -188,7 +189,7 @@ class KernelSizeMutation(VertexLevel):
         d = self.space.sample(rng)
         return tuple(d) if isinstance(d, tuple) else (d,)
 
-    def __call__(self, key: Any, graph: Graph, names: Any) -> Graph:
+    def __call__(self, key: jax.Array, graph: Graph, names: Sequence[str]) -> Graph:
         done = {}
         for name in self._names(graph, names):
             op = graph.op(name)

@@ -6,8 +6,9 @@ import dataclasses
 import logging
 import math
 import numbers
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+
+import jax
 
 from .._errors import SizeChangeError
 from ..graph import Graph, GraphSpec, delta_nout, is_size_fixed, tied_vertices
@@ -76,7 +77,7 @@ class NoutMutation(VertexLevel):
         object.__setattr__(self, "utility", utility)
         object.__setattr__(self, "time_limit", float(time_limit))
 
-    def deltas(self, key: Any, graph: Graph, names: Any) -> dict[str, int]:
+    def deltas(self, key: jax.Array, graph: Graph, names: Sequence[str]) -> dict[str, int]:
         """The size changes this mutation asks for (before solving), one per tied group."""
         names = self._names(graph, names)
         spec = graph.spec
@@ -96,7 +97,7 @@ class NoutMutation(VertexLevel):
             deltas[name] = delta
         return deltas
 
-    def __call__(self, key: Any, graph: Graph, names: Any) -> Graph:
+    def __call__(self, key: jax.Array, graph: Graph, names: Sequence[str]) -> Graph:
         deltas = self.deltas(key, graph, names)
         if not deltas:
             return graph

@@ -12,6 +12,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import jax
 import numpy as np
 
 from ..train import (
@@ -41,7 +42,7 @@ def _rules(optimiser: Optimiser) -> list[Optimiser]:
     return seen
 
 
-def _map_with_draws(fn: Callable[[Optimiser, float], Optimiser], key: Any, optimiser: Optimiser, salt: str):
+def _map_with_draws(fn: Callable[[Optimiser, float], Optimiser], key: jax.Array, optimiser: Optimiser, salt: str):
     """``map_optimisers`` where the i-th unshielded rule also gets the i-th of a fresh U[0, 1) draw."""
     draws = iter(np.atleast_1d(_draw.uniform(key, len(_rules(optimiser)), salt)))
     return map_optimisers(lambda o: fn(o, float(next(draws))), optimiser)
@@ -90,7 +91,7 @@ class LearningRateMutation(Mutation):
 
     target = "optimiser"
 
-    def __call__(self, key: Any, optimiser: Optimiser) -> Optimiser:
+    def __call__(self, key: jax.Array, optimiser: Optimiser) -> Optimiser:
         _check_optimiser(optimiser, "LearningRateMutation")
         if optimiser is None or is_plain_optax(optimiser):
             return optimiser
@@ -146,7 +147,7 @@ class OptimiserMutation(Mutation):
                     )
             object.__setattr__(self, "types", t)
 
-    def __call__(self, key: Any, optimiser: Optimiser) -> Optimiser:
+    def __call__(self, key: jax.Array, optimiser: Optimiser) -> Optimiser:
         _check_optimiser(optimiser, "OptimiserMutation")
         if optimiser is None or is_plain_optax(optimiser):
             return optimiser
@@ -188,7 +189,7 @@ class AddOptimiserMutation(Mutation):
         if not callable(self.fn):
             raise TypeError(f"AddOptimiserMutation: fn must be a callable chain -> optimiser, got {self.fn!r}")
 
-    def __call__(self, key: Any, optimiser: Optimiser) -> Optimiser:
+    def __call__(self, key: jax.Array, optimiser: Optimiser) -> Optimiser:
         _check_optimiser(optimiser, "AddOptimiserMutation")
         if _kept(optimiser):
             return optimiser
@@ -201,7 +202,7 @@ class AddOptimiserMutation(Mutation):
         return result
 
 
-def optimiser_swap(key: Any, pair: tuple[Optimiser, Optimiser]) -> tuple[Optimiser, Optimiser]:
+def optimiser_swap(key: jax.Array, pair: tuple[Optimiser, Optimiser]) -> tuple[Optimiser, Optimiser]:
     """Swaps two rules, unless either is shielded or plain optax (the default of ``OptimiserCrossover``)."""
     a, b = pair
     if _kept(a) or _kept(b):
@@ -209,7 +210,7 @@ def optimiser_swap(key: Any, pair: tuple[Optimiser, Optimiser]) -> tuple[Optimis
     return b, a
 
 
-def learning_rate_swap(key: Any, pair: tuple[Optimiser, Optimiser]) -> tuple[Optimiser, Optimiser]:
+def learning_rate_swap(key: jax.Array, pair: tuple[Optimiser, Optimiser]) -> tuple[Optimiser, Optimiser]:
     """Swaps only the learning rates of two rules; shielded rules, plain optax and ``WeightDecay`` are left alone."""
     a, b = pair
     if any(_kept(o) or isinstance(o, WeightDecay) for o in pair):
@@ -257,7 +258,7 @@ class OptimiserCrossover(Mutation):
     def wrapped(self) -> tuple[Mutation, ...]:
         return (self.crossover,) if isinstance(self.crossover, Mutation) else ()
 
-    def __call__(self, key: Any, pair: tuple[Optimiser, Optimiser]) -> tuple[Optimiser, Optimiser]:
+    def __call__(self, key: jax.Array, pair: tuple[Optimiser, Optimiser]) -> tuple[Optimiser, Optimiser]:
         a, b = pair
         _check_optimiser(a, type(self).__name__)
         _check_optimiser(b, type(self).__name__)

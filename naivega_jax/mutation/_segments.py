@@ -9,6 +9,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import jax
 import numpy as np
 
 from ..graph import ABSORB, IMMUTABLE, GraphSpec
@@ -141,7 +142,7 @@ class DefaultPairGen:
     same_shape: bool = False
 
     def __call__(
-        self, key: Any, graph1: Any, vs1: Sequence[str], graph2: Any, vs2: Sequence[str], ind1: int | None = None
+        self, key: jax.Array, graph1: Any, vs1: Sequence[str], graph2: Any, vs2: Sequence[str], ind1: int | None = None
     ) -> tuple[int, int] | None:
         return default_pairgen(
             key, graph1, vs1, graph2, vs2, ind1, deviation=self.deviation, same_shape=self.same_shape
@@ -149,7 +150,7 @@ class DefaultPairGen:
 
 
 def default_pairgen(
-    key: Any,
+    key: jax.Array,
     graph1: Any,
     vs1: Sequence[str],
     graph2: Any,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -79,7 +79,7 @@ class RandomConsumers:
     def __post_init__(self):
         object.__setattr__(self, "p", probability(self.p, "RandomConsumers(p=...)"))
 
-    def __call__(self, key: Any, readers: tuple[str, ...]) -> tuple[str, ...]:
+    def __call__(self, key: jax.Array, readers: tuple[str, ...]) -> tuple[str, ...]:
         if not readers:
             return ()
         draws = _draw.uniform(key, len(readers), "outselect")
@@ -143,14 +143,14 @@ class AddVertexMutation(VertexLevel):
                 f"got {self.outselect!r}"
             )
 
-    def __call__(self, key: Any, graph: Graph, names: Any) -> Graph:
+    def __call__(self, key: jax.Array, graph: Graph, names: Sequence[str]) -> Graph:
         for name in self._names(graph, names):
             new = self._insert(vertex_key(key, name), graph, name)
             if new is not None:
                 graph = new
         return graph
 
-    def _sample(self, key: Any, graph: Graph, name: str):
+    def _sample(self, key: jax.Array, graph: Graph, name: str):
         inp = input_vertex(name, graph.shape(name))
         base = unique_name(graph.spec, f"{name}_1")
         for _ in range(20):
@@ -165,7 +165,7 @@ class AddVertexMutation(VertexLevel):
             base = unique_name(graph.spec, base, taken={base})
         return None, []
 
-    def _insert(self, key: Any, graph: Graph, name: str) -> Graph | None:
+    def _insert(self, key: jax.Array, graph: Graph, name: str) -> Graph | None:
         k_space, k_init = jax.random.split(key)
         out, new = self._sample(k_space, graph, name)
         if not new:
@@ -251,7 +251,7 @@ class RemoveVertexMutation(VertexLevel):
 
     utility: Callable | None = None
 
-    def __call__(self, key: Any, graph: Graph, names: Any) -> Graph:
+    def __call__(self, key: jax.Array, graph: Graph, names: Sequence[str]) -> Graph:
         for name in self._names(graph, names):
             try:
                 new = remove_vertex(graph, name, utility=self.utility, key=vertex_key(key, name))
@@ -287,7 +287,7 @@ class MergeFun:
     def __post_init__(self):
         object.__setattr__(self, "pconc", probability(self.pconc, "MergeFun(pconc=...)"))
 
-    def __call__(self, key: Any) -> Op:
+    def __call__(self, key: jax.Array) -> Op:
         return Concat() if _draw.uniform(key, None, "merge") < self.pconc else Add()
 
 
@@ -327,7 +327,7 @@ class AddEdgeMutation(VertexLevel):
         if not callable(self.mergefun):
             raise TypeError(f"AddEdgeMutation: mergefun must be a function key -> op, got {self.mergefun!r}")
 
-    def _target(self, key: Any, graph: Graph, vi: str) -> str | None:
+    def _target(self, key: jax.Array, graph: Graph, vi: str) -> str | None:
         candidates = [c for c in add_edge_candidates(graph, vi) if allow_mutation(graph, c, self)]
         if not candidates:
             return None
@@ -337,7 +337,7 @@ class AddEdgeMutation(VertexLevel):
                 return c
         return candidates[min(int(draws[-1] * len(candidates)), len(candidates) - 1)]
 
-    def __call__(self, key: Any, graph: Graph, names: Any) -> Graph:
+    def __call__(self, key: jax.Array, graph: Graph, names: Sequence[str]) -> Graph:
         for vi in self._names(graph, names):
             k = vertex_key(key, vi)
             vo = self._target(k, graph, vi)
@@ -345,7 +345,7 @@ class AddEdgeMutation(VertexLevel):
                 graph = self._add(k, graph, vi, vo)
         return graph
 
-    def _add(self, key: Any, graph: Graph, vi: str, vo: str) -> Graph:
+    def _add(self, key: jax.Array, graph: Graph, vi: str, vo: str) -> Graph:
         spec = graph.spec
         work, target = graph, vo
         if len(spec[vo].inputs) <= 1:
@@ -398,7 +398,7 @@ class RemoveEdgeMutation(VertexLevel):
 
     utility: Callable | None = None
 
-    def __call__(self, key: Any, graph: Graph, names: Any) -> Graph:
+    def __call__(self, key: jax.Array, graph: Graph, names: Sequence[str]) -> Graph:
         for vi in self._names(graph, names):
             spec = graph.spec
             outs = spec.consumers(vi)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import jax
+
 from ..graph import Graph
 from ._base import Mutation, check_mutation
 from ._shield import FilterMutationAllowed
@@ -48,7 +50,7 @@ class VertexMutation(Mutation):
     def wrapped(self) -> tuple[Mutation, ...]:
         return (self.m,)
 
-    def __call__(self, key: Any, graph: Graph) -> Graph:
+    def __call__(self, key: jax.Array, graph: Graph) -> Graph:
         if not isinstance(graph, Graph):
             raise TypeError(f"VertexMutation: graph must be an ng.Graph, got {type(graph).__name__}")
         names = tuple(self.selection(graph, self))
