@@ -14,7 +14,7 @@ from ..evolution import Candidate
 from ._local import check_call
 
 
-def place(obj: Any, device: Any) -> Any:
+def place(obj: Any, device: jax.Device) -> Any:
     """``obj`` with its arrays (a candidate's graph, keys, pytrees of arrays) committed to ``device``."""
     if isinstance(obj, Candidate):
         return obj.replace(graph=jax.device_put(obj.graph, device))
@@ -45,7 +45,7 @@ def _resolve_devices(devices: Any) -> tuple:
     return found
 
 
-def home_device() -> Any:
+def home_device() -> jax.Device:
     """Where the calling thread's computations run: ``jax.default_device`` if set, else the first device."""
     default = jax.config.jax_default_device  # type: ignore[attr-defined]  # jax's Config declares its options at run time
     if isinstance(default, jax.Device):

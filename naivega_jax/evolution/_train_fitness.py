@@ -96,7 +96,7 @@ def _check_data(x: Any, y: Any, loss: Callable, where: str) -> None:
             raise ValueError(f"{where}: class labels must be >= 0, got {int(y[j])} at index {j}")
 
 
-def _default_device() -> Any:
+def _default_device() -> jax.Device:
     """The device the calling thread computes on: ``jax.default_device`` if set (``ng.distributed.DeviceExecutor`` sets
     it per
     thread), else the first device."""
