@@ -7,6 +7,7 @@ from ._progress import ProgressHandler, RunProgress, format_duration
 from ._random_search import random_search, search_budget
 from ._regression import FixedAffine, MSEFitness, ScaledSquaredError, scale_targets, squared_error
 from ._run import initial_population
+from ._settings import FitSettings
 from ._spaces import (
     conv_layer_space,
     default_space,
@@ -26,6 +27,7 @@ from ._strategy import (
 from ._summary import format_summary
 
 __all__ = [
+    "FitSettings",
     "FixedAffine",
     "MSEFitness",
     "ProgressHandler",

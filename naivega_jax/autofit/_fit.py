@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 import json
@@ -27,7 +28,7 @@ from ..io import (
     run_checkpoints,
 )
 from ..search import sample_graph
-from ..train import Optimiser, ensure_default_compilation_cache, is_plain_optax
+from ..train import Optimiser, ensure_default_compilation_cache
 from ._control import LOCK_FILE, RunDirectoryError, RunLock, StopSignals
 from ._data import VALIDATION_SPLIT, _prepare_test, data_fingerprint, default_epochs, prepare_data
 from ._progress import RunProgress, run_log
@@ -40,7 +41,8 @@ from ._regression import (
     target_statistics,
 )
 from ._run import _Run
-from ._spaces import check_task, default_space, standardise_inputs
+from ._settings import FitSettings
+from ._spaces import default_space, standardise_inputs
 from ._strategy import default_evolution
 from ._summary import add_totals, format_summary, run_summary
 
@@ -266,121 +268,36 @@ def fit(
         >>> pop = ng.autofit.fit(x[:300], y[:300], key=jax.random.key(0), out_dir=tempfile.mkdtemp(),
         ...                      population_size=3, max_generations=1, progress=False)  # doctest: +SKIP
     """
-    for name, value, low in (
-        ("population_size", population_size, 3),
-        ("max_generations", max_generations, 1),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"fit: {name} must be an int >= {low}, got {value!r}")
-    if time_budget is not None and not (isinstance(time_budget, (int, float)) and time_budget > 0):
-        raise ValueError(f"fit: time_budget must be None or a number of seconds > 0, got {time_budget!r}")
-    if epochs_per_generation is not None and (
-        isinstance(epochs_per_generation, bool)
-        or not isinstance(epochs_per_generation, int)
-        or epochs_per_generation < 1
-    ):
-        raise ValueError(f"fit: epochs_per_generation must be None or an int >= 1, got {epochs_per_generation!r}")
+    settings = FitSettings(
+        population_size=population_size,
+        max_generations=max_generations,
+        time_budget=time_budget,
+        validation_split=validation_split,
+        epochs_per_generation=epochs_per_generation,
+        executor_chunk=executor_chunk,
+        precompile=precompile,
+        progress=progress,
+        final_training=final_training,
+        task=task,
+        optimiser=optimiser,
+        keep_optimiser_state=keep_optimiser_state,
+    )
+    settings.check_fitness(fitness)
     if executor is not None and not callable(executor):
         raise TypeError(f"fit: executor must be None or callable(fn, items), got {executor!r}")
-    if precompile is not None and not isinstance(precompile, bool):
-        raise TypeError(f"fit: precompile must be None or a bool, got {precompile!r}")
-    if executor_chunk is not None and (
-        isinstance(executor_chunk, bool) or not isinstance(executor_chunk, int) or executor_chunk < 1
-    ):
-        raise ValueError(f"fit: executor_chunk must be None or an int >= 1, got {executor_chunk!r}")
-    if final_training is not None and not (
-        isinstance(final_training, (int, float)) and not isinstance(final_training, bool) and 0 < final_training < 1
-    ):
-        raise ValueError(f"fit: final_training must be None or a share in (0, 1), got {final_training!r}")
-    if final_training is not None and fitness is not None and not isinstance(fitness, TrainThenFitness):
-        raise ValueError(
-            f"fit: final_training trains the best as fit's own fitness does; it needs fitness=None or an "
-            f"ng.TrainThenFitness, got {type(fitness).__name__}"
-        )
-    if optimiser is not None and not isinstance(optimiser, Optimiser) and not is_plain_optax(optimiser):
-        raise TypeError(
-            f"fit: optimiser must be None, an optimiser spec (ng.Adam(1e-3), ...) or an optax "
-            f"GradientTransformation, got {optimiser!r}"
-        )
-    if keep_optimiser_state is not None and not isinstance(keep_optimiser_state, bool):
-        raise TypeError(f"fit: keep_optimiser_state must be None, True or False, got {keep_optimiser_state!r}")
-    if fitness is not None and (optimiser is not None or keep_optimiser_state is not None):
-        raise ValueError(
-            "fit: optimiser and keep_optimiser_state configure fit's own fitness; with a fitness of your own, set them "
-            "there (ng.TrainThenFitness(..., default_optimiser=..., keep_optimiser_state=...))"
-        )
     for i, cb in enumerate(callbacks):
         if not callable(cb):
             raise TypeError(f"fit: callbacks[{i}] must be callable as cb(population), got {cb!r}")
     key_bits(key)
-    task = check_task(task, "fit")
     ensure_default_compilation_cache()
     out_dir = Path(out_dir)
-    x_tr, y_tr, x_val, y_val, in_shape, classes = prepare_data(x, y, validation_split, task)
-    if keep_optimiser_state is None and fitness is None:
-        # a new run keeps optimiser states; a resumed one goes on as it started (runs before the option: False)
-        stored = _stored(out_dir, "keep_optimiser_state", missing=KEEP_OPTIMISER_STATE, absent=False)
-        keep_optimiser_state = stored if isinstance(stored, bool) else KEEP_OPTIMISER_STATE
-    if len(in_shape) == 1 and _stored(out_dir, "in_shape") == [*in_shape, 1]:
-        # a run started before vectors stayed vectors: it searched sequences (F, 1), and resumes as it started
-        x_tr, x_val, in_shape = x_tr[..., None], x_val[..., None], (*in_shape, 1)
-    nout = int(classes.size) if task == "classification" else int(y_tr.shape[1])
-    test = _prepare_test(test_data, classes, in_shape, nout)
-    if space is not None and fitness is None:
-        _check_space(key, space, in_shape, nout, task)
-    loss = _CROSS_ENTROPY
-    steps = []  # what the default space's graphs get from the data before any training
-    if space is None and len(in_shape) == 1:
-        steps.append(functools.partial(standardise_inputs, mean=x_tr.mean(axis=0), var=x_tr.var(axis=0)))
-    if task == "regression":
-        loss = squared_error
-        if space is None:
-            mean, std = target_statistics(y_tr)
-            steps.append(functools.partial(scale_targets, mean=mean, std=std))
-            loss = ScaledSquaredError(tuple(float(s) for s in std))
-    prepare = functools.partial(_apply_all, steps) if steps else None
-    space = default_space(in_shape, nout, task=task) if space is None else space
-    # regression's final training picks its weights by the default score, whatever trained the search
-    score = _default_score(task, x_tr, y_tr, x_val, y_val) if fitness is None or task == "regression" else None
-    fitness = fitness or TrainThenFitness(
-        train_data=(x_tr, y_tr),
-        fitness=score,
-        loss=loss,
-        invalid_fitness=0.0,
-        epochs=epochs_per_generation or default_epochs(x_tr.shape[0]),
-        keep_optimiser_state=bool(keep_optimiser_state),
-        **({} if optimiser is None else {"default_optimiser": optimiser}),
-    )
-    epochs = getattr(fitness, "epochs", None)
-    plan = {"max_generations": max_generations, "time_budget": time_budget, "epochs_per_generation": epochs}
-    settings = {
-        "format": RUN_FORMAT,
-        "task": task,
-        "in_shape": list(in_shape),
-        "classes": None if classes is None else classes.tolist(),
-        "targets": None if task == "classification" else list(np.shape(y)[1:]),
-        "n_train": int(x_tr.shape[0]),
-        "n_val": int(x_val.shape[0]),
-        "population_size": population_size,
-        "optimiser": _optimiser_record(optimiser),
-        "keep_optimiser_state": bool(getattr(fitness, "keep_optimiser_state", False)),
-        "key": list(key_bits(key)),
-        "data_sha256": data_fingerprint(x_tr, y_tr, x_val, y_val),
-        "test_sha256": None if test is None else data_fingerprint(*test),
-        **(run_info or {}),
-    }
-    _check_run_dir(out_dir, settings)  # before creating anything
+    job = _Job.make(x, y, test_data, key, out_dir, settings, space, fitness)
+    plan = {"max_generations": max_generations, "time_budget": time_budget, "epochs_per_generation": job.epochs}
+    document = job.run_document(settings, key, np.shape(y)[1:], run_info)
+    _check_run_dir(out_dir, document)  # before creating anything
     out_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(out_dir), StopSignals() as stop:
-        stored = _check_run_dir(out_dir, settings)  # again under the lock: another process may have started it
-        resume = stored is not None and bool(run_checkpoints(out_dir))
-        session = {"started": datetime.datetime.now().isoformat(timespec="seconds"), "plan": plan}
-        document = {**(stored or {}), **settings}
-        if stored is not None and stored.get("test_sha256") and not settings["test_sha256"]:
-            document["test_sha256"] = stored["test_sha256"]
-        document.update(plan=plan, sessions=[*(stored or {}).get("sessions", []), session])
-        _write_run_json(out_dir, document)
-        evolution = evolution or default_evolution(population_size, in_shape)
+        resume = _start_session(out_dir, document, plan)
         start = time.monotonic()
         deadline = None if time_budget is None else start + float(time_budget)
         search_deadline = deadline
@@ -401,8 +318,8 @@ def fit(
                 time_budget=time_budget,
                 deadline=search_deadline,
                 callbacks=callbacks,
-                fitness=fitness,
-                evolution=evolution,
+                fitness=job.fitness,
+                evolution=evolution or default_evolution(population_size, job.in_shape),
                 executor=executor,
                 executor_chunk=executor_chunk,
                 progress=display,
@@ -411,25 +328,19 @@ def fit(
                 stop=stop,
             )
             try:
-                display.say(
-                    f"{'resuming' if resume else 'starting'} a run in {out_dir}: {x_tr.shape[0]} training and "
-                    f"{x_val.shape[0]} validation examples of shape {in_shape}, {_outputs(task, nout)}; population "
-                    f"{population_size}, up to {max_generations} generations"
-                    + (f" of {epochs} epochs" if epochs else "")
-                    + (f", time budget {time_budget:.0f} s" if time_budget else "")
-                )
+                display.say(job.describe(resume, out_dir, settings))
                 population, stopped = run.search(
-                    resume, space, in_shape, population_size, prepare, draw_optimisers=optimiser is None
+                    resume, job.space, job.in_shape, population_size, job.prepare, draw_optimisers=optimiser is None
                 )
                 if final_training is not None and stopped in ("max_generations", "time_budget"):
                     population = run.final(
                         population,
                         final_training,
                         deadline,
-                        (x_tr, y_tr),
-                        (x_val, y_val),
-                        fitness.loss,
-                        score if task == "regression" else None,
+                        (job.x_tr, job.y_tr),
+                        (job.x_val, job.y_val),
+                        job.fitness.loss,
+                        job.score if job.task == "regression" else None,
                     )
                     if stop.signum is not None:
                         stopped = run.stop_reason()
@@ -441,10 +352,10 @@ def fit(
                     session=tally,
                     totals=add_totals(run.previous, tally),
                     engine=run.engine,
-                    val_data=(x_val, y_val),
-                    test_data=test,
-                    task=task,
-                    train_targets=y_tr if task == "regression" else None,
+                    val_data=(job.x_val, job.y_val),
+                    test_data=job.test,
+                    task=job.task,
+                    train_targets=job.y_tr if job.task == "regression" else None,
                 )
                 display.close()
                 display.say(format_summary(summary))
@@ -453,6 +364,124 @@ def fit(
             finally:
                 display.close()
     return _sorted(population).replace(info={"summary": summary})
+
+
+def _start_session(out_dir: Path, settings: dict[str, Any], plan: dict[str, Any]) -> bool:
+    """Checks the run directory again under its lock (another process may have started it), records this session
+    in run.json, and says whether the run resumes (it has a checkpoint)."""
+    stored = _check_run_dir(out_dir, settings)
+    session = {"started": datetime.datetime.now().isoformat(timespec="seconds"), "plan": plan}
+    document = {**(stored or {}), **settings}
+    if stored is not None and stored.get("test_sha256") and not settings["test_sha256"]:
+        document["test_sha256"] = stored["test_sha256"]
+    document.update(plan=plan, sessions=[*(stored or {}).get("sessions", []), session])
+    _write_run_json(out_dir, document)
+    return stored is not None and bool(run_checkpoints(out_dir))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """What ``fit`` searches with, made from its data and settings: the splits, the space, the training."""
+
+    task: str
+    x_tr: Any
+    y_tr: Any
+    x_val: Any
+    y_val: Any
+    in_shape: tuple[int, ...]
+    classes: Any
+    nout: int
+    test: Any
+    space: Any
+    prepare: Callable[[Any], Any] | None
+    fitness: Any
+    score: Callable | None
+
+    @property
+    def epochs(self) -> int | None:
+        return getattr(self.fitness, "epochs", None)
+
+    @classmethod
+    def make(cls, x, y, test_data, key, out_dir: Path, settings: FitSettings, space, fitness) -> _Job:
+        task = settings.task
+        x_tr, y_tr, x_val, y_val, in_shape, classes = prepare_data(x, y, settings.validation_split, task)
+        keep = settings.keep_optimiser_state
+        if keep is None and fitness is None:
+            # a new run keeps optimiser states; a resumed one goes on as it started (runs before the option: False)
+            stored = _stored(out_dir, "keep_optimiser_state", missing=KEEP_OPTIMISER_STATE, absent=False)
+            keep = stored if isinstance(stored, bool) else KEEP_OPTIMISER_STATE
+        if len(in_shape) == 1 and _stored(out_dir, "in_shape") == [*in_shape, 1]:
+            # a run started before vectors stayed vectors: it searched sequences (F, 1), and resumes as it started
+            x_tr, x_val, in_shape = x_tr[..., None], x_val[..., None], (*in_shape, 1)
+        nout = int(classes.size) if task == "classification" else int(y_tr.shape[1])
+        test = _prepare_test(test_data, classes, in_shape, nout)
+        if space is not None and fitness is None:
+            _check_space(key, space, in_shape, nout, task)
+        loss: Any = _CROSS_ENTROPY
+        steps = []  # what the default space's graphs get from the data before any training
+        if space is None and len(in_shape) == 1:
+            steps.append(functools.partial(standardise_inputs, mean=x_tr.mean(axis=0), var=x_tr.var(axis=0)))
+        if task == "regression":
+            loss = squared_error
+            if space is None:
+                mean, std = target_statistics(y_tr)
+                steps.append(functools.partial(scale_targets, mean=mean, std=std))
+                loss = ScaledSquaredError(tuple(float(s) for s in std))
+        # regression's final training picks its weights by the default score, whatever trained the search
+        score = _default_score(task, x_tr, y_tr, x_val, y_val) if fitness is None or task == "regression" else None
+        fitness = fitness or TrainThenFitness(
+            train_data=(x_tr, y_tr),
+            fitness=score,
+            loss=loss,
+            invalid_fitness=0.0,
+            epochs=settings.epochs_per_generation or default_epochs(x_tr.shape[0]),
+            keep_optimiser_state=bool(keep),
+            **({} if settings.optimiser is None else {"default_optimiser": settings.optimiser}),
+        )
+        return cls(
+            task=task,
+            x_tr=x_tr,
+            y_tr=y_tr,
+            x_val=x_val,
+            y_val=y_val,
+            in_shape=in_shape,
+            classes=classes,
+            nout=nout,
+            test=test,
+            space=default_space(in_shape, nout, task=task) if space is None else space,
+            prepare=functools.partial(_apply_all, steps) if steps else None,
+            fitness=fitness,
+            score=score,
+        )
+
+    def run_document(self, settings: FitSettings, key, target_shape, run_info) -> dict[str, Any]:
+        """The run's settings as run.json records them (a resume must agree on the ones in ``_SAME``)."""
+        return {
+            "format": RUN_FORMAT,
+            "task": self.task,
+            "in_shape": list(self.in_shape),
+            "classes": None if self.classes is None else self.classes.tolist(),
+            "targets": None if self.task == "classification" else list(target_shape),
+            "n_train": int(self.x_tr.shape[0]),
+            "n_val": int(self.x_val.shape[0]),
+            "population_size": settings.population_size,
+            "optimiser": _optimiser_record(settings.optimiser),
+            "keep_optimiser_state": bool(getattr(self.fitness, "keep_optimiser_state", False)),
+            "key": list(key_bits(key)),
+            "data_sha256": data_fingerprint(self.x_tr, self.y_tr, self.x_val, self.y_val),
+            "test_sha256": None if self.test is None else data_fingerprint(*self.test),
+            **(run_info or {}),
+        }
+
+    def describe(self, resume: bool, out_dir: Path, settings: FitSettings) -> str:
+        epochs, budget = self.epochs, settings.time_budget
+        return (
+            f"{'resuming' if resume else 'starting'} a run in {out_dir}: {self.x_tr.shape[0]} training and "
+            f"{self.x_val.shape[0]} validation examples of shape {self.in_shape}, {_outputs(self.task, self.nout)}; "
+            f"population {settings.population_size}, up to {settings.max_generations} generations"
+            + (f" of {epochs} epochs" if epochs else "")
+            + (f", time budget {budget:.0f} s" if budget else "")
+        )
 
 
 def _apply_all(steps: list[Callable], graph: Any) -> Any:

@@ -1,0 +1,97 @@
+"""``FitSettings``: every setting of ``fit`` that is not data or a component, checked in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from ..evolution import TrainThenFitness
+from ..train import Optimiser, is_plain_optax
+from ._data import VALIDATION_SPLIT
+from ._spaces import check_task
+
+
+def _int_at_least(name: str, value: Any, low: int, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"fit: {name} must be {'None or ' if optional else ''}an int >= {low}, got {value!r}")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class FitSettings:
+    """The settings of ``ng.autofit.fit`` (see it for what each does), validated when made: a bad value raises a
+    one-line error naming the setting, the value and what was expected, before any work.
+
+    ``fit`` builds one from its keyword arguments; build one yourself to check a configuration ahead, or to keep it
+    (``dataclasses.asdict``) beside your results.
+
+    Example:
+        >>> from naivega_jax.autofit import FitSettings
+        >>> FitSettings(population_size=16, final_training=0.2).max_generations
+        6
+        >>> FitSettings(population_size=2)
+        Traceback (most recent call last):
+        ...
+        ValueError: fit: population_size must be an int >= 3, got 2
+    """
+
+    population_size: int = 8
+    max_generations: int = 6
+    time_budget: float | None = None
+    validation_split: float = VALIDATION_SPLIT
+    epochs_per_generation: int | None = None
+    executor_chunk: int | None = None
+    precompile: bool | None = None
+    progress: bool = True
+    final_training: float | None = None
+    task: str = "classification"
+    optimiser: Any = None
+    keep_optimiser_state: bool | None = None
+
+    def __post_init__(self) -> None:
+        _int_at_least("population_size", self.population_size, 3)
+        _int_at_least("max_generations", self.max_generations, 1)
+        budget = self.time_budget
+        if budget is not None and not (
+            isinstance(budget, (int, float)) and not isinstance(budget, bool) and budget > 0
+        ):
+            raise ValueError(f"fit: time_budget must be None or a number of seconds > 0, got {budget!r}")
+        _int_at_least("epochs_per_generation", self.epochs_per_generation, 1, optional=True)
+        _int_at_least("executor_chunk", self.executor_chunk, 1, optional=True)
+        if self.precompile is not None and not isinstance(self.precompile, bool):
+            raise TypeError(f"fit: precompile must be None or a bool, got {self.precompile!r}")
+        share = self.final_training
+        if share is not None and not (
+            isinstance(share, (int, float)) and not isinstance(share, bool) and 0 < share < 1
+        ):
+            raise ValueError(f"fit: final_training must be None or a share in (0, 1), got {share!r}")
+        check_task(self.task, "fit")
+        opt = self.optimiser
+        if opt is not None and not isinstance(opt, Optimiser) and not is_plain_optax(opt):
+            raise TypeError(
+                f"fit: optimiser must be None, an optimiser spec (ng.Adam(1e-3), ...) or an optax "
+                f"GradientTransformation, got {opt!r}"
+            )
+        keep = self.keep_optimiser_state
+        if keep is not None and not isinstance(keep, bool):
+            raise TypeError(f"fit: keep_optimiser_state must be None, True or False, got {keep!r}")
+
+    def check_fitness(self, fitness: Any) -> None:
+        """The settings that configure ``fit``'s own training need it: refused with a ``fitness`` of your own."""
+        if fitness is None:
+            return
+        if self.final_training is not None and not isinstance(fitness, TrainThenFitness):
+            raise ValueError(
+                f"fit: final_training trains the best as fit's own fitness does; it needs fitness=None or an "
+                f"ng.TrainThenFitness, got {type(fitness).__name__}"
+            )
+        if self.optimiser is not None or self.keep_optimiser_state is not None:
+            raise ValueError(
+                "fit: optimiser and keep_optimiser_state configure fit's own fitness; with a fitness of your own, "
+                "set them there (ng.TrainThenFitness(..., default_optimiser=..., keep_optimiser_state=...))"
+            )
