@@ -20,6 +20,7 @@ from .._random import key_bits
 from ..evolution import (
     AccuracyVsSize,
     Candidate,
+    Fitness,
     Population,
     TrainThenFitness,
 )
@@ -301,7 +302,7 @@ def fit(
         start = time.monotonic()
         deadline = None if time_budget is None else start + float(time_budget)
         search_deadline = deadline
-        if deadline is not None and final_training is not None:
+        if time_budget is not None and final_training is not None:
             search_deadline = start + (1.0 - final_training) * float(time_budget)
         with run_log(out_dir) as log_handler:
             display = RunProgress(
@@ -418,7 +419,7 @@ class _Job:
         if space is not None and fitness is None:
             _check_space(key, space, in_shape, nout, task)
         loss: Any = _CROSS_ENTROPY
-        steps = []  # what the default space's graphs get from the data before any training
+        steps: list[Callable[..., Any]] = []  # what the default space's graphs get from the data before any training
         if space is None and len(in_shape) == 1:
             steps.append(functools.partial(standardise_inputs, mean=x_tr.mean(axis=0), var=x_tr.var(axis=0)))
         if task == "regression":
@@ -428,16 +429,19 @@ class _Job:
                 steps.append(functools.partial(scale_targets, mean=mean, std=std))
                 loss = ScaledSquaredError(tuple(float(s) for s in std))
         # regression's final training picks its weights by the default score, whatever trained the search
-        score = _default_score(task, x_tr, y_tr, x_val, y_val) if fitness is None or task == "regression" else None
-        fitness = fitness or TrainThenFitness(
-            train_data=(x_tr, y_tr),
-            fitness=score,
-            loss=loss,
-            invalid_fitness=0.0,
-            epochs=settings.epochs_per_generation or default_epochs(x_tr.shape[0]),
-            keep_optimiser_state=bool(keep),
-            **({} if settings.optimiser is None else {"default_optimiser": settings.optimiser}),
-        )
+        score: Fitness | None = None
+        if fitness is None or task == "regression":
+            score = _default_score(task, x_tr, y_tr, x_val, y_val)
+        if fitness is None and score is not None:
+            fitness = TrainThenFitness(
+                train_data=(x_tr, y_tr),
+                fitness=score,
+                loss=loss,
+                invalid_fitness=0.0,
+                epochs=settings.epochs_per_generation or default_epochs(x_tr.shape[0]),
+                keep_optimiser_state=bool(keep),
+                **({} if settings.optimiser is None else {"default_optimiser": settings.optimiser}),
+            )
         return cls(
             task=task,
             x_tr=x_tr,
@@ -503,7 +507,7 @@ def _outputs(task: str, nout: int) -> str:
     return f"{nout} classes" if task == "classification" else f"{nout} target column{'s' * (nout > 1)}"
 
 
-def _default_score(task: str, x_tr, y_tr, x_val, y_val) -> Callable:
+def _default_score(task: str, x_tr, y_tr, x_val, y_val) -> Fitness:
     """The validation fitness of fit's own training: AutoFlux's ``AccuracyVsSize``, or for regression
     ``MSEFitness`` against the MSE of predicting the training mean (``FITNESS_DEFINITION``)."""
     if task == "classification":
