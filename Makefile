@@ -20,6 +20,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check naivega_jax tests benchmarks examples
 	$(VENV)/bin/ruff format --check naivega_jax tests benchmarks examples
+	$(VENV)/bin/mypy naivega_jax
 	$(PY) -m pytest -q -n 2 -m "not slow" --doctest-modules naivega_jax tests
 
 # The long end-to-end checks CI runs after `make test`: kill -9 and resume of `naivega fit` (bitwise the same
