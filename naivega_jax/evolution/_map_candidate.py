@@ -9,10 +9,8 @@ from typing import Any
 import jax
 
 from ..graph import Graph, GraphSpec, remap_opt_state
-from ..mutation import mutation_leaves, record_events
+from ..mutation import TARGETS, mutation_leaves, record_events
 from ._candidate import Candidate
-
-TARGETS = ("graph", "optimiser", "batch_size")
 
 
 def _target(m: object) -> str:

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import NaiveGAError
+from .._json import json_safe
 from .._random import key_bits
 from ..evolution import Candidate, Population
 from ..graph import Graph, from_json, to_json, validate_graph
@@ -55,24 +56,6 @@ class CheckpointError(NaiveGAError):
         >>> issubclass(ng.CheckpointError, ng.NaiveGAError)
         True
     """
-
-
-def _json_safe(value: Any) -> Any:
-    """``value`` made JSON-serialisable (numbers and arrays to Python numbers and lists, others to strings)."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        return v if math.isfinite(v) else str(v)
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (np.ndarray, jax.Array)):
-        return _json_safe(np.asarray(value).tolist())
-    return repr(value)
 
 
 def _opt_leaves(c: Candidate) -> list[np.ndarray]:
@@ -200,10 +183,10 @@ def save_population(
                 "spec": index,
                 "optimiser": opt.to_dict() if isinstance(opt, Optimiser) else None,
                 "batch_size": c.batch_size,
-                "fitness": _json_safe(c.fitness),
+                "fitness": json_safe(c.fitness),
                 "generation": c.generation,
-                "lineage": _json_safe(list(c.lineage)),
-                "info": _json_safe(dict(c.info)),
+                "lineage": json_safe(list(c.lineage)),
+                "info": json_safe(dict(c.info)),
                 "arrays": layout,
             }
         )
@@ -211,7 +194,7 @@ def save_population(
         "format": FORMAT,
         "generation": population.generation,
         "key": None if key is None else list(key_bits(key)),
-        "extra": _json_safe(dict(extra or {})),
+        "extra": json_safe(dict(extra or {})),
         "specs": [json.loads(to_json(s)) for s in specs],
         "candidates": members,
         "arrays_size": int(packed.size),

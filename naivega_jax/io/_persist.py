@@ -6,10 +6,11 @@ import json
 import os
 from pathlib import Path
 
+from .._json import json_safe
 from ..evolution import Candidate, Population
 from ..graph import OverwriteError
 from ..graph.internal import describe_path
-from ._checkpoint import _json_safe, write_run_checkpoint
+from ._checkpoint import write_run_checkpoint
 
 
 class Persist:
@@ -45,13 +46,13 @@ def lineage_document(candidate: Candidate) -> dict:
 
     opt = candidate.optimiser
     return {
-        "fitness": _json_safe(candidate.fitness),
+        "fitness": json_safe(candidate.fitness),
         "generation": candidate.generation,
         "batch_size": candidate.batch_size,
-        "optimiser": opt.to_dict() if hasattr(opt, "to_dict") else _json_safe(opt),
+        "optimiser": opt.to_dict() if hasattr(opt, "to_dict") else json_safe(opt),
         "nparams": nparams(candidate.graph),
         "vertices": len(candidate.graph.vertex_names),
-        "lineage": _json_safe(list(candidate.lineage)),
+        "lineage": json_safe(list(candidate.lineage)),
         "spec": json.loads(to_json(candidate.graph.spec)),
     }
 

@@ -1,5 +1,6 @@
 """Mutations and crossover of graphs, optimisers and batch sizes, and their composable wrappers."""
 
+from ._base import TARGETS as TARGETS  # the candidate fields a mutation may target (for evolution)
 from ._base import Mutation, mutation_leaves, record_events
 from ._batchsize import BatchSizeCrossover, TrainBatchSizeMutation
 from ._crossover import CrossoverSwap, VertexCrossover

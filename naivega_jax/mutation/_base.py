@@ -22,7 +22,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import jax
-import numpy as np
+
+from .._json import json_safe
 
 TARGETS = ("graph", "optimiser", "batch_size")
 
@@ -124,7 +125,7 @@ def report(mutation: str, **details: Any) -> None:
     """Adds ``{"mutation": mutation, **details}`` to the active event record (no-op outside ``record_events``)."""
     events = _EVENTS.get()
     if events is not None:
-        events.append({"mutation": mutation, **{k: _jsonable(v) for k, v in details.items()}})
+        events.append({"mutation": mutation, **{k: json_safe(v) for k, v in details.items()}})
 
 
 @contextlib.contextmanager
@@ -155,17 +156,3 @@ def record_events(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, tuple[dict[s
     with _recording() as events:
         result = fn(*args, **kwargs)
     return result, tuple(events)
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, (str, bool)) or v is None:
-        return v
-    if isinstance(v, numbers.Integral):
-        return int(v)
-    if isinstance(v, numbers.Real):
-        return float(v)
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (tuple, list, np.ndarray)):
-        return [_jsonable(x) for x in v]
-    return repr(v)
