@@ -14,6 +14,7 @@ from ..evolution import Candidate, Population
 from ..graph import nparams
 from ..io import run_checkpoints
 from ..train import evaluate_accuracy, evaluate_loss
+from ..train.internal import CALL_STAT_KEYS
 from ._progress import LOG_FILE, describe, format_duration
 from ._regression import FITNESS_DEFINITION, baseline_mse, squared_error
 
@@ -63,18 +64,7 @@ def run_summary(
         "stopped": stopped,
         "session": session,
         "totals": totals,
-        "engine": {
-            k: engine.get(k, 0)
-            for k in (
-                "compiles",
-                "fast_compiles",
-                "background_compiles",
-                "background_compile_seconds",
-                "cache_hits",
-                "compile_seconds",
-                "disk_hits",
-            )
-        },
+        "engine": {k: engine.get(k, 0) for k in CALL_STAT_KEYS},
         "best": None,
         "files": {
             "checkpoint": str(run_checkpoints(out_dir)[0]) if run_checkpoints(out_dir) else None,

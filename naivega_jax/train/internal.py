@@ -5,6 +5,7 @@ packages import training code from ``naivega_jax.train`` (public names) or from 
 """
 
 from . import _engine
+from ._cache import CALL_STAT_KEYS
 from ._engine import DRIVERS
 
 
@@ -17,4 +18,4 @@ def batches_on_device() -> bool:
     return _engine._batches_on_device()
 
 
-__all__ = ["DRIVERS", "batches_on_device"]
+__all__ = ["CALL_STAT_KEYS", "DRIVERS", "batches_on_device"]
