@@ -2,8 +2,8 @@
 
 Each subpackage keeps its code in private modules (``_name.py``) and offers the rest of naivega_jax only what its
 ``__init__`` exports, or, for plumbing that is not public API, what its ``internal`` module exports. The root's
-private modules ``naivega_jax._errors``, ``naivega_jax._json`` and ``naivega_jax._random`` are the base that every
-package shares.
+private modules ``naivega_jax._errors``, ``_files``, ``_json`` and ``_random`` are the base that every package
+shares.
 
 The layers, lowest first. A package imports only packages in lower layers; packages in one layer are independent.
 """
@@ -19,7 +19,7 @@ import naivega_jax
 ROOT = Path(naivega_jax.__file__).parent
 
 LAYERS = (
-    ("_errors", "_json", "_random"),
+    ("_errors", "_files", "_json", "_random"),
     ("data", "graph"),
     ("search", "train"),
     ("mutation",),

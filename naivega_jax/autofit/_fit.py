@@ -16,6 +16,7 @@ import jax
 import numpy as np
 import optax
 
+from .._files import write_text_atomic
 from .._random import key_bits
 from ..evolution import (
     AccuracyVsSize,
@@ -49,7 +50,7 @@ from ._summary import add_totals, format_summary, run_summary
 
 RUN_FORMAT = "naivega_jax.run/1"
 _CROSS_ENTROPY = optax.softmax_cross_entropy_with_integer_labels
-_RUN_TMP = ".run.json.tmp"
+_RUN_TMP = ".run.json."  # run.json's temporary files start so (write_text_atomic), and end in .tmp
 
 
 def _check_space(key: jax.Array, space: Any, in_shape: tuple[int, ...], nout: int, task: str) -> None:
@@ -121,7 +122,8 @@ def _check_run_dir(out_dir: Path, settings: dict[str, Any]) -> dict[str, Any] | 
         return stored
     if out_dir.exists() and not out_dir.is_dir():
         raise RunDirectoryError(f"fit: out_dir {str(out_dir)!r} is a file, not a directory; choose a directory")
-    if out_dir.exists() and any(p.name not in (_RUN_TMP, LOCK_FILE) for p in out_dir.iterdir()):
+    leftover = lambda name: name == LOCK_FILE or (name.startswith(_RUN_TMP) and name.endswith(".tmp"))
+    if out_dir.exists() and any(not leftover(p.name) for p in out_dir.iterdir()):
         raise RunDirectoryError(
             f"fit: out_dir {str(out_dir)!r} is not empty and holds no naivega_jax run (no run.json); "
             "choose an empty or new directory"
@@ -143,9 +145,8 @@ def _optimiser_record(optimiser: Any) -> Any:
 
 
 def _write_run_json(out_dir: Path, document: dict[str, Any]) -> None:
-    tmp = out_dir / _RUN_TMP  # write then rename: a run killed here must not leave a half-written run.json
-    tmp.write_text(json.dumps(document, indent=1))
-    tmp.replace(out_dir / "run.json")
+    # write then rename: a run killed here must not leave a half-written run.json
+    write_text_atomic(out_dir / "run.json", json.dumps(document, indent=1))
 
 
 def fit(

@@ -38,13 +38,13 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._files import write_atomic
 from ._formats import NPZ_KEYS, NPZ_LAYOUT_KEY, load_cifar10, load_idx_dir, load_npz, read_idx
 from ._mnist1d import make_dataset as _make_mnist1d
 from ._split import check_labels
@@ -163,17 +163,10 @@ def _mnist1d(path: Any) -> _Split:
         d["x_test"].astype(np.float32)[..., None],
         d["y_test"].astype(np.int32),
     )
-    tmp_name = None
+    payload: dict[str, Any] = {**dict(zip(NPZ_KEYS, arrays)), NPZ_LAYOUT_KEY: "sequences"}
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory, suffix=".npz.tmp", delete=False) as tmp:
-            tmp_name = tmp.name
-            payload: dict[str, Any] = {**dict(zip(NPZ_KEYS, arrays)), NPZ_LAYOUT_KEY: "sequences"}
-            np.savez(tmp, **payload)
-        os.replace(tmp_name, file)
+        write_atomic(file, lambda f: np.savez(f, **payload))
     except OSError as e:
-        if tmp_name is not None and os.path.exists(tmp_name):
-            os.unlink(tmp_name)
         warnings.warn(
             f"mnist1d: could not cache the data in {directory} ({e}); it will be generated again next time",
             stacklevel=3,

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import NaiveGAError
+from .._files import write_text_atomic
 from .._json import json_safe
 from .._random import key_bits
 from ..evolution import Candidate, Population
@@ -327,12 +328,7 @@ def write_run_checkpoint(
     # LATEST names its last generation has none left
     for stale in [*root.glob(".gen_*.tmp-*"), *root.glob(".gen_*.old-*")]:
         shutil.rmtree(stale, ignore_errors=True)
-    tmp = root / f".{LATEST}.tmp"
-    with open(tmp, "w") as f:
-        f.write(path.name)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, root / LATEST)
+    write_text_atomic(root / LATEST, path.name, sync=True)
     for old in sorted(p for p in root.glob("gen_*") if p.is_dir())[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return path

@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+from .._files import write_text_atomic
 from .._json import json_safe
 from ..evolution import Candidate, Population
 from ..graph import OverwriteError
@@ -77,13 +78,5 @@ def save_lineage(path: str | os.PathLike, candidate: Candidate) -> Path:
             f"save_lineage: refusing to replace {str(path)!r}: it is {describe_path(path)}; expected a lineage JSON "
             "file or a path that does not exist"
         )
-    document = json.dumps(lineage_document(candidate), indent=1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(document)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(lineage_document(candidate), indent=1))
     return path

@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import math
 import operator
-import os
-import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .._files import write_atomic
 from ..train import OptimiserChain, ShieldedOpt, WeightDecay
 
 FORMAT = "naivega_jax.plot/1"
@@ -138,23 +137,6 @@ def load_records(path: Path, owner: str) -> dict[int, dict[str, Any]]:
 def save_records(path: Path, owner: str, records: dict[int, dict[str, Any]]) -> None:
     data = {"format": FORMAT, "callback": owner, "generations": [records[g] for g in sorted(records)]}
     write_atomic(path, lambda f: f.write(json.dumps(data, indent=1).encode()))
-
-
-def write_atomic(path: Path, write: Callable[[Any], None]) -> Path:
-    """Runs ``write(binary_file)`` on a temporary file beside ``path``, then renames it to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # os.open with mode 0o666 lets the umask decide the permissions (mkstemp would force 0o600).
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def save_figure(fig: Any, path: Path, dpi: float = 100) -> Path:
