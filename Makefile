@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The main job: `naivega fit` = a search on MNIST-1D (offline generator), 6 generations of 8 candidates, 5 epochs
-# each per generation: ~1.5 minutes on 2 idle CPU cores (README). The time budget guarantees it ends, cleanly, in 10 minutes.
+# each per generation: ~1.2 minutes on 2 idle CPU cores (README). The time budget guarantees it ends, cleanly, in 10 minutes.
 demo: $(STAMP)
 	$(VENV)/bin/naivega fit --time-budget 9m
 
