@@ -328,6 +328,8 @@ def write_run_checkpoint(
     # LATEST names its last generation has none left
     for stale in [*root.glob(".gen_*.tmp-*"), *root.glob(".gen_*.old-*")]:
         shutil.rmtree(stale, ignore_errors=True)
+    for stale in root.glob(f".{LATEST}.*.tmp"):  # a LATEST being written when its process was killed
+        stale.unlink(missing_ok=True)
     write_text_atomic(root / LATEST, path.name, sync=True)
     for old in sorted(p for p in root.glob("gen_*") if p.is_dir())[:-keep]:
         shutil.rmtree(old, ignore_errors=True)

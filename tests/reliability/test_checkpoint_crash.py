@@ -29,6 +29,7 @@ def test_leftovers_of_a_killed_write_are_cleared_before_latest_moves(tmp_path, m
     for name in (".gen_000002.tmp-abc123", ".gen_000001.old-def456"):  # as atomic_directory leaves them
         (root / name / "arrays").mkdir(parents=True)
         (root / name / "population.json").write_text("{")
+    (root / ".LATEST.123.abc.tmp").write_text("gen_0000")  # as a SIGKILL in the middle of writing LATEST leaves it
     seen = []
 
     def replace_then_die(src, dst):
@@ -40,7 +41,9 @@ def test_leftovers_of_a_killed_write_are_cleared_before_latest_moves(tmp_path, m
     monkeypatch.setattr(_checkpoint.os, "replace", replace_then_die)
     with pytest.raises(Killed):
         ng.io.write_run_checkpoint(tmp_path, _population(2))
-    assert seen == [[".LATEST.tmp", "LATEST", "gen_000001", "gen_000002"]]
+    assert len(seen) == 1 and seen[0][1:] == ["LATEST", "gen_000001", "gen_000002"]
+    assert seen[0][0].startswith(".LATEST.") and seen[0][0].endswith(".tmp")  # only the LATEST being written
+    assert sorted(p.name for p in root.iterdir()) == ["LATEST", "gen_000001", "gen_000002"]  # and removed on failure
     monkeypatch.setattr(_checkpoint.os, "replace", _real_replace)
     # LATEST still names generation 1, which loads; the complete generation 2 directory is there for the next write
     pop, _, _, path = ng.io.load_run_checkpoint(tmp_path)
