@@ -57,15 +57,19 @@ def _check_x(x: Any, what: str) -> np.ndarray:
         )
     if x.shape[0] == 0:
         raise ValueError(f"fit: {what} is empty (0 examples)")
-    x = x.astype(np.float32)
-    if not np.isfinite(x).all():
-        bad = ~np.isfinite(x)
+    return _finite(x.astype(np.float32), what)
+
+
+def _finite(a: np.ndarray, what: str) -> np.ndarray:
+    """``a``, or a one-line ``ValueError`` counting its NaN and Inf values and naming the first."""
+    if not np.isfinite(a).all():
+        bad = ~np.isfinite(a)
         first = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ValueError(
-            f"fit: {what} holds {int(bad.sum())} NaN or Inf values (the first, {x[first]}, at index {first}); "
+            f"fit: {what} holds {int(bad.sum())} NaN or Inf values (the first, {a[first]}, at index {first}); "
             "clean the data first"
         )
-    return x
+    return a
 
 
 def _check_targets(y: Any, n: int, what: str) -> np.ndarray:
@@ -77,15 +81,7 @@ def _check_targets(y: Any, n: int, what: str) -> np.ndarray:
         raise ValueError(
             f"fit: {what} must have shape ({n},) or ({n}, T), one row of targets per example; got {y.shape}"
         )
-    y = y.astype(np.float32)
-    if not np.isfinite(y).all():
-        bad = ~np.isfinite(y)
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(
-            f"fit: {what} holds {int(bad.sum())} NaN or Inf values (the first, {y[first]}, at index {first}); "
-            "clean the data first"
-        )
-    return y.reshape(n, -1)
+    return _finite(y.astype(np.float32), what).reshape(n, -1)
 
 
 def _split(x: np.ndarray, y: np.ndarray, validation_split: float):

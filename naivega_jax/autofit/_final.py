@@ -12,6 +12,7 @@ import numpy as np
 
 from ..evolution import Candidate
 from ..train import as_optimiser, evaluate_accuracy, train_graph
+from ..train.internal import opt_state_fits
 
 #: the final phase's learning-rate steps: a share of its epochs at each factor of the candidate's own learning rate
 #: (a step decay; the optimiser state runs on through the steps, from the candidate's kept state if it has one: a
@@ -94,12 +95,9 @@ def train_best(
         t0 = time.monotonic()
         args = (jax.random.fold_in(step_key, i), graph, x, y)
         settings = {"optimiser": optimiser, "loss": loss, "batch_size": candidate.batch_size, "epochs": n_epochs}
-        try:
-            result = train_graph(*args, opt_state=opt_state, **settings)
-        except ValueError:
-            if opt_state is None:
-                raise
-            result = train_graph(*args, **settings)  # a kept state that does not fit this optimiser: start fresh
+        if opt_state is not None and not opt_state_fits(optimiser, graph.params, opt_state):
+            opt_state = None  # a kept state that does not fit this optimiser: start fresh
+        result = train_graph(*args, opt_state=opt_state, **settings)
         opt_state = result.opt_state
         seconds = time.monotonic() - t0
         if result.nonfinite:

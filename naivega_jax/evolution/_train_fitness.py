@@ -27,7 +27,7 @@ import numpy as np
 import optax
 
 from ..train import Adam, Optimiser, TrainResult, is_plain_optax, precompile_training, train_graph
-from ..train.internal import DRIVERS, batches_on_device
+from ..train.internal import DRIVERS, batches_on_device, opt_state_fits
 from ._candidate import Candidate
 from ._protocols import Fitness
 
@@ -256,24 +256,13 @@ def _train(self: Any, key: jax.Array, candidate: Candidate, where: str) -> tuple
 
 
 def _resumable_state(self: Any, candidate: Candidate) -> Any:
-    """``candidate.opt_state`` if the fitness keeps optimiser states and it fits the candidate's optimiser and
-    graph (the shapes ``init`` would give), else None (a fresh state)."""
+    """``candidate.opt_state`` if the fitness keeps optimiser states and the engine would take it for the candidate's
+    optimiser and graph, else None (a fresh state)."""
     state = candidate.opt_state
     if not self.keep_optimiser_state or state is None:
         return None
     optimiser = _engine_settings(self, candidate, candidate.batch_size)["optimiser"]
-    try:
-        init = optimiser.init if is_plain_optax(optimiser) else optimiser.to_optax().init
-        expected = jax.eval_shape(init, candidate.graph.params)
-        got, got_def = jax.tree_util.tree_flatten(state)
-        want, want_def = jax.tree_util.tree_flatten(expected)
-    except Exception:  # an optimiser the engine will refuse with its own message
-        return None
-    # jaxlib ships no type stub for PyTreeDef, so the checker cannot see its __ne__
-    same_structure = got_def == want_def  # type: ignore[operator]
-    if not same_structure or any(np.shape(g) != w.shape for g, w in zip(got, want)):
-        return None
-    return state
+    return state if opt_state_fits(optimiser, candidate.graph.params, state) else None
 
 
 def _examples_seen(steps: int, batch_size: int, n: int) -> int:

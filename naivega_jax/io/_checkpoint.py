@@ -38,6 +38,7 @@ from ..evolution import Candidate, Population
 from ..graph import Graph, from_json, to_json, validate_graph
 from ..graph.internal import Artifact, atomic_directory, check_replaceable, load_arrays, save_arrays
 from ..train import Optimiser, optimiser_from_dict
+from ..train.internal import opt_state_shapes
 
 FORMAT = "naivega_jax.population/2"
 # still read: its SHA-256 covered only the packed arrays
@@ -124,7 +125,7 @@ def _opt_state(optimiser: Any, params: dict, leaves: list[np.ndarray]) -> Any:
         return None
     if not isinstance(optimiser, Optimiser):
         raise ValueError("an optimiser state is stored for a candidate without an optimiser spec")
-    expected = jax.eval_shape(optimiser.to_optax().init, params)
+    expected = opt_state_shapes(optimiser, params)  # the structure train_graph takes it in
     want, treedef = jax.tree_util.tree_flatten(expected)
     if len(want) != len(leaves) or any(w.shape != a.shape for w, a in zip(want, leaves)):
         raise ValueError(f"the stored optimiser state does not fit {type(optimiser).__name__}'s state for its graph")
