@@ -85,9 +85,13 @@ def train_best(
         epochs = _epochs_until(deadline, per_epoch) if per_epoch else 1
     graph, step_key, opt_state = candidate.graph, key, candidate.opt_state
     plan = final_plan(max(0, epochs))
-    for i, (n_epochs, factor) in enumerate(plan):
-        if deadline is not None and per_epoch is not None:
-            n_epochs = min(n_epochs, _epochs_until(deadline, per_epoch))
+    timed = deadline is not None and per_epoch is not None
+    steps = [(0, factor) for _, factor in LR_STEPS] if timed else plan  # timed: epochs planned step by step
+    for i, (n_epochs, factor) in enumerate(steps):
+        if timed:
+            # re-planned from the time left and the epoch time measured so far (the search's estimate includes
+            # its compile thread's load, which the final phase does not have): the budget is used, not overrun
+            n_epochs = remaining_share_epochs(i, _epochs_until(deadline, per_epoch))
             if n_epochs < 1:
                 break
         optimiser = as_optimiser(base)
@@ -118,6 +122,23 @@ def train_best(
     record[name] = best_acc
     final = candidate.replace(graph=best_graph, info={**candidate.info, "final": record})
     return final.with_event("final_training", epochs=record["epochs"], **{name: best_acc}), record
+
+
+def remaining_share_epochs(step: int, epochs_left: int) -> int:
+    """Epochs for ``LR_STEPS[step]`` when ``epochs_left`` epochs fit in the time left: its share of what the steps
+    from ``step`` on share (the last step takes all that is left; at least 1 while any is left).
+
+    Example:
+        >>> from naivega_jax.autofit._final import remaining_share_epochs
+        >>> remaining_share_epochs(0, 10), remaining_share_epochs(1, 5), remaining_share_epochs(2, 2)
+        (5, 3, 2)
+    """
+    if epochs_left < 1:
+        return 0
+    if step == len(LR_STEPS) - 1:
+        return epochs_left
+    shares = [share for share, _ in LR_STEPS[step:]]
+    return max(1, min(epochs_left, round(shares[0] / sum(shares) * epochs_left)))
 
 
 def _epochs_until(deadline: float | None, per_epoch: float) -> int:
