@@ -2,7 +2,7 @@
 
 naivega fit [--dataset mnist1d|digits|fashion-mnist|mnist|cifar10|FILE.npz] [--data-path DIR] [--out DIR]
             [--generations N] [--population N] [--time-budget 10m] [--seed S] [--epochs N] [--subset N] [--quiet]
-            [--strategy evolution|random] [--budget EXAMPLES] [--final-training SHARE]
+            [--strategy evolution|random] [--budget EXAMPLES] [--final-training SHARE] [--screening N]
             [--task classification|regression] [--tensorboard]
 naivega resume DIR [--generations N] [--time-budget 10m] [--epochs N] [--executor ...] [--[no-]tensorboard]
 naivega plot DIR
@@ -228,6 +228,7 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
             "strategy": args.strategy,
             "budget": args.budget,
             "task": args.task,
+            "screening": args.screening,
             **{name: getattr(args, name) for name in PLAN},
         }
     else:
@@ -237,6 +238,8 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
     random = cli.get("strategy") == "random"
     if random and cli.get("final_training") is not None:
         raise CliError("--final-training is for --strategy evolution; random search trains every member alike")
+    if random and cli.get("screening") is not None:
+        raise CliError("--screening is for --strategy evolution; random search trains every member alike")
     task = cli.get("task") or "classification"
     tensorboard = _tensorboard(out) if cli.get("tensorboard") else []
     x_tr, y_tr, x_te, y_te = _load(cli["dataset"], cli["data_path"], task)
@@ -294,6 +297,7 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
                 max_generations=cli["generations"],
                 epochs_per_generation=cli["epochs"],
                 final_training=cli.get("final_training"),
+                screening=cli.get("screening"),
                 **common,
             )
     finally:
@@ -515,6 +519,13 @@ def build_parser() -> argparse.ArgumentParser:
                 default=None,
                 help="random search: training examples in all (default: what evolution with these --population, "
                 "--generations and --epochs spends)",
+            )
+            p.add_argument(
+                "--screening",
+                type=_positive_int,
+                default=None,
+                help="the first generation draws N x --population members on 1/N of the examples each and keeps the "
+                "best --population (default 3; 1: upstream's first generation)",
             )
             p.add_argument(
                 "--subset",

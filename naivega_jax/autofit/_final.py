@@ -89,6 +89,7 @@ def train_best(
     steps = [(0, factor) for _, factor in LR_STEPS] if timed else plan  # timed: epochs planned step by step
     for i, (n_epochs, factor) in enumerate(steps):
         if timed:
+            assert deadline is not None and per_epoch is not None
             # re-planned from the time left and the epoch time measured so far (the search's estimate includes
             # its compile thread's load, which the final phase does not have): the budget is used, not overrun
             n_epochs = remaining_share_epochs(i, _epochs_until(deadline, per_epoch))

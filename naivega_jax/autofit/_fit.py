@@ -80,12 +80,16 @@ _SAME = (
     "population_size",
     "optimiser",
     "keep_optimiser_state",
+    "screening",
     "key",
 )
 #: what a run.json written before a field existed means by its absence
-_ABSENT = {"task": "classification", "optimiser": None, "keep_optimiser_state": False}
+_ABSENT = {"task": "classification", "optimiser": None, "keep_optimiser_state": False, "screening": 1}
 #: whether a new run of fit's own fitness keeps each member's optimiser state across generations (see fit)
 KEEP_OPTIMISER_STATE = True
+#: a new run's first generation draws this many times ``population_size`` members on a share of the examples
+#: each, and keeps the best ``population_size`` (see fit's ``screening``)
+SCREENING = 3
 
 
 def _data_source(document: dict[str, Any]) -> str:
@@ -174,6 +178,7 @@ def fit(
     task: str = "classification",
     optimiser: Any = None,
     keep_optimiser_state: bool | None = None,
+    screening: int | None = None,
 ) -> Population:
     """Searches for a classifier (or, ``task="regression"``, a regressor) of ``x``: images ``(n, H, W, C)``,
     sequences ``(n, L, C)`` or vectors ``(n, F)``.
@@ -251,6 +256,15 @@ def fit(
     its time budget (not after a stop signal). The trained candidate replaces the best in the last checkpoint (its
     fitness is the search's; ``info["final"]`` has the final phase's epochs and validation accuracies).
 
+    ``screening`` (default None: ``SCREENING`` = 3 for a new run of ``fit``'s own fitness, and what a resumed run
+    started with) makes the first generation a screen: ``screening * population_size`` members are drawn (the
+    first ``population_size`` of them are those an unscreened run draws), each trains on ``1 / screening`` of the
+    examples a member of a later generation trains on (``round(epochs / screening)`` epochs, or one epoch of a
+    share of the data when a generation is shorter), and the best ``population_size`` go on unchanged into
+    generation 2, where evolution starts. The first generation then costs what any other does and sees three times
+    the architectures. 1 is upstream's first generation. It needs ``fit``'s own training (the default fitness or a
+    ``TrainThenFitness``).
+
     ``optimiser`` (default None: each member draws its optimiser and learning rate, and they evolve, as upstream)
     trains every member with one optimiser, unevolved: an optimiser spec (``ng.Adam(1e-3)``, a schedule as its
     learning rate) or any ``optax.GradientTransformation`` (``optax.adamw(1e-3)``). The members' ``optimiser`` is
@@ -283,6 +297,7 @@ def fit(
         task=task,
         optimiser=optimiser,
         keep_optimiser_state=keep_optimiser_state,
+        screening=screening,
     )
     settings.check_fitness(fitness)
     if executor is not None and not callable(executor):
@@ -328,6 +343,8 @@ def fit(
                 start=start,
                 precompile=executor is None if precompile is None else precompile,
                 stop=stop,
+                size=population_size,
+                screening=job.screening,
             )
             try:
                 display.say(job.describe(resume, out_dir, settings))
@@ -398,6 +415,7 @@ class _Job:
     prepare: Callable[[Any], Any] | None
     fitness: Any
     score: Callable | None
+    screening: int
 
     @property
     def epochs(self) -> int | None:
@@ -412,6 +430,11 @@ class _Job:
             # a new run keeps optimiser states; a resumed one goes on as it started (runs before the option: False)
             stored = _stored(out_dir, "keep_optimiser_state", missing=KEEP_OPTIMISER_STATE, absent=False)
             keep = stored if isinstance(stored, bool) else KEEP_OPTIMISER_STATE
+        screening = settings.screening
+        if screening is None:
+            # like keep: a new run of fit's own fitness screens, a resumed one goes on as it started
+            stored = _stored(out_dir, "screening", missing=SCREENING, absent=1) if fitness is None else 1
+            screening = stored if isinstance(stored, int) and not isinstance(stored, bool) and stored >= 1 else 1
         if len(in_shape) == 1 and _stored(out_dir, "in_shape") == [*in_shape, 1]:
             # a run started before vectors stayed vectors: it searched sequences (F, 1), and resumes as it started
             x_tr, x_val, in_shape = x_tr[..., None], x_val[..., None], (*in_shape, 1)
@@ -457,6 +480,7 @@ class _Job:
             prepare=functools.partial(_apply_all, steps) if steps else None,
             fitness=fitness,
             score=score,
+            screening=screening,
         )
 
     def run_document(self, settings: FitSettings, key, target_shape, run_info) -> dict[str, Any]:
@@ -472,6 +496,7 @@ class _Job:
             "population_size": settings.population_size,
             "optimiser": _optimiser_record(settings.optimiser),
             "keep_optimiser_state": bool(getattr(self.fitness, "keep_optimiser_state", False)),
+            "screening": self.screening,
             "key": list(key_bits(key)),
             "data_sha256": data_fingerprint(self.x_tr, self.y_tr, self.x_val, self.y_val),
             "test_sha256": None if self.test is None else data_fingerprint(*self.test),

@@ -11,27 +11,42 @@ import numpy as np
 
 from ..evolution import Callback, Executor, Population
 from ._data import VALIDATION_SPLIT, default_epochs, training_size
-from ._fit import fit
+from ._fit import SCREENING, fit
+from ._run import screened_examples
 
 
-def search_budget(n_train: int, population_size: int = 8, max_generations: int = 6, epochs: int | None = None) -> int:
+def search_budget(
+    n_train: int,
+    population_size: int = 8,
+    max_generations: int = 6,
+    epochs: int | None = None,
+    screening: int = SCREENING,
+) -> int:
     """Training examples a search with these settings spends when it runs to its end: every member of every
-    generation trains ``epochs`` epochs on ``n_train`` examples (``epochs`` default: ``default_epochs(n_train)``).
+    generation trains ``epochs`` epochs on ``n_train`` examples (``epochs`` default: ``default_epochs(n_train)``),
+    except a screened first generation's ``screening * population_size`` members, which train
+    ``screened_examples`` each.
 
     Example:
         >>> from naivega_jax.autofit import search_budget
-        >>> search_budget(3600)  # the README's main job on MNIST-1D: 8 members x 6 generations x 5 epochs x 3600
+        >>> search_budget(3600)  # the README's main job on MNIST-1D: 24 x 2 epochs, then 8 x 5 epochs x 5 gens
+        892800
+        >>> search_budget(3600, screening=1)  # upstream's: 8 members x 6 generations x 5 epochs x 3600 examples
         864000
     """
     for name, value in (
         ("n_train", n_train),
         ("population_size", population_size),
         ("max_generations", max_generations),
+        ("screening", screening),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"search_budget: {name} must be a positive int, got {value!r}")
     epochs = default_epochs(n_train) if epochs is None else epochs
-    return population_size * max_generations * epochs * n_train
+    later = population_size * (max_generations - 1) * epochs * n_train
+    if screening == 1:
+        return later + population_size * epochs * n_train
+    return later + population_size * screening * screened_examples(n_train, epochs, screening)
 
 
 def random_search(
@@ -121,4 +136,5 @@ def random_search(
         run_info={**info, **(run_info or {})},
         test_data=test_data,
         task=task,
+        screening=1,  # every member trains its equal share: no first-generation screening
     )

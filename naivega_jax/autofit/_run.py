@@ -60,6 +60,39 @@ def initial_population(
     return Population(tuple(members), generation=1)
 
 
+def screening_fitness(fitness: Any, screening: int) -> Any:
+    """The first generation's training when it draws ``screening`` times the members: each trains on
+    ``1 / screening`` of the examples a member of a later generation trains on, so the generation costs what one of
+    ``population_size`` members costs. Whole epochs where they divide (``round(epochs / screening)``); when a
+    generation is less than ``screening`` epochs, one epoch of the first ``epochs / screening`` of the training
+    examples (the training data's own order: ``fit``'s data sets are shuffled).
+
+    Example:
+        >>> import numpy as np, naivega_jax as ng
+        >>> from naivega_jax.autofit._run import screening_fitness
+        >>> x, y = np.zeros((90, 2), np.float32), np.zeros(90, np.int32)
+        >>> f = ng.TrainThenFitness((x, y), fitness=lambda k, c: c, epochs=5)
+        >>> screening_fitness(f, 3).epochs
+        2
+        >>> g = screening_fitness(ng.TrainThenFitness((x, y), fitness=lambda k, c: c, epochs=1), 3)
+        >>> g.epochs, len(g.train_data[1])
+        (1, 30)
+    """
+    epochs = fitness.epochs
+    if epochs >= screening or callable(fitness.train_data):
+        return dataclasses.replace(fitness, epochs=max(1, round(epochs / screening)))
+    x, y = fitness.train_data
+    n = screened_examples(int(np.shape(y)[0]), epochs, screening)
+    return dataclasses.replace(fitness, train_data=(x[:n], y[:n]), epochs=1)
+
+
+def screened_examples(n_train: int, epochs: int, screening: int) -> int:
+    """Training examples each member of a screened first generation trains on (see ``screening_fitness``)."""
+    if epochs >= screening:
+        return max(1, round(epochs / screening)) * n_train
+    return max(1, round(n_train * epochs / screening))
+
+
 class _BudgetedExecutor:
     """Evaluates the members not yet ``done``, in chunks, until the deadline or a stop signal; later members come
     back unscored.
@@ -155,6 +188,10 @@ class _Run:
     start: float
     precompile: bool
     stop: StopSignals
+    #: the first generation draws ``size * screening`` members, trains each ``1 / screening`` of the epochs and
+    #: keeps the best ``size`` unchanged for generation 2 (1: upstream, the first generation is ``size`` members)
+    size: int = 0
+    screening: int = 1
     previous: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
     tally: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
     # the engine's counters over this session's trainings, summed from what each returned: a diff of the
@@ -185,8 +222,20 @@ class _Run:
                 f"generation {population.generation} reached max_generations={self.max_generations}; nothing to do"
             )
             return population, {}, "max_generations"
-        evo_key = jax.random.split(jax.random.fold_in(self.key, population.generation))[1]
-        return Population(tuple(self.evolution(evo_key, list(population))), population.generation + 1), {}, None
+        return self._evolve(population), {}, None
+
+    def _screened(self, population: Population) -> bool:
+        return population.generation == 1 and self.screening > 1 and len(population) > self.size
+
+    def _evolve(self, scored: Population) -> Population:
+        """The next generation: the evolution of ``scored``, or after a screened first generation its best ``size``
+        members as they are (valid ones first, by fitness; they go on training from where they are)."""
+        gen = scored.generation
+        if self._screened(scored):
+            ranked = sorted(range(len(scored)), key=lambda i: (not _valid(scored[i]), -scored_fitness(scored[i]), i))
+            return Population(tuple(scored[i] for i in ranked[: self.size]), gen + 1)
+        evo_key = jax.random.split(jax.random.fold_in(self.key, gen))[1]
+        return Population(tuple(self.evolution(evo_key, list(scored))), gen + 1)
 
     def search(
         self,
@@ -208,7 +257,7 @@ class _Run:
                 return population, stopped
         else:
             population = initial_population(
-                jax.random.fold_in(self.key, 0), space, in_shape, size, draw_optimisers=draw_optimisers
+                jax.random.fold_in(self.key, 0), space, in_shape, size * self.screening, draw_optimisers=draw_optimisers
             )
             if prepare is not None:
                 population = population.replace(candidates=tuple(c.replace(graph=prepare(c.graph)) for c in population))
@@ -222,11 +271,10 @@ class _Run:
             if self.stop.signum is not None:
                 return scored, self.stop_reason()
             if self.deadline is not None and time.monotonic() >= self.deadline:
-                self.progress.say(f"time budget of {self.time_budget} s reached after generation {gen}")
+                self.progress.say(f"{self._budget_name()} reached after generation {gen}")
                 return scored, "time_budget"
-            evo_key = jax.random.split(jax.random.fold_in(self.key, gen))[1]
             self.progress.set_activity("selection, crossover and mutation")
-            population = Population(tuple(self.evolution(evo_key, list(scored))), gen + 1)
+            population = self._evolve(scored)
             done = {}
 
     def final(self, population, share, deadline, train_data, val_data, loss, score) -> Population:
@@ -269,6 +317,14 @@ class _Run:
         _write_best(self.out_dir, population)
         return population
 
+    def _budget_name(self) -> str:
+        """What the deadline is: the time budget, or (a final phase keeps the rest) the search's share of it."""
+        assert self.deadline is not None and self.time_budget is not None
+        search = self.deadline - self.start
+        if search < float(self.time_budget) - 1e-6:
+            return f"the search's {search:.0f} s of the {float(self.time_budget):g} s time budget"
+        return f"time budget of {self.time_budget} s"
+
     def stop_reason(self) -> str:
         """Why the run stops now: the signal's name, or ``"time_budget"``."""
         return "time_budget" if self.stop.signum is None else signal.Signals(self.stop.signum).name
@@ -283,7 +339,8 @@ class _Run:
             self.deadline, done, self.progress, report, self.stop, self.executor, self.executor_chunk
         )
         # members trained here: a thread compiles the next members' executables while one trains
-        scored = evaluate(fit_key, self.fitness, population, executor=runner, precompile=self.precompile)
+        fitness = screening_fitness(self.fitness, self.screening) if self._screened(population) else self.fitness
+        scored = evaluate(fit_key, fitness, population, executor=runner, precompile=self.precompile)
         for i in runner.new:
             info = scored[i].info
             self.tally["compile_seconds"] += float(info.get("compile_seconds", 0.0))
@@ -296,7 +353,7 @@ class _Run:
         extra = {"complete": complete, "evaluated": sorted(runner.evaluated), "totals": self.totals()}
         write_run_checkpoint(self.out_dir, scored, key=self.key, extra=extra)
         if not complete:
-            why = f"time budget of {self.time_budget} s reached" if self.stop.signum is None else self.stop.name
+            why = f"{self._budget_name()} reached" if self.stop.signum is None else self.stop.name
             self.progress.say(
                 f"{why} in generation {gen} after {len(runner.evaluated)} of {len(population)} candidates; "
                 "checkpoint written, resume with the same out_dir"

@@ -52,6 +52,7 @@ class FitSettings:
     task: str = "classification"
     optimiser: Any = None
     keep_optimiser_state: bool | None = None
+    screening: int | None = None
 
     def __post_init__(self) -> None:
         _int_at_least("population_size", self.population_size, 3)
@@ -61,6 +62,7 @@ class FitSettings:
             isinstance(budget, (int, float)) and not isinstance(budget, bool) and budget > 0
         ):
             raise ValueError(f"fit: time_budget must be None or a number of seconds > 0, got {budget!r}")
+        _int_at_least("screening", self.screening, 1, optional=True)
         _int_at_least("epochs_per_generation", self.epochs_per_generation, 1, optional=True)
         _int_at_least("executor_chunk", self.executor_chunk, 1, optional=True)
         if self.precompile is not None and not isinstance(self.precompile, bool):
@@ -89,6 +91,11 @@ class FitSettings:
             raise ValueError(
                 f"fit: final_training trains the best as fit's own fitness does; it needs fitness=None or an "
                 f"ng.TrainThenFitness, got {type(fitness).__name__}"
+            )
+        if (self.screening or 1) > 1 and not isinstance(fitness, TrainThenFitness):
+            raise ValueError(
+                f"fit: screening trains the first generation's members on a share of the examples; it needs "
+                f"fitness=None or an ng.TrainThenFitness, got {type(fitness).__name__}"
             )
         if self.optimiser is not None or self.keep_optimiser_state is not None:
             raise ValueError(

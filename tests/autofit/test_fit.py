@@ -184,9 +184,18 @@ def test_graph_crossover_swaps_trained_segments_in_a_fit_run(tmp_path):
     space = ng.ArchSpaceChain(ng.RepeatArchSpace(conv, [2, 3]), ng.GlobalPoolSpace(), head)
     evolution = ng.autofit.default_evolution(4, (8, 8, 1), nelites=1, pcrossover=1.0, pmutate=0.0, pswap=1.0)
     out = tmp_path / "run"
-    first = _fit(out, population_size=4, max_generations=1, space=space, epochs_per_generation=1)
+    # unscreened: with a screen, generation 2 is the screen's best, unchanged, and crossover starts at 3
+    first = _fit(out, population_size=4, max_generations=1, space=space, epochs_per_generation=1, screening=1)
     trained = {n: c.graph.params[n] for c in first for n in c.graph.vertex_names if c.graph.params.get(n)}
-    pop = _fit(out, population_size=4, max_generations=2, space=space, evolution=evolution, epochs_per_generation=1)
+    pop = _fit(
+        out,
+        population_size=4,
+        max_generations=2,
+        space=space,
+        evolution=evolution,
+        epochs_per_generation=1,
+        screening=1,
+    )
     mixed = [c for c in pop if len({n.split(".")[0] for n in c.graph.vertex_names if n != "in"}) > 1]
     assert mixed, [c.graph.vertex_names for c in pop]
     for c in mixed:

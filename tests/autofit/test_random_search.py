@@ -26,7 +26,10 @@ def digits(tmp_path_factory):
 def test_random_search_spends_the_searchs_budget_on_its_first_generations_members(digits, tmp_path, capsys):
     a, _ = digits
     search, rand = tmp_path / "search", tmp_path / "random"
-    assert main(["fit", "--dataset", str(a), "--out", str(search), "--generations", "2", *SMALL]) == 0
+    # an unscreened search (upstream's first generation): random search draws exactly its first generation
+    assert (
+        main(["fit", "--dataset", str(a), "--out", str(search), "--generations", "2", "--screening", "1", *SMALL]) == 0
+    )
     argv = ["fit", "--dataset", str(a), "--out", str(rand), "--generations", "2", "--strategy", "random", *SMALL[:-1]]
     assert main(argv) == 0
     s, r = (json.loads((d / "summary.json").read_text()) for d in (search, rand))
@@ -61,7 +64,10 @@ def test_random_search_checks_its_arguments_before_any_work(tmp_path):
 
 
 def test_search_budget_is_what_fit_spends():
-    assert ng.autofit.search_budget(3600) == 8 * 6 * 5 * 3600
-    assert ng.autofit.search_budget(100, population_size=3, max_generations=2, epochs=4) == 2400
+    # the default screen: 24 members x 2 epochs, then 8 members x 5 epochs x 5 generations
+    assert ng.autofit.search_budget(3600) == (24 * 2 + 8 * 5 * 5) * 3600
+    assert ng.autofit.search_budget(3600, screening=1) == 8 * 6 * 5 * 3600
+    assert ng.autofit.search_budget(100, population_size=3, max_generations=2, epochs=4, screening=1) == 2400
+    assert ng.autofit.search_budget(100, population_size=3, max_generations=2, epochs=4) == (9 * 1 + 3 * 4) * 100
     with pytest.raises(ValueError, match="n_train must be a positive int"):
         ng.autofit.search_budget(0)

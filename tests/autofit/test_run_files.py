@@ -74,7 +74,9 @@ def test_a_tiny_fit_writes_every_file_valid(run):
     # the checkpoint: the whole scored generation 2, its key, marked complete, with the time tallies
     stored, key, extra, path = ng.io.load_run_checkpoint(out)
     assert path.name == "gen_000002" and stored.generation == 2 and len(stored) == 4 and key is not None
-    assert extra["complete"] and extra["evaluated"] == [0, 1, 2, 3] and extra["totals"]["evaluations"] == 8
+    assert (
+        extra["complete"] and extra["evaluated"] == [0, 1, 2, 3] and extra["totals"]["evaluations"] == 12 + 4
+    )  # the screen: 3 x 4
     assert sorted(c.fitness for c in stored) == sorted(c.fitness for c in pop)
     # the best model, its lineage since generation 1 and its picture
     best = ng.load_graph(out / "best" / "graph")
@@ -92,13 +94,20 @@ def test_a_tiny_fit_writes_every_file_valid(run):
     # the log: every progress line, the warnings, the summary
     log = (out / "run.log").read_text()
     start = "starting a run in " + str(out) + ": 270 training and 30 validation examples of shape (8, 8, 1), 10 classes"
-    for text in (start, "Begin generation 1", "gen 1 candidate 4/4", "generation 2: best", "Summary of"):
+    for text in (
+        start,
+        "Begin generation 1",
+        "gen 1 candidate 12/12",
+        "gen 2 candidate 4/4",
+        "generation 2: best",
+        "Summary of",
+    ):
         assert text in log
     assert "WARNING naivega_jax.mutation: test warning after generation 2" in log
     summary = json.loads((out / "summary.json").read_text())
     assert summary["stopped"] == "max_generations" and summary["best"]["fitness"] == pop[0].fitness
     assert 0.0 <= summary["best"]["test_accuracy"] <= 1.0 and summary["best"]["test_examples"] == 100
-    assert summary["session"]["evaluations"] == 8 and summary["engine"]["compiles"] >= 1
+    assert summary["session"]["evaluations"] == 12 + 4 and summary["engine"]["compiles"] >= 1
 
 
 def test_resume_adds_a_generation_and_the_plots_span_three(run, tmp_path):
@@ -115,7 +124,7 @@ def test_resume_adds_a_generation_and_the_plots_span_three(run, tmp_path):
     assert log.startswith((out / "run.log").read_text())  # appended, not replaced
     assert "resuming a run in" in log and "generation 2 was scored; evolving it" in log and "Begin generation 3" in log
     summary = json.loads((resumed_dir / "summary.json").read_text())
-    assert summary["session"]["evaluations"] == 4 and summary["totals"]["evaluations"] == 12
+    assert summary["session"]["evaluations"] == 4 and summary["totals"]["evaluations"] == 20
     assert summary["totals"]["wall_seconds"] > summary["session"]["wall_seconds"]
     lineage = json.loads((resumed_dir / "best" / "lineage.json").read_text())
     assert [e["generation"] for e in lineage["lineage"] if e["event"] == "fitness"][-1] == 3
@@ -138,14 +147,14 @@ def test_progress_lines_and_summary_on_stderr(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert "\x1b[K" not in err
-    assert "gen 1 candidate 3/3: fitness" in err and "ETA" in err and "compile" in err
+    assert "gen 1 candidate 9/9: fitness" in err and "ETA" in err and "compile" in err  # the screen: 3 x 3
     assert "Summary of" in err and "test accuracy" in err and "parameters" in err
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     best = summary["best"]
     assert best["nparams"] == ng.nparams(pop[0].graph) and best["test_examples"] == 100
     assert best["test_accuracy"] == pytest.approx(ng.evaluate_accuracy(pop[0].graph, *_prepared(test)))
     t = summary["session"]
-    assert t["evaluations"] == 3 and t["compile_seconds"] > 0 and t["train_seconds"] > 0
+    assert t["evaluations"] == 9 and t["compile_seconds"] > 0 and t["train_seconds"] > 0
     assert t["compile_seconds"] + t["train_seconds"] < t["wall_seconds"]
 
 

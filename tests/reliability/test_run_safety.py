@@ -220,7 +220,10 @@ def test_final_training_is_a_checked_and_resumable_part_of_the_plan(digits, tmp_
     info = json.loads((out / "run.json").read_text())
     assert info["cli"]["final_training"] == 0.5
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["totals"]["candidate_epochs"] == 3 + 3  # 3 members x 1 epoch, then the best as much again
+    # the screen: 9 members x 1 pass over a third of the data; then the best trains as many examples again
+    n = info["n_train"]
+    assert summary["totals"]["train_examples"] == 9 * round(n / 3) + 3 * n
+    assert summary["totals"]["candidate_epochs"] == 9 + 3
 
 
 def test_a_file_system_without_locks_is_run_on_with_a_warning(tmp_path, monkeypatch, caplog):
