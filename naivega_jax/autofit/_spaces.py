@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from ..graph import BatchNorm, Dropout, Graph
+from ..graph import BatchNorm, Dropout, Flatten, Graph
 from ..search import (
     ArchSpace,
     ArchSpaceChain,
@@ -120,7 +120,14 @@ def downsample_space(outsizes):
     return ArchSpace(pool, conv)
 
 
-def default_space(in_shape: tuple[int, ...], nclasses: int, *, scale: float = 0.25, task: str = "classification"):
+def default_space(
+    in_shape: tuple[int, ...],
+    nclasses: int,
+    *,
+    scale: float = 0.25,
+    task: str = "classification",
+    flatten_head: bool = False,
+):
     """AutoFlux's initial architecture space for an input of feature shape ``in_shape`` and ``nclasses`` outputs.
 
     Vectors (``in_shape`` of one axis, ``(F,)``) get ``tabular_space``; images and sequences the convolutional
@@ -135,6 +142,10 @@ def default_space(in_shape: tuple[int, ...], nclasses: int, *, scale: float = 0.
 
     Each of the two blocks ends in at least one downsampling (a window of 2, stride 2, no padding), so every
     spatial axis of ``in_shape`` must be at least 4; smaller inputs are refused.
+
+    ``flatten_head=True`` adds a third head, the one of the CNN people write by hand: the feature map flattened
+    (``ng.Flatten``) into 1-2 dense layers (``scale`` times 128-1024 units) and the output layer. The vertex before
+    the flatten keeps its width (a flatten's size is fixed); every other mutation and crossover applies as before.
 
     Raises:
         ValueError: ``in_shape`` has a spatial axis smaller than 4 (the message says what to do: pad, or a space
@@ -180,7 +191,15 @@ def default_space(in_shape: tuple[int, ...], nclasses: int, *, scale: float = 0.
         VertexSpace(ConvSpace(outsizes=nclasses, kernel_sizes=[1, 3, 5]), shielded=_output_shield(task)),
         GlobalPoolSpace(),
     )
-    return _in_target_units(ArchSpaceChain(block1, block2, ArchSpace(head_dense, head_conv)), task)
+    # the head of the CNN a user writes by hand: the feature map flattened into 1-2 dense layers (upstream has only
+    # the two pooled heads, which lose where in the input a feature was)
+    head_flat = ArchSpaceChain(
+        FunctionSpace(Flatten(), name_suffix=".flatten"),
+        RepeatArchSpace(VertexSpace(DenseSpace(_pow2(7, 10, scale), ACTIVATIONS)), [1, 2]),
+        VertexSpace(DenseSpace(nclasses, "identity"), shielded=_output_shield(task)),
+    )
+    heads = (head_dense, head_conv, head_flat) if flatten_head else (head_dense, head_conv)
+    return _in_target_units(ArchSpaceChain(block1, block2, ArchSpace(*heads)), task)
 
 
 def mlp_space(nclasses: int, *, scale: float = 0.25):
