@@ -80,7 +80,10 @@ def train_best(
     per_epoch = None
     if epochs is None:
         info = candidate.info
-        if info.get("train_epochs") and info.get("train_seconds"):
+        if info.get("train_examples") and info.get("train_seconds"):
+            # per example: a screened member's epoch was a share of the data
+            per_epoch = info["train_seconds"] / info["train_examples"] * n
+        elif info.get("train_epochs") and info.get("train_seconds"):
             per_epoch = info["train_seconds"] / info["train_epochs"]
         epochs = _epochs_until(deadline, per_epoch) if per_epoch else 1
     graph, step_key, opt_state = candidate.graph, key, candidate.opt_state

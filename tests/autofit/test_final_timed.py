@@ -61,3 +61,15 @@ def test_a_deadline_with_no_time_for_one_epoch_trains_nothing():
     )
     _, record = train_best(jax.random.key(1), cand, (x, y), (x, y), loss=LOSS, deadline=time.monotonic() + 1.0)
     assert record["epochs"] == 0 and record["steps"] == []
+
+
+def test_the_epoch_time_comes_from_the_examples_a_screened_member_trained_on():
+    x, y, _, _ = ng.datasets.load("digits")
+    x, y = x[:100].reshape(100, -1), y[:100]
+    inp = ng.input_vertex("in", shape=x.shape[1:])
+    graph = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("out", ng.Dense(10), inp))
+    # one "epoch" of a tenth of the data took 1/8 of the time left: a whole epoch takes longer than all of it
+    info = {"train_epochs": 1, "train_examples": 10, "train_seconds": 2.0 / 8}
+    cand = ng.Candidate(graph, optimiser=ng.Adam(1e-3), batch_size=64, info=info)
+    _, record = train_best(jax.random.key(1), cand, (x, y), (x, y), loss=LOSS, deadline=time.monotonic() + 2.0)
+    assert record["epochs"] == 0
