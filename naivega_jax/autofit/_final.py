@@ -85,11 +85,10 @@ def train_best(
             per_epoch = info["train_seconds"] / info["train_examples"] * n
         elif info.get("train_epochs") and info.get("train_seconds"):
             per_epoch = info["train_seconds"] / info["train_epochs"]
-        epochs = _epochs_until(deadline, per_epoch) if per_epoch else 1
     graph, step_key, opt_state = candidate.graph, key, candidate.opt_state
-    plan = final_plan(max(0, epochs))
     timed = deadline is not None and per_epoch is not None
-    steps = [(0, factor) for _, factor in LR_STEPS] if timed else plan  # timed: epochs planned step by step
+    # timed: each step's epochs are planned when it starts; otherwise ``epochs`` (1 when neither is known)
+    steps = [(0, factor) for _, factor in LR_STEPS] if timed else final_plan(max(0, 1 if epochs is None else epochs))
     for i, (n_epochs, factor) in enumerate(steps):
         if timed:
             assert deadline is not None and per_epoch is not None

@@ -349,7 +349,7 @@ def fit(
             try:
                 display.say(job.describe(resume, out_dir, settings))
                 population, stopped = run.search(
-                    resume, job.space, job.in_shape, population_size, job.prepare, draw_optimisers=optimiser is None
+                    resume, job.space, job.in_shape, job.prepare, draw_optimisers=optimiser is None
                 )
                 if final_training is not None and stopped in ("max_generations", "time_budget"):
                     population = run.final(
@@ -425,16 +425,14 @@ class _Job:
     def make(cls, x, y, test_data, key, out_dir: Path, settings: FitSettings, space, fitness) -> _Job:
         task = settings.task
         x_tr, y_tr, x_val, y_val, in_shape, classes = prepare_data(x, y, settings.validation_split, task)
+        # a new run of fit's own fitness keeps optimiser states and screens; a resumed one goes on as it started
+        # (runs from before an option: without it)
         keep = settings.keep_optimiser_state
         if keep is None and fitness is None:
-            # a new run keeps optimiser states; a resumed one goes on as it started (runs before the option: False)
-            stored = _stored(out_dir, "keep_optimiser_state", missing=KEEP_OPTIMISER_STATE, absent=False)
-            keep = stored if isinstance(stored, bool) else KEEP_OPTIMISER_STATE
+            keep = _as_started(out_dir, "keep_optimiser_state", KEEP_OPTIMISER_STATE, lambda v: isinstance(v, bool))
         screening = settings.screening
         if screening is None:
-            # like keep: a new run of fit's own fitness screens, a resumed one goes on as it started
-            stored = _stored(out_dir, "screening", missing=SCREENING, absent=1) if fitness is None else 1
-            screening = stored if isinstance(stored, int) and not isinstance(stored, bool) and stored >= 1 else 1
+            screening = 1 if fitness is not None else _as_started(out_dir, "screening", SCREENING, _is_screening, 1)
         if len(in_shape) == 1 and _stored(out_dir, "in_shape") == [*in_shape, 1]:
             # a run started before vectors stayed vectors: it searched sequences (F, 1), and resumes as it started
             x_tr, x_val, in_shape = x_tr[..., None], x_val[..., None], (*in_shape, 1)
@@ -527,6 +525,17 @@ def _stored(out_dir: Path, name: str, *, missing: Any = None, absent: Any = None
         return json.loads((out_dir / "run.json").read_text()).get(name, absent)
     except (OSError, ValueError, AttributeError):
         return missing
+
+
+def _as_started(out_dir: Path, name: str, new: Any, valid: Callable[[Any], bool], invalid: Any = None) -> Any:
+    """Setting ``name`` of the run in ``out_dir`` as it started: ``new`` if there is no run there, ``_ABSENT[name]``
+    if its run.json predates the setting, ``invalid`` (default ``new``) for a stored value ``valid`` refuses."""
+    stored = _stored(out_dir, name, missing=new, absent=_ABSENT[name])
+    return stored if valid(stored) else (new if invalid is None else invalid)
+
+
+def _is_screening(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _outputs(task: str, nout: int) -> str:

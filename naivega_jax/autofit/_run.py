@@ -65,7 +65,8 @@ def screening_fitness(fitness: Any, screening: int) -> Any:
     ``1 / screening`` of the examples a member of a later generation trains on, so the generation costs what one of
     ``population_size`` members costs. Whole epochs where they divide (``round(epochs / screening)``); when a
     generation is less than ``screening`` epochs, one epoch of the first ``epochs / screening`` of the training
-    examples (the training data's own order: ``fit``'s data sets are shuffled).
+    examples (the training data's own order: ``fit``'s data sets are shuffled), except for ``train_data`` given as a
+    function, whose members train one whole epoch.
 
     Example:
         >>> import numpy as np, naivega_jax as ng
@@ -80,16 +81,20 @@ def screening_fitness(fitness: Any, screening: int) -> Any:
     """
     epochs = fitness.epochs
     if epochs >= screening or callable(fitness.train_data):
-        return dataclasses.replace(fitness, epochs=max(1, round(epochs / screening)))
+        return dataclasses.replace(fitness, epochs=_screened_epochs(epochs, screening))
     x, y = fitness.train_data
     n = screened_examples(int(np.shape(y)[0]), epochs, screening)
     return dataclasses.replace(fitness, train_data=(x[:n], y[:n]), epochs=1)
 
 
+def _screened_epochs(epochs: int, screening: int) -> int:
+    return max(1, round(epochs / screening))
+
+
 def screened_examples(n_train: int, epochs: int, screening: int) -> int:
     """Training examples each member of a screened first generation trains on (see ``screening_fitness``)."""
     if epochs >= screening:
-        return max(1, round(epochs / screening)) * n_train
+        return _screened_epochs(epochs, screening) * n_train
     return max(1, round(n_train * epochs / screening))
 
 
@@ -190,7 +195,7 @@ class _Run:
     stop: StopSignals
     #: the first generation draws ``size * screening`` members, trains each ``1 / screening`` of the epochs and
     #: keeps the best ``size`` unchanged for generation 2 (1: upstream, the first generation is ``size`` members)
-    size: int = 0
+    size: int
     screening: int = 1
     previous: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
     tally: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
@@ -242,7 +247,6 @@ class _Run:
         resume: bool,
         space: Any,
         in_shape: tuple[int, ...],
-        size: int,
         prepare: Callable[[Graph], Graph] | None = None,
         *,
         draw_optimisers: bool = True,
@@ -257,7 +261,11 @@ class _Run:
                 return population, stopped
         else:
             population = initial_population(
-                jax.random.fold_in(self.key, 0), space, in_shape, size * self.screening, draw_optimisers=draw_optimisers
+                jax.random.fold_in(self.key, 0),
+                space,
+                in_shape,
+                self.size * self.screening,
+                draw_optimisers=draw_optimisers,
             )
             if prepare is not None:
                 population = population.replace(candidates=tuple(c.replace(graph=prepare(c.graph)) for c in population))
