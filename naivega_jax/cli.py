@@ -3,7 +3,7 @@
 naivega fit [--dataset mnist1d|digits|fashion-mnist|mnist|cifar10|FILE.npz] [--data-path DIR] [--out DIR]
             [--generations N] [--population N] [--time-budget 10m] [--seed S] [--epochs N] [--subset N] [--quiet]
             [--strategy evolution|random] [--budget EXAMPLES] [--final-training SHARE] [--screening N]
-            [--task classification|regression] [--tensorboard]
+            [--flatten-head] [--task classification|regression] [--tensorboard]
 naivega resume DIR [--generations N] [--time-budget 10m] [--epochs N] [--executor ...] [--[no-]tensorboard]
 naivega plot DIR
 naivega export DIR --out PATH [--force]
@@ -209,6 +209,26 @@ def _tensorboard(out: Path) -> list[Any]:
         raise CliError(f"--tensorboard: {e}") from None
 
 
+def _space(cli: dict[str, Any], x: Any, y: Any, task: str) -> Any:
+    """The space ``--flatten-head`` asks for (``default_space(..., flatten_head=True)``), or None: ``fit``'s own."""
+    if not cli.get("flatten_head"):
+        return None
+    import numpy as np
+
+    from .autofit import default_space
+
+    if x.ndim < 3:
+        raise CliError(
+            f"--flatten-head is for images and sequences; these examples are vectors of shape {tuple(x.shape[1:])}, "
+            "searched in the tabular space, which has no feature map to flatten"
+        )
+    if task == "classification":
+        nout = int(np.unique(np.asarray(y)).size)
+    else:
+        nout = 1 if np.ndim(y) == 1 else int(np.shape(y)[1])
+    return default_space(tuple(int(s) for s in x.shape[1:]), nout, task=task, flatten_head=True)
+
+
 def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) -> int:
     import jax
 
@@ -229,6 +249,7 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
             "budget": args.budget,
             "task": args.task,
             "screening": args.screening,
+            "flatten_head": args.flatten_head,
             **{name: getattr(args, name) for name in PLAN},
         }
     else:
@@ -274,6 +295,7 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
         )
     common = dict(
         out_dir=out,
+        space=_space(cli, x_tr, y_tr, task),
         time_budget=cli["time_budget"],
         callbacks=callbacks,
         progress=not args.quiet,
@@ -526,6 +548,12 @@ def build_parser() -> argparse.ArgumentParser:
                 default=None,
                 help="the first generation draws N x --population members on 1/N of the examples each and keeps the "
                 "best --population (default 3; 1: upstream's first generation)",
+            )
+            p.add_argument(
+                "--flatten-head",
+                action="store_true",
+                help="images and sequences: the space also holds the head of a hand-written CNN (the feature map "
+                "flattened into 1-2 dense layers), besides the two pooled heads",
             )
             p.add_argument(
                 "--subset",

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 
 from ..evolution import Candidate
-from ..train import as_optimiser, evaluate_accuracy, train_graph
+from ..train import as_optimiser, evaluate_accuracy, sum_call_stats, train_graph
 from ..train.internal import opt_state_fits
 
 #: the final phase's learning-rate steps: a share of its epochs at each factor of the candidate's own learning rate
@@ -76,7 +76,15 @@ def train_best(
             return score(score_key, candidate.replace(graph=graph)).fitness
 
     best_graph, best_acc = candidate.graph, measure(candidate.graph)
-    record: dict[str, Any] = {f"start_{name}": best_acc, "steps": [], "train_examples": 0, "epochs": 0}
+    record: dict[str, Any] = {
+        f"start_{name}": best_acc,
+        "steps": [],
+        "train_examples": 0,
+        "epochs": 0,
+        "train_seconds": 0.0,
+        "compile_seconds": 0.0,
+    }
+    results = []
     per_epoch = None
     if epochs is None:
         info = candidate.info
@@ -105,6 +113,9 @@ def train_best(
         if opt_state is not None and not opt_state_fits(optimiser, graph.params, opt_state):
             opt_state = None  # a kept state that does not fit this optimiser: start fresh
         result = train_graph(*args, opt_state=opt_state, **settings)
+        results.append(result)
+        record["train_seconds"] += result.train_seconds
+        record["compile_seconds"] += result.compile_seconds
         opt_state = result.opt_state
         seconds = time.monotonic() - t0
         if result.nonfinite:
@@ -123,6 +134,7 @@ def train_best(
         if acc >= best_acc:
             best_graph, best_acc = graph, acc
     record[name] = best_acc
+    record["engine"] = sum_call_stats(results)  # the compiles and cache hits of the phase's training calls
     final = candidate.replace(graph=best_graph, info={**candidate.info, "final": record})
     return final.with_event("final_training", epochs=record["epochs"], **{name: best_acc}), record
 

@@ -317,6 +317,10 @@ class _Run:
             return population
         self.tally["train_examples"] += record["train_examples"]
         self.tally["candidate_epochs"] += record["epochs"]
+        # the phase's training and compile waits count as such in the summary's totals, not as "other"
+        self.tally["train_seconds"] += record["train_seconds"]
+        self.tally["compile_seconds"] += record["compile_seconds"]
+        self.engine = {k: v + record["engine"][k] for k, v in self.engine.items()}
         candidates = list(population)
         candidates[i] = trained
         population = population.replace(candidates=tuple(candidates))

@@ -43,6 +43,11 @@ def test_final_training_without_a_time_budget_trains_the_best_on_its_share_of_th
     assert record["validation_accuracy"] == pytest.approx(s_final["best"]["validation_accuracy"])
     assert final[0].fitness == plain[0].fitness  # the search's score
     assert final[0].lineage[-1]["event"] == "final_training"
+    # the phase's training calls count in the totals as training and in the engine's counters, one lookup a call
+    assert 0 < record["train_seconds"] < s_final["totals"]["train_seconds"]
+    assert record["engine"]["compiles"] + record["engine"]["cache_hits"] >= len(record["steps"])
+    assert all(s_final["engine"][k] >= v for k, v in record["engine"].items())
+    assert s_final["totals"]["compile_seconds"] == pytest.approx(s_final["engine"]["compile_seconds"])
     # the trained best is what the run directory holds
     saved = ng.load_graph(tmp_path / "final" / "best" / "graph")
     assert ng.evaluate_accuracy(saved, xt, yt) == pytest.approx(s_final["best"]["test_accuracy"])
