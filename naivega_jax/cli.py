@@ -232,7 +232,7 @@ def _space(cli: dict[str, Any], x: Any, y: Any, task: str) -> Any:
 def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) -> int:
     import jax
 
-    from .autofit import default_epochs, fit, random_search, search_budget, training_size
+    from .autofit import fit, random_search, search_budget, training_size
     from .plot import PlotFitness, ScatterBatchSize, ScatterOpt, ScatterPop
 
     out = Path(args.out or _default_out(args.dataset))
@@ -270,8 +270,8 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
             raise CliError(f"--subset {subset} exceeds the {x_tr.shape[0]} training examples of the data set")
         x_tr, y_tr = x_tr[:subset], y_tr[:subset]
     n_train = training_size(x_tr.shape[0])
-    if cli["epochs"] is None:
-        cli = {**cli, "epochs": default_epochs(n_train)}
+    # epochs None (not given): fit's default, whole epochs or parts of large data (run.json keeps None, so a resumed
+    # run goes on with fit's default as it started)
     if random and cli.get("budget") is None:
         cli = {**cli, "budget": search_budget(n_train, cli["population"], cli["generations"], cli["epochs"])}
     print(

@@ -1,7 +1,14 @@
 """The application: AutoFlux's default search spaces and strategy, ``fit``, and the random-search baseline."""
 
 from ._control import RunDirectoryError, install_stop_handlers, restore_handlers
-from ._data import data_fingerprint, default_epochs, encode_known_labels, prepare_data, training_size
+from ._data import (
+    data_fingerprint,
+    default_epochs,
+    default_partitions,
+    encode_known_labels,
+    prepare_data,
+    training_size,
+)
 from ._fit import fit
 from ._progress import ProgressHandler, RunProgress, format_duration
 from ._random_search import random_search, search_budget
@@ -41,6 +48,7 @@ __all__ = [
     "data_fingerprint",
     "default_epochs",
     "default_evolution",
+    "default_partitions",
     "default_space",
     "downsample_space",
     "encode_known_labels",

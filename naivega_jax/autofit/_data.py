@@ -46,6 +46,22 @@ def default_epochs(n_train: int) -> int:
     return max(1, min(10, round(SAMPLES_PER_GENERATION / int(n_train))))
 
 
+def default_partitions(n_train: int) -> int:
+    """Parts a generation's training data is cut into by default: 1 (every generation trains whole epochs) unless
+    an epoch is at least 1.5 times ``SAMPLES_PER_GENERATION``; then about ``n_train / SAMPLES_PER_GENERATION``, and
+    each generation trains one epoch of the next part (``ng.TrainThenFitness(partitions=...)``), as upstream trains a
+    fixed number of batches per generation instead of whole epochs.
+
+    Example:
+        >>> from naivega_jax.autofit import default_partitions
+        >>> default_partitions(3600), default_partitions(26999), default_partitions(27000), default_partitions(54000)
+        (1, 1, 2, 3)
+    """
+    if isinstance(n_train, bool) or not isinstance(n_train, (int, np.integer)) or n_train < 1:
+        raise ValueError(f"default_partitions: n_train must be a positive int, got {n_train!r}")
+    return max(1, round(int(n_train) / SAMPLES_PER_GENERATION))
+
+
 def _check_x(x: Any, what: str) -> np.ndarray:
     """``x`` as float32 if it is a numeric array of 1 to 3 feature axes, with examples and no NaN or Inf."""
     x = np.asarray(x)

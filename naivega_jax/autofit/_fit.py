@@ -32,7 +32,14 @@ from ..io import (
 from ..search import sample_graph
 from ..train import Optimiser, ensure_default_compilation_cache
 from ._control import LOCK_FILE, RunDirectoryError, RunLock, StopSignals
-from ._data import VALIDATION_SPLIT, _prepare_test, data_fingerprint, default_epochs, prepare_data
+from ._data import (
+    VALIDATION_SPLIT,
+    _prepare_test,
+    data_fingerprint,
+    default_epochs,
+    default_partitions,
+    prepare_data,
+)
 from ._progress import RunProgress, run_log
 from ._regression import (
     MSEFitness,
@@ -81,10 +88,17 @@ _SAME = (
     "optimiser",
     "keep_optimiser_state",
     "screening",
+    "partitions",
     "key",
 )
 #: what a run.json written before a field existed means by its absence
-_ABSENT = {"task": "classification", "optimiser": None, "keep_optimiser_state": False, "screening": 1}
+_ABSENT = {
+    "task": "classification",
+    "optimiser": None,
+    "keep_optimiser_state": False,
+    "screening": 1,
+    "partitions": 1,
+}
 #: whether a new run of fit's own fitness keeps each member's optimiser state across generations (see fit)
 KEEP_OPTIMISER_STATE = True
 #: a new run's first generation draws this many times ``population_size`` members on a share of the examples
@@ -185,12 +199,15 @@ def fit(
 
     AutoFlux (NaiveGAflux) as a function: a population sampled from ``default_space``, trained a little every
     generation (``TrainThenFitness``: ``epochs_per_generation`` epochs on the training part, by default enough for
-    about ``SAMPLES_PER_GENERATION`` examples, see ``default_epochs``; then ``AccuracyVsSize`` on the validation part,
-    the last ``validation_split`` of the data), evolved by 2 elites plus tournament selection with crossover and
-    mutation (``default_evolution``). Weights survive mutation, so models that stay accumulate training. After each
-    generation's fitness the population is checkpointed atomically under ``out_dir`` (with the keys, so a resumed
-    run reaches exactly the population an uninterrupted one would), the best candidate's graph, lineage and picture
-    are written to ``out_dir/best``, and ``callbacks`` are called with the scored population.
+    about ``SAMPLES_PER_GENERATION`` examples, see ``default_epochs``; on data of at least 1.5 times that many
+    examples, by default one epoch of the next of ``default_partitions`` consecutive parts of it, as upstream trains
+    a fixed number of batches per generation, while ``epochs_per_generation`` given trains whole epochs; then
+    ``AccuracyVsSize`` on the validation part, the last ``validation_split`` of the data), evolved by 2 elites plus
+    tournament selection with crossover and mutation (``default_evolution``). Weights survive mutation, so models
+    that stay accumulate training. After each generation's fitness the population is checkpointed atomically under
+    ``out_dir`` (with the keys, so a resumed run reaches exactly the population an uninterrupted one would), the
+    best candidate's graph, lineage and picture are written to ``out_dir/best``, and ``callbacks`` are called with
+    the scored population.
 
     Vectors stay vectors: for ``(n, F)`` data the default space is ``tabular_space`` (MLPs: a standardising batch
     norm, 1-3 dense layers with batch norm or dropout, the output layer), and the best graph takes ``(n, F)`` as it
@@ -421,6 +438,10 @@ class _Job:
     def epochs(self) -> int | None:
         return getattr(self.fitness, "epochs", None)
 
+    @property
+    def partitions(self) -> int:
+        return getattr(self.fitness, "partitions", 1)
+
     @classmethod
     def make(cls, x, y, test_data, key, out_dir: Path, settings: FitSettings, space, fitness) -> _Job:
         task = settings.task
@@ -432,7 +453,7 @@ class _Job:
             keep = _as_started(out_dir, "keep_optimiser_state", KEEP_OPTIMISER_STATE, lambda v: isinstance(v, bool))
         screening = settings.screening
         if screening is None:
-            screening = 1 if fitness is not None else _as_started(out_dir, "screening", SCREENING, _is_screening, 1)
+            screening = 1 if fitness is not None else _as_started(out_dir, "screening", SCREENING, _is_positive_int, 1)
         if len(in_shape) == 1 and _stored(out_dir, "in_shape") == [*in_shape, 1]:
             # a run started before vectors stayed vectors: it searched sequences (F, 1), and resumes as it started
             x_tr, x_val, in_shape = x_tr[..., None], x_val[..., None], (*in_shape, 1)
@@ -455,7 +476,12 @@ class _Job:
         if fitness is None or task == "regression":
             score = _default_score(task, x_tr, y_tr, x_val, y_val)
         if fitness is None and score is not None:
+            # data too large for an epoch per generation: each generation trains the next part of it (unless
+            # epochs_per_generation asks for whole epochs); a resumed run goes on as it started
+            new = default_partitions(x_tr.shape[0]) if settings.epochs_per_generation is None else 1
+            parts = _as_started(out_dir, "partitions", new, _is_positive_int, 1)
             fitness = TrainThenFitness(
+                partitions=parts,
                 train_data=(x_tr, y_tr),
                 fitness=score,
                 loss=loss,
@@ -495,6 +521,7 @@ class _Job:
             "optimiser": _optimiser_record(settings.optimiser),
             "keep_optimiser_state": bool(getattr(self.fitness, "keep_optimiser_state", False)),
             "screening": self.screening,
+            "partitions": getattr(self.fitness, "partitions", 1),
             "key": list(key_bits(key)),
             "data_sha256": data_fingerprint(self.x_tr, self.y_tr, self.x_val, self.y_val),
             "test_sha256": None if self.test is None else data_fingerprint(*self.test),
@@ -508,6 +535,7 @@ class _Job:
             f"{self.x_val.shape[0]} validation examples of shape {self.in_shape}, {_outputs(self.task, self.nout)}; "
             f"population {settings.population_size}, up to {settings.max_generations} generations"
             + (f" of {epochs} epochs" if epochs else "")
+            + (f", each on the next of {self.partitions} parts of the data" if self.partitions > 1 else "")
             + (f", time budget {budget:.0f} s" if budget else "")
         )
 
@@ -534,7 +562,7 @@ def _as_started(out_dir: Path, name: str, new: Any, valid: Callable[[Any], bool]
     return stored if valid(stored) else (new if invalid is None else invalid)
 
 
-def _is_screening(value: Any) -> bool:
+def _is_positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 

@@ -10,9 +10,9 @@ import jax
 import numpy as np
 
 from ..evolution import Callback, Executor, Population
-from ._data import VALIDATION_SPLIT, default_epochs, training_size
+from ._data import VALIDATION_SPLIT, default_epochs, default_partitions, training_size
 from ._fit import SCREENING, fit
-from ._run import screened_examples
+from ._run import generation_examples, screened_examples
 
 
 def search_budget(
@@ -23,15 +23,17 @@ def search_budget(
     screening: int = SCREENING,
 ) -> int:
     """Training examples a search with these settings spends when it runs to its end: every member of every
-    generation trains ``epochs`` epochs on ``n_train`` examples (``epochs`` default: ``default_epochs(n_train)``),
-    except a screened first generation's ``screening * population_size`` members, which train
-    ``screened_examples`` each.
+    generation trains ``epochs`` epochs on ``n_train`` examples, except a screened first generation's ``screening *
+    population_size`` members, which train ``screened_examples`` each. ``epochs`` None: ``fit``'s default,
+    ``default_epochs(n_train)`` epochs of one of ``default_partitions(n_train)`` parts of the data.
 
     Example:
         >>> from naivega_jax.autofit import search_budget
         >>> search_budget(3600)  # the README's main job on MNIST-1D: 24 x 2 epochs, then 8 x 5 epochs x 5 gens
         892800
         >>> search_budget(3600, screening=1)  # upstream's: 8 members x 6 generations x 5 epochs x 3600 examples
+        864000
+        >>> search_budget(54000)  # Fashion-MNIST: a generation is one of 3 parts of 18,000; the screen 6,000 each
         864000
     """
     for name, value in (
@@ -42,11 +44,14 @@ def search_budget(
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"search_budget: {name} must be a positive int, got {value!r}")
-    epochs = default_epochs(n_train) if epochs is None else epochs
-    later = population_size * (max_generations - 1) * epochs * n_train
+    parts = 1
+    if epochs is None:
+        epochs, parts = default_epochs(n_train), default_partitions(n_train)
+    each = generation_examples(n_train, epochs, parts)
+    later = population_size * (max_generations - 1) * each
     if screening == 1:
-        return later + population_size * epochs * n_train
-    return later + population_size * screening * screened_examples(n_train, epochs, screening)
+        return later + population_size * each
+    return later + population_size * screening * screened_examples(n_train, epochs, screening, parts)
 
 
 def random_search(

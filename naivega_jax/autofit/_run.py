@@ -66,7 +66,8 @@ def screening_fitness(fitness: Any, screening: int) -> Any:
     ``population_size`` members costs. Whole epochs where they divide (``round(epochs / screening)``); when a
     generation is less than ``screening`` epochs, one epoch of the first ``epochs / screening`` of the training
     examples (the training data's own order: ``fit``'s data sets are shuffled), except for ``train_data`` given as a
-    function, whose members train one whole epoch.
+    function, whose members train one whole epoch. With ``partitions``, all of this within the first part (the one
+    generation 1 trains on).
 
     Example:
         >>> import numpy as np, naivega_jax as ng
@@ -78,24 +79,43 @@ def screening_fitness(fitness: Any, screening: int) -> Any:
         >>> g = screening_fitness(ng.TrainThenFitness((x, y), fitness=lambda k, c: c, epochs=1), 3)
         >>> g.epochs, len(g.train_data[1])
         (1, 30)
+        >>> h = screening_fitness(ng.TrainThenFitness((x, y), fitness=lambda k, c: c, partitions=3), 3)
+        >>> h.epochs, len(h.train_data[1]), h.partitions
+        (1, 10, 1)
     """
-    epochs = fitness.epochs
-    if epochs >= screening or callable(fitness.train_data):
+    epochs, parts = fitness.epochs, getattr(fitness, "partitions", 1)
+    if callable(fitness.train_data) or (epochs >= screening and parts == 1):
         return dataclasses.replace(fitness, epochs=_screened_epochs(epochs, screening))
     x, y = fitness.train_data
-    n = screened_examples(int(np.shape(y)[0]), epochs, screening)
-    return dataclasses.replace(fitness, train_data=(x[:n], y[:n]), epochs=1)
+    n = int(np.shape(y)[0])
+    if epochs >= screening:  # whole epochs of the first part
+        size = _part_size(n, parts)
+        return dataclasses.replace(
+            fitness, train_data=(x[:size], y[:size]), epochs=_screened_epochs(epochs, screening), partitions=1
+        )
+    n = screened_examples(n, epochs, screening, parts)
+    return dataclasses.replace(fitness, train_data=(x[:n], y[:n]), epochs=1, partitions=1)
 
 
 def _screened_epochs(epochs: int, screening: int) -> int:
     return max(1, round(epochs / screening))
 
 
-def screened_examples(n_train: int, epochs: int, screening: int) -> int:
+def _part_size(n: int, parts: int) -> int:
+    return -(-n // parts)
+
+
+def screened_examples(n_train: int, epochs: int, screening: int, partitions: int = 1) -> int:
     """Training examples each member of a screened first generation trains on (see ``screening_fitness``)."""
+    size = _part_size(n_train, partitions)
     if epochs >= screening:
-        return _screened_epochs(epochs, screening) * n_train
-    return max(1, round(n_train * epochs / screening))
+        return _screened_epochs(epochs, screening) * size
+    return max(1, round(size * epochs / screening))
+
+
+def generation_examples(n_train: int, epochs: int, partitions: int = 1) -> int:
+    """Training examples each member of a later generation trains on: ``epochs`` epochs of one part."""
+    return epochs * _part_size(n_train, partitions)
 
 
 class _BudgetedExecutor:

@@ -58,6 +58,11 @@ def _check_config(self: Any, where: str) -> None:
         raise ValueError(f"{where}: driver must be one of {DRIVERS}, got {self.driver!r}")
     if not isinstance(self.keep_optimiser_state, bool):
         raise TypeError(f"{where}: keep_optimiser_state must be True or False, got {self.keep_optimiser_state!r}")
+    parts = getattr(self, "partitions", 1)
+    if isinstance(parts, bool) or not isinstance(parts, int) or parts < 1:
+        raise ValueError(f"{where}: partitions must be a positive int, got {parts!r}")
+    if parts > 1 and callable(data):
+        raise ValueError(f"{where}: partitions={parts} needs fixed train_data (x, y); train_data is a function")
     if not isinstance(self.invalid_fitness, (int, float)) or isinstance(self.invalid_fitness, bool):
         raise TypeError(f"{where}: invalid_fitness must be a number, got {self.invalid_fitness!r}")
     if not callable(data):
@@ -149,6 +154,45 @@ class _OwnedData:
         return _OwnedData, jax.device_get(self._first)
 
 
+def partition(x: Any, y: Any, parts: int, index: int) -> tuple[Any, Any]:
+    """Part ``index`` of ``parts`` of ``(x, y)``: ``ceil(n / parts)`` consecutive examples from ``index * ceil(n /
+    parts)``, the last part wrapping round to the first examples, so that every part has one size (one compiled
+    executable) and every example is in a part.
+
+    Example:
+        >>> import numpy as np
+        >>> from naivega_jax.evolution._train_fitness import partition
+        >>> x = np.arange(10)
+        >>> [partition(x, x, 3, i)[1].tolist() for i in range(3)]
+        [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 0, 1]]
+    """
+    n = int(np.shape(y)[0])
+    size = -(-n // parts)
+    start = index * size
+    if start + size <= n:
+        return x[start : start + size], y[start : start + size]
+    rows = np.arange(start, start + size) % n
+    return np.asarray(x)[rows], np.asarray(y)[rows]
+
+
+def _owned(self: Any, candidate: Candidate) -> _OwnedData:
+    """The fixed data ``candidate`` trains on: all of it, or with ``partitions`` its generation's part."""
+    parts = self._parts
+    return self._data if parts is None else parts[(candidate.generation - 1) % len(parts)]
+
+
+def _own(self: Any) -> None:
+    """Copies fixed ``train_data`` for the fitness (``_OwnedData``): whole, or as its ``partitions`` parts."""
+    parts = getattr(self, "partitions", 1)
+    data = None if callable(self.train_data) or parts > 1 else _OwnedData(*self.train_data)
+    split = None
+    if parts > 1:
+        x, y = self.train_data
+        split = tuple(_OwnedData(*partition(x, y, parts, i)) for i in range(parts))
+    object.__setattr__(self, "_data", data)
+    object.__setattr__(self, "_parts", split)
+
+
 def _check_label_range(graph: Any, y: Any, loss: Callable, where: str) -> None:
     """For the default loss: every label indexes one of the graph's outputs (optax would give NaN or garbage)."""
     if loss is not _CE or len(graph.output_names) != 1:
@@ -205,7 +249,8 @@ def _train(self: Any, key: jax.Array, candidate: Candidate, where: str) -> tuple
             raise TypeError(f"{where}: train_data(generation) must return a pair (x, y), got {type(data).__name__}")
         labels = data[1]
     else:
-        data, labels = self._data.here(), self._data.labels
+        owned = _owned(self, candidate)
+        data, labels = owned.here(), owned.labels
     _check_label_range(candidate.graph, labels, self.loss, where)
     batch_size, oom = candidate.batch_size, None
     opt_state = _resumable_state(self, candidate)
@@ -278,7 +323,8 @@ def _precompile(self: Any, candidate: Candidate) -> None:
     ``train_data`` (a callable one may keep state that a second thread should not touch)."""
     if callable(self.train_data) or not isinstance(candidate, Candidate):
         return
-    precompile_training(candidate.graph, *self._data.here(), **_engine_settings(self, candidate, candidate.batch_size))
+    data = _owned(self, candidate).here()
+    precompile_training(candidate.graph, *data, **_engine_settings(self, candidate, candidate.batch_size))
 
 
 def _invalid(self: Any, candidate: Candidate) -> Candidate:
@@ -313,6 +359,11 @@ class TrainThenFitness:
             its last training ended with, carried through mutations by ``ng.MapCandidate`` with
             ``ng.remap_opt_state``) and the trained candidate keeps its final state. A state that does not fit (none
             yet, another kind of optimiser) starts fresh.
+        partitions: split fixed ``train_data`` into this many consecutive parts of ``ceil(n / partitions)``
+            examples (the last wraps round to the first examples); a candidate of generation ``g`` trains ``epochs``
+            epochs on part ``(g - 1) % partitions``. So one generation costs a part, every member of a generation
+            sees the same examples, and the generations move on through the data, as upstream's
+            ``RepeatPartitionIterator`` does on data too large for an epoch per generation. 1 (default): all of it.
 
     The candidate's ``batch_size`` is the training batch size; after an out-of-memory retry the candidate keeps the
     halved batch size that trained, and ``info["out_of_memory"]`` records the first error. ``info`` gains
@@ -343,6 +394,7 @@ class TrainThenFitness:
     shuffle: bool = True
     activation_utility: bool = False
     keep_optimiser_state: bool = False
+    partitions: int = 1
 
     def __post_init__(self):
         _check_config(self, "TrainThenFitness")
@@ -351,7 +403,7 @@ class TrainThenFitness:
                 f"TrainThenFitness: fitness must be callable as fitness(key, candidate) -> candidate, "
                 f"got {self.fitness!r}"
             )
-        object.__setattr__(self, "_data", None if callable(self.train_data) else _OwnedData(*self.train_data))
+        _own(self)
 
     def __call__(self, key: jax.Array, candidate: Candidate) -> Candidate:
         train_key, fitness_key = jax.random.split(key)
@@ -418,7 +470,7 @@ class TrainAccuracyFitness:
         _check_config(self, "TrainAccuracyFitness")
         if isinstance(self.drop, bool) or not isinstance(self.drop, (int, float)) or not 0 <= self.drop < 1:
             raise ValueError(f"TrainAccuracyFitness: drop must be a number in [0, 1), got {self.drop!r}")
-        object.__setattr__(self, "_data", None if callable(self.train_data) else _OwnedData(*self.train_data))
+        _own(self)
 
     def __call__(self, key: jax.Array, candidate: Candidate) -> Candidate:
         trained, result = _train(self, key, candidate, "TrainAccuracyFitness")

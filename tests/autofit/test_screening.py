@@ -77,7 +77,10 @@ def test_screening_fitness_trains_a_share_of_the_examples():
     assert screening_fitness(fit5, 3).epochs == 2 and screening_fitness(fit5, 5).epochs == 1
     short = screening_fitness(ng.TrainThenFitness((x, y), fitness=lambda k, c: c, epochs=2), 3)
     assert short.epochs == 1 and len(short.train_data[0]) == 60
-    assert search_budget(54000) == 6 * 8 * 54000  # one epoch per generation: the screen costs what a generation does
+    # one epoch per generation: the screen costs what a generation does
+    assert search_budget(54000, epochs=1) == 6 * 8 * 54000
+    # by default a generation is one of 3 parts of 18,000, and the screen's members a third of the first each
+    assert search_budget(54000) == 5 * 8 * 18000 + 24 * 6000
 
 
 def test_bad_screening_is_refused_before_work(key, tmp_path):

@@ -195,3 +195,27 @@ def test_examples_seen_counts_every_real_example_and_no_padding():
     assert _examples_seen(steps=3, batch_size=32, n=100) == 96
     assert _examples_seen(steps=0, batch_size=32, n=100) == 0
     assert _examples_seen(steps=7, batch_size=1, n=7) == 7
+
+
+def test_partitions_train_each_generation_on_the_next_part_of_the_data():
+    x, y = blobs(n=100)
+    score = lambda key, c: c.replace(fitness=0.0)
+    parted = ng.TrainThenFitness((x, y), fitness=score, epochs=2, partitions=3)
+    cand = ng.Candidate(mlp(), optimiser=ng.Adam(0.01), batch_size=8)
+    key = jax.random.key(3)
+    # parts of ceil(100 / 3) = 34 examples: 0-33, 34-67, and 68-99 followed by 0 and 1
+    rows = [np.arange(0, 34), np.arange(34, 68), np.r_[np.arange(68, 100), 0, 1]]
+    for generation in (1, 2, 3, 4):
+        part = rows[(generation - 1) % 3]
+        whole = ng.TrainThenFitness((x[part], y[part]), fitness=score, epochs=2)
+        got = parted(key, cand.replace(generation=generation))
+        assert params_equal(got.graph, whole(key, cand.replace(generation=generation)).graph)
+        assert got.info["train_examples"] == 2 * 34 and got.info["train_epochs"] == 2
+    # the precompiled executable is the one a part trains with
+    other = ng.Candidate(mlp(1), optimiser=ng.Adam(0.02), batch_size=6, generation=2)
+    parted.precompile(other)
+    assert parted(key, other).info["compiles"] == 0
+    with pytest.raises(ValueError, match="partitions must be a positive int"):
+        ng.TrainThenFitness((x, y), fitness=score, partitions=0)
+    with pytest.raises(ValueError, match="needs fixed train_data"):
+        ng.TrainThenFitness(lambda g: (x, y), fitness=score, partitions=2)
