@@ -380,6 +380,9 @@ class _Run:
             self.tally["evaluations"] += 1
             self.tally["train_examples"] += int(info.get("train_examples", 0))
             self.tally["candidate_epochs"] += int(info.get("train_epochs", 0))
+        # the engine's counters of every member trained here, also in a generation the budget or a signal cut short
+        engine = sum_call_stats(scored[i].info for i in runner.new)
+        self.engine = {k: v + engine[k] for k, v in self.engine.items()}
         complete = not runner.stopped
         self.progress.set_activity("writing the checkpoint" + (", the best model and the plots" if complete else ""))
         extra = {"complete": complete, "evaluated": sorted(runner.evaluated), "totals": self.totals()}
@@ -396,8 +399,6 @@ class _Run:
             cb(scored)
         values = [scored_fitness(c) for c in scored if _valid(c)]
         mean = sum(values) / len(values) if values else math.nan
-        engine = sum_call_stats(scored[i].info for i in runner.new)
-        self.engine = {k: v + engine[k] for k, v in self.engine.items()}
         self.progress.say(
             f"generation {gen}: best {best.fitness if best else math.nan:.4f}, mean {mean:.4f}, "
             f"{time.perf_counter() - t0:.1f} s; engine: {engine['compiles']} compiles ({engine['fast_compiles']} "

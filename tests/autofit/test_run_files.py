@@ -259,3 +259,22 @@ def test_time_budget_stops_mid_generation_and_resume_completes_it(tmp_path):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["stopped"] == "max_generations" and summary["totals"]["evaluations"] == 3
     assert summary["session"]["evaluations"] == 3 - done
+
+
+def test_a_generation_cut_short_counts_its_members_in_the_engine_totals(tmp_path):
+    """The summary's engine counters and its totals agree when the time budget stops a generation part-way."""
+    x, y, _ = _digits(150)
+    train = ng.TrainThenFitness((x, y), fitness=ng.AccuracyFitness((x, y)), epochs=1)
+
+    def slow(key, candidate):
+        scored = train(key, candidate)
+        time.sleep(1.0)
+        return scored
+
+    settings = dict(key=jax.random.key(0), population_size=3, max_generations=1, space=_space(), progress=False)
+    ng.autofit.fit(x, y, out_dir=tmp_path / "run", fitness=slow, time_budget=0.5, precompile=False, **settings)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["stopped"] == "time_budget" and 1 <= summary["totals"]["evaluations"] < 3
+    engine = summary["engine"]
+    assert engine["compiles"] + engine["cache_hits"] == summary["totals"]["evaluations"]  # one executable a member
+    assert engine["compile_seconds"] == pytest.approx(summary["totals"]["compile_seconds"])
