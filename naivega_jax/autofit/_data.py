@@ -30,6 +30,11 @@ def training_size(n: int, validation_split: float = VALIDATION_SPLIT) -> int:
     return int(n) - math.ceil(validation_split * int(n))
 
 
+def _check_n_train(n_train: Any, where: str) -> None:
+    if isinstance(n_train, bool) or not isinstance(n_train, (int, np.integer)) or n_train < 1:
+        raise ValueError(f"{where}: n_train must be a positive int, got {n_train!r}")
+
+
 def default_epochs(n_train: int) -> int:
     """Epochs per generation (1 to 10) so that a candidate trains on about ``SAMPLES_PER_GENERATION`` examples.
 
@@ -41,8 +46,7 @@ def default_epochs(n_train: int) -> int:
         >>> default_epochs(3600), default_epochs(4500), default_epochs(54000), default_epochs(500)
         (5, 4, 1, 10)
     """
-    if isinstance(n_train, bool) or not isinstance(n_train, (int, np.integer)) or n_train < 1:
-        raise ValueError(f"default_epochs: n_train must be a positive int, got {n_train!r}")
+    _check_n_train(n_train, "default_epochs")
     return max(1, min(10, round(SAMPLES_PER_GENERATION / int(n_train))))
 
 
@@ -57,8 +61,7 @@ def default_partitions(n_train: int) -> int:
         >>> default_partitions(3600), default_partitions(26999), default_partitions(27000), default_partitions(54000)
         (1, 1, 2, 3)
     """
-    if isinstance(n_train, bool) or not isinstance(n_train, (int, np.integer)) or n_train < 1:
-        raise ValueError(f"default_partitions: n_train must be a positive int, got {n_train!r}")
+    _check_n_train(n_train, "default_partitions")
     return max(1, round(int(n_train) / SAMPLES_PER_GENERATION))
 
 

@@ -521,7 +521,7 @@ class _Job:
             "optimiser": _optimiser_record(settings.optimiser),
             "keep_optimiser_state": bool(getattr(self.fitness, "keep_optimiser_state", False)),
             "screening": self.screening,
-            "partitions": getattr(self.fitness, "partitions", 1),
+            "partitions": self.partitions,
             "key": list(key_bits(key)),
             "data_sha256": data_fingerprint(self.x_tr, self.y_tr, self.x_val, self.y_val),
             "test_sha256": None if self.test is None else data_fingerprint(*self.test),

@@ -17,6 +17,7 @@ import numpy as np
 
 from .._random import host_rng
 from ..evolution import Callback, Candidate, Executor, Population, evaluate
+from ..evolution._train_fitness import part_size
 from ..graph import Graph, input_vertex, nparams, save_graph
 from ..io import load_run_checkpoint, save_lineage, write_run_checkpoint
 from ..plot import plot_graph
@@ -89,7 +90,7 @@ def screening_fitness(fitness: Any, screening: int) -> Any:
     x, y = fitness.train_data
     n = int(np.shape(y)[0])
     if epochs >= screening:  # whole epochs of the first part
-        size = _part_size(n, parts)
+        size = part_size(n, parts)
         return dataclasses.replace(
             fitness, train_data=(x[:size], y[:size]), epochs=_screened_epochs(epochs, screening), partitions=1
         )
@@ -101,13 +102,9 @@ def _screened_epochs(epochs: int, screening: int) -> int:
     return max(1, round(epochs / screening))
 
 
-def _part_size(n: int, parts: int) -> int:
-    return -(-n // parts)
-
-
 def screened_examples(n_train: int, epochs: int, screening: int, partitions: int = 1) -> int:
     """Training examples each member of a screened first generation trains on (see ``screening_fitness``)."""
-    size = _part_size(n_train, partitions)
+    size = part_size(n_train, partitions)
     if epochs >= screening:
         return _screened_epochs(epochs, screening) * size
     return max(1, round(size * epochs / screening))
@@ -115,7 +112,7 @@ def screened_examples(n_train: int, epochs: int, screening: int, partitions: int
 
 def generation_examples(n_train: int, epochs: int, partitions: int = 1) -> int:
     """Training examples each member of a later generation trains on: ``epochs`` epochs of one part."""
-    return epochs * _part_size(n_train, partitions)
+    return epochs * part_size(n_train, partitions)
 
 
 class _BudgetedExecutor:

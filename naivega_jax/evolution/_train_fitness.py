@@ -154,6 +154,11 @@ class _OwnedData:
         return _OwnedData, jax.device_get(self._first)
 
 
+def part_size(n: int, parts: int) -> int:
+    """Examples in each of ``parts`` parts of ``n`` examples (``partition``): ``ceil(n / parts)``."""
+    return -(-n // parts)
+
+
 def partition(x: Any, y: Any, parts: int, index: int) -> tuple[Any, Any]:
     """Part ``index`` of ``parts`` of ``(x, y)``: ``ceil(n / parts)`` consecutive examples from ``index * ceil(n /
     parts)``, the last part wrapping round to the first examples, so that every part has one size (one compiled
@@ -167,7 +172,7 @@ def partition(x: Any, y: Any, parts: int, index: int) -> tuple[Any, Any]:
         [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 0, 1]]
     """
     n = int(np.shape(y)[0])
-    size = -(-n // parts)
+    size = part_size(n, parts)
     start = index * size
     if start + size <= n:
         return x[start : start + size], y[start : start + size]
