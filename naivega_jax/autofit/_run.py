@@ -16,8 +16,7 @@ import jax
 import numpy as np
 
 from .._random import host_rng
-from ..evolution import Callback, Candidate, Executor, Population, evaluate
-from ..evolution._train_fitness import part_size
+from ..evolution import Callback, Candidate, Executor, Population, evaluate, part_size
 from ..graph import Graph, input_vertex, nparams, save_graph
 from ..io import load_run_checkpoint, save_lineage, write_run_checkpoint
 from ..plot import plot_graph

@@ -28,7 +28,7 @@ from ._strategies import (
     SusSelection,
     TournamentSelection,
 )
-from ._train_fitness import TrainAccuracyFitness, TrainThenFitness
+from ._train_fitness import TrainAccuracyFitness, TrainThenFitness, part_size
 
 __all__ = [
     "AccuracyFitness",
@@ -65,5 +65,6 @@ __all__ = [
     "evolve",
     "fitness_message",
     "graph_diff",
+    "part_size",
     "sizevs",
 ]

@@ -155,7 +155,14 @@ class _OwnedData:
 
 
 def part_size(n: int, parts: int) -> int:
-    """Examples in each of ``parts`` parts of ``n`` examples (``partition``): ``ceil(n / parts)``."""
+    """Examples in each of ``parts`` parts of ``n`` examples, as ``TrainThenFitness(partitions=parts)`` splits them:
+    ``ceil(n / parts)``.
+
+    Example:
+        >>> from naivega_jax.evolution import part_size
+        >>> part_size(10, 3), part_size(54000, 3)
+        (4, 18000)
+    """
     return -(-n // parts)
 
 
