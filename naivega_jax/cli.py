@@ -83,8 +83,8 @@ def _share(text: str) -> float:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1 (exclusive), got {text!r}")
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected 0 (none) or a share between 0 and 1, got {text!r}")
     return value
 
 
@@ -257,7 +257,7 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
         cli = {**PLAN, **resume_info, **given}
     _check_executor(cli)
     random = cli.get("strategy") == "random"
-    if random and cli.get("final_training") is not None:
+    if random and cli.get("final_training"):
         raise CliError("--final-training is for --strategy evolution; random search trains every member alike")
     if random and cli.get("screening") is not None:
         raise CliError("--screening is for --strategy evolution; random search trains every member alike")
@@ -463,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
             type=_share,
             default=default("final_training"),
             help="share of the budget (time, or training examples) kept for training the best candidate on at the "
-            "end, e.g. 0.4 (default: none)" + note,
+            "end, e.g. 0.4; 0: none (default: 0.5 of a --time-budget, else none)" + note,
         )
         p.add_argument(
             "--epochs",

@@ -8,7 +8,9 @@ Arms (each the README's main job, ``ng.autofit.fit`` with its defaults on MNIST-
   validation examples every distinct accuracy stays distinct, so size only breaks exact ties (fit's own training
   otherwise: ``TrainThenFitness`` with fit's loss, epochs and kept optimiser states);
 * ``flatten``: the default search in ``default_space(..., flatten_head=True)``, whose third head is the
-  hand-written CNN's flatten into dense layers.
+  hand-written CNN's flatten into dense layers;
+* ``final02``: the default search, then ``final_training=0.2``: the best member trained on for a quarter of the
+  search's examples more, with a decaying learning rate (25% more examples in all).
 
 Every run is its own process with an empty persistent compilation cache (as ``bench_baselines.py`` runs them), so
 no run reads another's compiles. One JSON per run goes to ``--out``; runs whose JSON exists are skipped; the table
@@ -31,7 +33,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ARMS = ("default", "unscreened", "digits3", "flatten")
+ARMS = ("default", "unscreened", "digits3", "flatten", "final02")
 DEFAULT_OUT = HERE.parent / "results" / "ab_search_options"
 
 
@@ -60,6 +62,8 @@ def run_arm(arm: str, seed: int, json_path: Path) -> None:
         )
     elif arm == "flatten":
         options["space"] = ng.autofit.default_space(x.shape[1:], 10, flatten_head=True)
+    elif arm == "final02":
+        options["final_training"] = 0.2
     with tempfile.TemporaryDirectory() as out:
         pop = ng.autofit.fit(x, y, key=jax.random.key(seed), out_dir=out, test_data=(xt, yt), progress=False, **options)
     summary = pop.info["summary"]

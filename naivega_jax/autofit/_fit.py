@@ -264,7 +264,8 @@ def fit(
 
     ``run_info`` (JSON-friendly) is stored in ``out_dir/run.json`` with the run's settings when the run starts.
 
-    ``final_training`` (a share in (0, 1), default None: none, as upstream) keeps that share of the budget for
+    ``final_training`` (a share in (0, 1); 0: none, as upstream; default None: ``TIMED_FINAL_TRAINING`` = 0.5 with a
+    ``time_budget`` and fit's own training, else none) keeps that share of the budget for
     training the best candidate on at the end, with a step-decaying learning rate (``_final.final_plan``), keeping
     the weights that score best on the validation split: with a ``time_budget``, the search stops at
     ``(1 - final_training) * time_budget`` and the best trains until the budget's end; without one, the best trains
@@ -317,6 +318,7 @@ def fit(
         screening=screening,
     )
     settings.check_fitness(fitness)
+    final_training = settings.final_share(fitness)
     if executor is not None and not callable(executor):
         raise TypeError(f"fit: executor must be None or callable(fn, items), got {executor!r}")
     for i, cb in enumerate(callbacks):

@@ -142,4 +142,5 @@ def random_search(
         test_data=test_data,
         task=task,
         screening=1,  # every member trains its equal share: no first-generation screening
+        final_training=0,  # nor a final phase for the best, under a time budget too
     )

@@ -84,10 +84,10 @@ def test_final_training_with_a_time_budget_keeps_its_share_of_the_time(digits, t
     assert summary["stopped"] == "time_budget"
 
 
-@pytest.mark.parametrize("share", [0, 1, 1.5, -0.1, True, "half"])
+@pytest.mark.parametrize("share", [1, 1.5, -0.1, True, "half"])
 def test_final_training_share_is_checked(digits, tmp_path, share):
     x, y, _, _ = digits
-    with pytest.raises(ValueError, match="final_training must be None or a share in"):
+    with pytest.raises(ValueError, match=r"final_training must be None, 0 \(none\) or a share in"):
         ng.autofit.fit(x, y, key=jax.random.key(0), out_dir=tmp_path / "r", final_training=share, progress=False)
     assert not (tmp_path / "r").exists()
 
@@ -98,3 +98,29 @@ def test_final_training_needs_fits_own_training(digits, tmp_path):
         ng.autofit.fit(
             x, y, key=jax.random.key(0), out_dir=tmp_path, fitness=ng.SizeFitness(), final_training=0.3, progress=False
         )
+
+
+def test_a_time_budget_keeps_half_for_the_final_phase_unless_told_otherwise(digits, tmp_path):
+    x, y, _, _ = digits
+    space = ng.ArchSpaceChain(ng.autofit.conv_layer_space([8], [3]), ng.GlobalPoolSpace(), ng.autofit.mlp_space(10))
+    kw = dict(key=jax.random.key(2), population_size=3, max_generations=1, epochs_per_generation=1, progress=False)
+    timed = ng.autofit.fit(x, y, out_dir=tmp_path / "timed", time_budget=8, space=space, **kw)
+    record = timed[0].info["final"]
+    assert record["epochs"] >= 1 and timed[0].lineage[-1]["event"] == "final_training"
+    # 0: no final phase (upstream), with or without a time budget; nor without a time budget by default
+    for name, extra in (("none", dict(time_budget=8, final_training=0)), ("untimed", {})):
+        plain = ng.autofit.fit(x, y, out_dir=tmp_path / name, space=space, **kw, **extra)
+        assert "final" not in plain[0].info and plain[0].lineage[-1]["event"] != "final_training"
+    # random search trains every member alike: no final phase under a time budget either
+    rnd = ng.random_search(
+        jax.random.key(2),
+        x,
+        y,
+        out_dir=tmp_path / "random",
+        members=3,
+        budget=3 * 540,
+        time_budget=8,
+        space=space,
+        progress=False,
+    )
+    assert all("final" not in c.info for c in rnd)

@@ -211,7 +211,7 @@ def test_final_training_is_a_checked_and_resumable_part_of_the_plan(digits, tmp_
     with pytest.raises(SystemExit) as exited:  # the argument parser's error, one line too
         main(["fit", "--dataset", str(a), "--out", str(out), "--generations", "1", "--final-training", "1"])
     assert exited.value.code == 2
-    assert "--final-training: expected a share between 0 and 1" in _error_line(capsys)
+    assert "--final-training: expected 0 (none) or a share between 0 and 1" in _error_line(capsys)
     argv = ["fit", "--dataset", str(a), "--out", str(out), "--strategy", "random", "--final-training", "0.5"]
     assert main(argv) == 2
     assert "--final-training is for --strategy evolution" in _error_line(capsys)
