@@ -463,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
             type=_share,
             default=default("final_training"),
             help="share of the budget (time, or training examples) kept for training the best candidate on at the "
-            "end, e.g. 0.4; 0: none (default: 0.5 of a --time-budget, else none)" + note,
+            "end, e.g. 0.4; 0: none (default: half a --time-budget that stops the search, else none)" + note,
         )
         p.add_argument(
             "--epochs",

@@ -10,7 +10,14 @@ Arms (each the README's main job, ``ng.autofit.fit`` with its defaults on MNIST-
 * ``flatten``: the default search in ``default_space(..., flatten_head=True)``, whose third head is the
   hand-written CNN's flatten into dense layers;
 * ``final02``: the default search, then ``final_training=0.2``: the best member trained on for a quarter of the
-  search's examples more, with a decaying learning rate (25% more examples in all).
+  search's examples more, with a decaying learning rate (25% more examples in all);
+* ``final6``: the same examples as the default search, the last sixth of its generations' examples spent on a final
+  phase instead: ``5F`` generations (``F`` = ``--budget-factor``), then the best trains the examples the other ``F``
+  generations would have (``ng.autofit.search_budget`` of ``6F`` generations minus that of ``5F``), so random search
+  at the default search's examples is its baseline too.
+
+``--budget-factor F`` runs every arm with ``6F`` generations (the default search's budget times ``F``); its JSONs are
+named ``<arm>-F<F>-seed<S>.json`` (``F`` 1: ``<arm>-seed<S>.json``).
 
 Every run is its own process with an empty persistent compilation cache (as ``bench_baselines.py`` runs them), so
 no run reads another's compiles. One JSON per run goes to ``--out``; runs whose JSON exists are skipped; the table
@@ -33,11 +40,11 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ARMS = ("default", "unscreened", "digits3", "flatten", "final02")
+ARMS = ("default", "unscreened", "digits3", "flatten", "final02", "final6")
 DEFAULT_OUT = HERE.parent / "results" / "ab_search_options"
 
 
-def run_arm(arm: str, seed: int, json_path: Path) -> None:
+def run_arm(arm: str, seed: int, json_path: Path, factor: int = 1) -> None:
     """One run in this process (the ``_run`` subcommand): the arm's ``fit`` on MNIST-1D, its result to ``json_path``."""
     import jax
     import optax
@@ -64,6 +71,13 @@ def run_arm(arm: str, seed: int, json_path: Path) -> None:
         options["space"] = ng.autofit.default_space(x.shape[1:], 10, flatten_head=True)
     elif arm == "final02":
         options["final_training"] = 0.2
+    elif arm == "final6":
+        n_train = ng.autofit.training_size(x.shape[0])
+        search = ng.autofit.search_budget(n_train, max_generations=5 * factor)
+        final = ng.autofit.search_budget(n_train, max_generations=6 * factor) - search
+        options["max_generations"] = 5 * factor
+        options["final_training"] = final / (final + search)  # fit trains share / (1 - share) x the search's examples
+    options.setdefault("max_generations", 6 * factor)
     with tempfile.TemporaryDirectory() as out:
         pop = ng.autofit.fit(x, y, key=jax.random.key(seed), out_dir=out, test_data=(xt, yt), progress=False, **options)
     summary = pop.info["summary"]
@@ -82,10 +96,14 @@ def run_arm(arm: str, seed: int, json_path: Path) -> None:
     )
 
 
-def table(out: Path, arms, seeds) -> str:
+def _name(arm: str, seed: int | str, factor: int) -> str:
+    return f"{arm}-seed{seed}.json" if factor == 1 else f"{arm}-F{factor}-seed{seed}.json"
+
+
+def table(out: Path, arms, seeds, factor: int = 1) -> str:
     lines = ["| arm | seeds | test accuracy % | per seed | train examples | wall s |", "|---|---|---|---|---|---|"]
     for arm in arms:
-        runs = [json.loads(p.read_text()) for s in seeds if (p := out / f"{arm}-seed{s}.json").exists()]
+        runs = [json.loads(p.read_text()) for s in seeds if (p := out / _name(arm, s, factor)).exists()]
         if not runs:
             continue
         acc = [100 * r["test_accuracy"] for r in runs]
@@ -103,23 +121,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--budget-factor", type=int, default=1, help="every arm runs 6 x this many generations")
     parser.add_argument("--_run", nargs=2, metavar=("ARM", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    factor = args.budget_factor
     if args._run:
         arm, seed = args._run
-        run_arm(arm, int(seed), args.out / f"{arm}-seed{seed}.json")
+        run_arm(arm, int(seed), args.out / _name(arm, seed, factor), factor)
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     for arm in args.arms:
         for seed in args.seeds:
-            if (args.out / f"{arm}-seed{seed}.json").exists():
+            if (args.out / _name(arm, seed, factor)).exists():
                 continue
             with tempfile.TemporaryDirectory() as cache:
                 env = {**os.environ, "NAIVEGA_JAX_XLA_CACHE": cache}
-                cmd = [sys.executable, __file__, "--out", str(args.out), "--_run", arm, str(seed)]
-                subprocess.run(cmd, env=env, check=True, cwd=HERE.parent.parent)
+                cmd = [sys.executable, __file__, "--out", str(args.out), "--budget-factor", str(factor)]
+                subprocess.run([*cmd, "--_run", arm, str(seed)], env=env, check=True, cwd=HERE.parent.parent)
             print(f"{arm} seed {seed} done", flush=True)
-    print(table(args.out, args.arms, args.seeds))
+    print(table(args.out, args.arms, args.seeds, factor))
     return 0
 
 

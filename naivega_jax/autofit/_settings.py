@@ -11,8 +11,9 @@ from ._data import VALIDATION_SPLIT
 from ._spaces import check_task
 
 #: the share of a time budget a call of ``fit`` keeps for training the best member on at the end when it does not set
-#: ``final_training`` (with fit's own training): under a time budget each member trains a few epochs at most, so
-#: without a final phase the returned model is barely trained (on Fashion-MNIST in 15 minutes, about 2 epochs)
+#: ``final_training`` (with fit's own training), if the time stops the search: then each member has trained a few
+#: epochs at most, and without a final phase the returned model is barely trained (Fashion-MNIST in 15 minutes:
+#: about 2 epochs)
 TIMED_FINAL_TRAINING = 0.5
 
 
@@ -90,7 +91,8 @@ class FitSettings:
 
     def final_share(self, fitness: Any) -> float | None:
         """The share of the budget kept for the final phase: ``final_training`` as given (0: None, no final phase);
-        when it is None, ``TIMED_FINAL_TRAINING`` of a ``time_budget`` with ``fit``'s own training, else None.
+        when it is None, ``TIMED_FINAL_TRAINING`` of a ``time_budget`` with ``fit``'s own training (a phase that
+        ``fit`` runs only if the time stops the search), else None.
 
         Example:
             >>> from naivega_jax.autofit import FitSettings

@@ -100,26 +100,35 @@ def test_final_training_needs_fits_own_training(digits, tmp_path):
         )
 
 
-def test_a_time_budget_keeps_half_for_the_final_phase_unless_told_otherwise(digits, tmp_path):
+def test_a_time_budget_that_stops_the_search_keeps_half_for_the_final_phase_by_default(digits, tmp_path):
     x, y, _, _ = digits
     space = ng.ArchSpaceChain(ng.autofit.conv_layer_space([8], [3]), ng.GlobalPoolSpace(), ng.autofit.mlp_space(10))
-    kw = dict(key=jax.random.key(2), population_size=3, max_generations=1, epochs_per_generation=1, progress=False)
-    timed = ng.autofit.fit(x, y, out_dir=tmp_path / "timed", time_budget=8, space=space, **kw)
+    kw = dict(key=jax.random.key(2), population_size=3, epochs_per_generation=1, space=space, progress=False)
+    t0 = time.monotonic()
+    timed = ng.autofit.fit(x, y, out_dir=tmp_path / "timed", max_generations=1000, time_budget=8, **kw)
+    wall = time.monotonic() - t0
     record = timed[0].info["final"]
     assert record["epochs"] >= 1 and timed[0].lineage[-1]["event"] == "final_training"
-    # 0: no final phase (upstream), with or without a time budget; nor without a time budget by default
-    for name, extra in (("none", dict(time_budget=8, final_training=0)), ("untimed", {})):
-        plain = ng.autofit.fit(x, y, out_dir=tmp_path / name, space=space, **kw, **extra)
-        assert "final" not in plain[0].info and plain[0].lineage[-1]["event"] != "final_training"
-    # random search trains every member alike: no final phase under a time budget either
+    assert 6 < wall < 8 + 10  # the search stopped at 4 s; the best trained until the budget's end
+    # a search that ends by its generations within half the budget ends the run: no final phase
+    t0 = time.monotonic()
+    done = ng.autofit.fit(x, y, out_dir=tmp_path / "done", max_generations=1, time_budget=120, **kw)
+    assert time.monotonic() - t0 < 60 and "final" not in done[0].info
+    assert json.loads((tmp_path / "done" / "summary.json").read_text())["stopped"] == "max_generations"
+    # 0: no final phase (upstream) even when the time stops the search; none by default without a time budget
+    none = ng.autofit.fit(x, y, out_dir=tmp_path / "none", max_generations=1000, time_budget=4, final_training=0, **kw)
+    untimed = ng.autofit.fit(x, y, out_dir=tmp_path / "untimed", max_generations=1, **kw)
+    for pop in (none, untimed):
+        assert "final" not in pop[0].info and pop[0].lineage[-1]["event"] != "final_training"
+    # random search trains every member alike: no final phase when the time stops it either
     rnd = ng.random_search(
         jax.random.key(2),
         x,
         y,
         out_dir=tmp_path / "random",
         members=3,
-        budget=3 * 540,
-        time_budget=8,
+        budget=300 * 540,
+        time_budget=4,
         space=space,
         progress=False,
     )
