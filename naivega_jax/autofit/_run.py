@@ -340,7 +340,11 @@ class _Run:
         candidates = list(population)
         candidates[i] = trained
         population = population.replace(candidates=tuple(candidates))
-        extra = {"complete": True, "evaluated": list(range(len(population))), "totals": self.totals(), "final": i}
+        # the generation stays as the search left it: a resume scores the members a time budget cut off
+        _, _, searched, _ = load_run_checkpoint(self.out_dir)
+        complete = bool(searched.get("complete", True))
+        evaluated = list(range(len(population))) if complete else list(searched.get("evaluated", []))
+        extra = {"complete": complete, "evaluated": evaluated, "totals": self.totals(), "final": i}
         write_run_checkpoint(self.out_dir, population, key=self.key, extra=extra)
         _write_best(self.out_dir, population)
         return population

@@ -133,3 +133,25 @@ def test_a_time_budget_that_stops_the_search_keeps_half_for_the_final_phase_by_d
         progress=False,
     )
     assert all("final" not in c.info for c in rnd)
+
+
+def test_a_final_phase_after_a_cut_generation_leaves_its_unscored_members_to_the_resume(digits, tmp_path):
+    """The time stops the first generation part-way; the final phase trains the best scored member, and the
+    checkpoint still says which members were scored, so a resume scores the rest (none is dropped unscored)."""
+    x, y, _, _ = digits
+    space = ng.ArchSpaceChain(ng.autofit.conv_layer_space([8], [3]), ng.GlobalPoolSpace(), ng.autofit.mlp_space(10))
+
+    class SlowFitness(ng.TrainThenFitness):
+        def __call__(self, key, candidate):
+            time.sleep(1.0)
+            return super().__call__(key, candidate)
+
+    fitness = SlowFitness((x, y), fitness=ng.AccuracyFitness((x, y)), epochs=1)
+    kw = dict(key=jax.random.key(2), population_size=3, max_generations=2, space=space, fitness=fitness, progress=False)
+    first = ng.autofit.fit(x, y, out_dir=tmp_path, time_budget=3, precompile=False, **kw)
+    assert sum("final" in c.info for c in first) == 1
+    _, _, extra, _ = ng.io.load_run_checkpoint(tmp_path)
+    assert extra["complete"] is False and 1 <= len(extra["evaluated"]) < 3  # a fitness of one's own: no screen
+    ng.autofit.fit(x, y, out_dir=tmp_path, precompile=False, **kw)
+    totals = json.loads((tmp_path / "summary.json").read_text())["totals"]
+    assert totals["evaluations"] == 3 + 3
