@@ -205,7 +205,8 @@ def fit(
     ``AccuracyVsSize`` on the validation part, the last ``validation_split`` of the data), evolved by 2 elites plus
     tournament selection with crossover and mutation (``default_evolution``). Weights survive mutation, so models
     that stay accumulate training. After each generation's fitness the population is checkpointed atomically under
-    ``out_dir`` (with the keys, so a resumed run reaches exactly the population an uninterrupted one would), the
+    ``out_dir`` (with the keys, so a resumed run reaches exactly the population an uninterrupted one would, unless
+    a final phase, see ``final_training``, trained its best on before the resume), the
     best candidate's graph, lineage and picture are written to ``out_dir/best``, and ``callbacks`` are called with
     the scored population.
 
