@@ -324,9 +324,6 @@ def fit(
     )
     settings.check_fitness(fitness)
     final_training = settings.final_share(fitness)
-    # given, the final phase follows a search that ends by its generations or its time; by default (a time budget's
-    # half) only one that its time stopped: a search that finishes its generations sooner ends the run as upstream
-    final_after = ("max_generations", "time_budget") if settings.final_training else ("time_budget",)
     if executor is not None and not callable(executor):
         raise TypeError(f"fit: executor must be None or callable(fn, items), got {executor!r}")
     for i, cb in enumerate(callbacks):
@@ -378,7 +375,7 @@ def fit(
                 population, stopped = run.search(
                     resume, job.space, job.in_shape, job.prepare, draw_optimisers=optimiser is None
                 )
-                if final_training is not None and stopped in final_after:
+                if final_training is not None and stopped in settings.final_after():
                     population = run.final(
                         population,
                         final_training,

@@ -218,6 +218,8 @@ class _Run:
     # the engine's counters over this session's trainings, summed from what each returned: a diff of the
     # process-wide engine_stats() would count whatever else compiled meanwhile (another fit in this process)
     engine: dict[str, float] = dataclasses.field(default_factory=lambda: sum_call_stats([]))
+    #: what the last checkpoint read or written says of its generation: ``complete`` and the ``evaluated`` members
+    scoring: dict[str, Any] = dataclasses.field(default_factory=lambda: {"complete": True})
 
     def session(self) -> dict[str, float]:
         return {**self.tally, "wall_seconds": time.monotonic() - self.start}
@@ -230,6 +232,7 @@ class _Run:
         if stored_key is not None:
             self.key = stored_key
         self.previous = add_totals(self.previous, extra.get("totals", {}))
+        self.scoring = {"complete": extra.get("complete", True), "evaluated": extra.get("evaluated", [])}
         self.progress.scored(max((scored_fitness(c) for c in population if _valid(c)), default=None))
         if not extra.get("complete", True):
             done = {i: population[i] for i in extra.get("evaluated", [])}
@@ -341,9 +344,8 @@ class _Run:
         candidates[i] = trained
         population = population.replace(candidates=tuple(candidates))
         # the generation stays as the search left it: a resume scores the members a time budget cut off
-        _, _, searched, _ = load_run_checkpoint(self.out_dir)
-        complete = bool(searched.get("complete", True))
-        evaluated = list(range(len(population))) if complete else list(searched.get("evaluated", []))
+        complete = bool(self.scoring["complete"])
+        evaluated = list(range(len(population))) if complete else list(self.scoring["evaluated"])
         extra = {"complete": complete, "evaluated": evaluated, "totals": self.totals(), "final": i}
         write_run_checkpoint(self.out_dir, population, key=self.key, extra=extra)
         _write_best(self.out_dir, population)
@@ -385,8 +387,8 @@ class _Run:
         self.engine = {k: v + engine[k] for k, v in self.engine.items()}
         complete = not runner.stopped
         self.progress.set_activity("writing the checkpoint" + (", the best model and the plots" if complete else ""))
-        extra = {"complete": complete, "evaluated": sorted(runner.evaluated), "totals": self.totals()}
-        write_run_checkpoint(self.out_dir, scored, key=self.key, extra=extra)
+        self.scoring = {"complete": complete, "evaluated": sorted(runner.evaluated)}
+        write_run_checkpoint(self.out_dir, scored, key=self.key, extra={**self.scoring, "totals": self.totals()})
         if not complete:
             why = f"{self._budget_name()} reached" if self.stop.signum is None else self.stop.name
             self.progress.say(

@@ -105,6 +105,12 @@ class FitSettings:
         own = fitness is None or isinstance(fitness, TrainThenFitness)
         return TIMED_FINAL_TRAINING if self.time_budget is not None and own else None
 
+    def final_after(self) -> tuple[str, ...]:
+        """The ways a search may end for the final phase to follow: a given ``final_training`` follows a search
+        that ends by its generations or its time; the default (a time budget's half) only one its time stopped, so a
+        search that finishes its generations sooner ends the run, as upstream."""
+        return ("max_generations", "time_budget") if self.final_training else ("time_budget",)
+
     def check_fitness(self, fitness: Any) -> None:
         """The settings that configure ``fit``'s own training need it: refused with a ``fitness`` of your own."""
         if fitness is None:

@@ -11,6 +11,9 @@ import pytest
 import naivega_jax as ng
 from naivega_jax.autofit._final import final_plan
 
+# small, fast members: the default space may draw a million-parameter member that alone takes a time budget
+SMALL_SPACE = ng.ArchSpaceChain(ng.autofit.conv_layer_space([8], [3]), ng.GlobalPoolSpace(), ng.autofit.mlp_space(10))
+
 
 @pytest.fixture(scope="module")
 def digits():
@@ -73,8 +76,7 @@ def test_final_training_with_a_time_budget_keeps_its_share_of_the_time(digits, t
         time_budget=30,
         final_training=0.6,
         progress=False,
-        # small, fast members: the default space may draw a million-parameter member that alone takes the budget
-        space=ng.ArchSpaceChain(ng.autofit.conv_layer_space([8], [3]), ng.GlobalPoolSpace(), ng.autofit.mlp_space(10)),
+        space=SMALL_SPACE,
     )
     wall = time.monotonic() - t0
     record = pop[0].info["final"]
@@ -102,8 +104,7 @@ def test_final_training_needs_fits_own_training(digits, tmp_path):
 
 def test_a_time_budget_that_stops_the_search_keeps_half_for_the_final_phase_by_default(digits, tmp_path):
     x, y, _, _ = digits
-    space = ng.ArchSpaceChain(ng.autofit.conv_layer_space([8], [3]), ng.GlobalPoolSpace(), ng.autofit.mlp_space(10))
-    kw = dict(key=jax.random.key(2), population_size=3, epochs_per_generation=1, space=space, progress=False)
+    kw = dict(key=jax.random.key(2), population_size=3, epochs_per_generation=1, space=SMALL_SPACE, progress=False)
     t0 = time.monotonic()
     timed = ng.autofit.fit(x, y, out_dir=tmp_path / "timed", max_generations=1000, time_budget=8, **kw)
     wall = time.monotonic() - t0
@@ -129,7 +130,7 @@ def test_a_time_budget_that_stops_the_search_keeps_half_for_the_final_phase_by_d
         members=3,
         budget=300 * 540,
         time_budget=4,
-        space=space,
+        space=SMALL_SPACE,
         progress=False,
     )
     assert all("final" not in c.info for c in rnd)
@@ -139,7 +140,6 @@ def test_a_final_phase_after_a_cut_generation_leaves_its_unscored_members_to_the
     """The time stops the first generation part-way; the final phase trains the best scored member, and the
     checkpoint still says which members were scored, so a resume scores the rest (none is dropped unscored)."""
     x, y, _, _ = digits
-    space = ng.ArchSpaceChain(ng.autofit.conv_layer_space([8], [3]), ng.GlobalPoolSpace(), ng.autofit.mlp_space(10))
 
     class SlowFitness(ng.TrainThenFitness):
         def __call__(self, key, candidate):
@@ -147,7 +147,9 @@ def test_a_final_phase_after_a_cut_generation_leaves_its_unscored_members_to_the
             return super().__call__(key, candidate)
 
     fitness = SlowFitness((x, y), fitness=ng.AccuracyFitness((x, y)), epochs=1)
-    kw = dict(key=jax.random.key(2), population_size=3, max_generations=2, space=space, fitness=fitness, progress=False)
+    kw = dict(
+        key=jax.random.key(2), population_size=3, max_generations=2, space=SMALL_SPACE, fitness=fitness, progress=False
+    )
     first = ng.autofit.fit(x, y, out_dir=tmp_path, time_budget=3, precompile=False, **kw)
     assert sum("final" in c.info for c in first) == 1
     _, _, extra, _ = ng.io.load_run_checkpoint(tmp_path)
