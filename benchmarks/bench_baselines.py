@@ -131,7 +131,7 @@ def run_fit(run_dir: Path, options: Sequence[str]) -> dict[str, Any]:
         "fitness": best.get("fitness"),
         "nparams": best.get("nparams"),
         "train_examples": int(totals.get("train_examples", 0)),
-        "candidate_epochs": int(totals.get("candidate_epochs", 0)),
+        "candidate_epochs": round(float(totals.get("candidate_epochs", 0)), 2),
         "wall_seconds": totals.get("wall_seconds"),
         "compile_seconds": totals.get("compile_seconds"),
         "train_seconds": totals.get("train_seconds"),

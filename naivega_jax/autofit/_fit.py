@@ -368,6 +368,7 @@ def fit(
                 precompile=executor is None if precompile is None else precompile,
                 stop=stop,
                 size=population_size,
+                n_train=int(job.x_tr.shape[0]),
                 screening=job.screening,
             )
             try:

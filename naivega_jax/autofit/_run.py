@@ -180,6 +180,17 @@ def _report(progress: RunProgress, gen: int, size: int, i: int, c: Candidate) ->
     )
 
 
+def _final_member(population: Population) -> int | None:
+    """The member a final phase trains: the best valid one (the one ``best/`` holds), or None when there is none or
+    it has had its final phase already. A resumed run whose best is still the trained one does not train it again;
+    a member scored since then and better than it gets a final phase of its own."""
+    valid = [i for i, c in enumerate(population) if _valid(c)]
+    if not valid:
+        return None
+    i = max(valid, key=lambda j: scored_fitness(population[j]))
+    return None if "final" in population[i].info else i
+
+
 def _write_best(out_dir: Path, population: Population) -> Candidate | None:
     scored = [c for c in population if _valid(c)]
     if not scored:
@@ -212,6 +223,8 @@ class _Run:
     #: the first generation draws ``size * screening`` members, trains each ``1 / screening`` of the epochs and
     #: keeps the best ``size`` unchanged for generation 2 (1: upstream, the first generation is ``size`` members)
     size: int
+    #: the training split's size: ``candidate_epochs`` counts passes over it
+    n_train: int
     screening: int = 1
     previous: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
     tally: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
@@ -307,10 +320,9 @@ class _Run:
     def final(self, population, share, deadline, train_data, val_data, loss, score) -> Population:
         """The final phase (``final_training``): the best valid member trained on, checkpointed, written as best.
         ``score(key, candidate)`` (the default validation fitness) picks the weights to keep."""
-        valid = [i for i, c in enumerate(population) if _valid(c)]
-        if not valid or any("final" in c.info for c in population):
+        i = _final_member(population)
+        if i is None:
             return population
-        i = max(valid, key=lambda j: population[j].fitness)
         epochs = None
         if deadline is None:
             n = int(np.shape(train_data[1])[0])
@@ -335,7 +347,7 @@ class _Run:
             self.progress.say(f"final training stopped by {self.stop.name}; the checkpoint holds the search's best")
             return population
         self.tally["train_examples"] += record["train_examples"]
-        self.tally["candidate_epochs"] += record["epochs"]
+        self.tally["candidate_epochs"] += record["train_examples"] / self.n_train
         # the phase's training and compile waits count as such in the summary's totals, not as "other"
         self.tally["train_seconds"] += record["train_seconds"]
         self.tally["compile_seconds"] += record["compile_seconds"]
@@ -381,7 +393,12 @@ class _Run:
             self.tally["train_seconds"] += float(info.get("train_seconds", 0.0))
             self.tally["evaluations"] += 1
             self.tally["train_examples"] += int(info.get("train_examples", 0))
-            self.tally["candidate_epochs"] += int(info.get("train_epochs", 0))
+            # passes over the training split (a part or a screened share is that share of an epoch); a fitness of
+            # one's own that does not count its examples: its epochs as it reports them
+            examples = info.get("train_examples")
+            self.tally["candidate_epochs"] += (
+                examples / self.n_train if examples is not None else int(info.get("train_epochs", 0))
+            )
         # the engine's counters of every member trained here, also in a generation the budget or a signal cut short
         engine = sum_call_stats(scored[i].info for i in runner.new)
         self.engine = {k: v + engine[k] for k, v in self.engine.items()}

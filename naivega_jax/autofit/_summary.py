@@ -20,13 +20,26 @@ from ._regression import FITNESS_DEFINITION, baseline_mse, squared_error
 
 SUMMARY_FILE = "summary.json"
 #: what a run tallies over its sessions; ``train_examples`` (examples every candidate's steps trained on, summed) and
-#: ``candidate_epochs`` are the units in which search strategies' budgets compare
+#: ``candidate_epochs`` (the same in passes over the training split: ``train_examples / n_train``, so a member that
+#: trains on a part or a screened share of the data counts that share of an epoch) are the units in which search
+#: strategies' budgets compare
 TOTAL_KEYS = ("wall_seconds", "compile_seconds", "train_seconds", "evaluations", "train_examples", "candidate_epochs")
 
 
 def scored_fitness(c: Candidate) -> float:
     """The fitness of a candidate the caller knows is scored (it keeps only those), as a float for max/sum."""
     return -math.inf if c.fitness is None else c.fitness
+
+
+def format_epochs(epochs: float) -> str:
+    """Candidate epochs as the summary prints them: to two decimals, without trailing zeros.
+
+    Example:
+        >>> from naivega_jax.autofit._summary import format_epochs
+        >>> format_epochs(248.0), format_epochs(8 / 3), format_epochs(1234.5)
+        ('248', '2.67', '1,234.5')
+    """
+    return f"{epochs:,.2f}".rstrip("0").rstrip(".")
 
 
 def add_totals(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
@@ -140,7 +153,7 @@ def _time_line(t: dict[str, float], engine: dict[str, float] | None) -> str:
         f"{t['train_seconds']:.0f} s + other {other:.0f} s; {t['evaluations']} candidate evaluations, "
         f"{'?' if math.isnan(per) else f'{per:.1f}'} s each"
         + (
-            f"; {t['train_examples']:,} training examples in {t['candidate_epochs']:,} candidate epochs"
+            f"; {t['train_examples']:,} training examples in {format_epochs(t['candidate_epochs'])} candidate epochs"
             if t.get("train_examples")
             else ""
         )

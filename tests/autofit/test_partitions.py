@@ -35,6 +35,9 @@ def test_generations_move_on_through_the_parts_and_the_budget_counts_them(per_ge
     # the screen: 9 members on a third of the first part each; then 3 members a generation on one part of 72
     assert _examples(tmp_path / "run") == 9 * 24 + 2 * 3 * 72 == search_budget(N_TRAIN, 3, 3)
     assert all(c.info["train_examples"] == 72 and c.info["train_epochs"] == 1 for c in pop)
+    # candidate epochs are passes over the training split: a part is a third of one, not a whole epoch
+    totals = json.loads((tmp_path / "run" / "summary.json").read_text())["totals"]
+    assert totals["candidate_epochs"] == pytest.approx(totals["train_examples"] / N_TRAIN) == pytest.approx(3.0)
     # whole epochs when epochs_per_generation is given
     ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "whole", max_generations=2, epochs_per_generation=1, **SMALL)
     assert json.loads((tmp_path / "whole" / "run.json").read_text())["partitions"] == 1
