@@ -13,11 +13,15 @@ import numpy as np
 from ..evolution import Candidate
 from ..train import as_optimiser, evaluate_accuracy, sum_call_stats, train_graph
 from ..train.internal import opt_state_fits
+from ._summary import format_epochs
 
 #: the final phase's learning-rate steps: a share of its epochs at each factor of the candidate's own learning rate
 #: (a step decay; the optimiser state runs on through the steps, from the candidate's kept state if it has one: a
 #: fresh AdaGrad or RMSProp state takes huge first steps, which can undo what the search trained)
 LR_STEPS = ((0.5, 1.0), (0.3, 0.3), (0.2, 0.1))
+#: under a deadline, a step of fewer epochs than this is not started: its validation pass would cost more than it
+#: trains (a step's epochs need not be whole: the rest of an epoch trains on a random subset of the examples)
+MIN_STEP_EPOCHS = 0.05
 
 
 def final_plan(epochs: int) -> list[tuple[int, float]]:
@@ -53,6 +57,10 @@ def train_best(
     """Trains ``candidate`` on for ``epochs`` epochs, or until ``deadline`` (``time.monotonic()``) by the epoch time
     measured so far, in ``final_plan`` steps; returns the candidate with the weights of the step that scored best
     on ``val_data`` (its fitness unchanged: it was scored by the search) and what happened (``info["final"]``).
+
+    Under a deadline each step takes its share of the epochs that fit in the time left, whole or not: a fraction
+    of an epoch trains on that fraction of the examples, drawn at random, so the time is used to its end however
+    long an epoch takes (the record's ``epochs`` are then passes over ``train_data``: ``train_examples / n``).
 
     Steps are compared by validation accuracy (``validation_accuracy`` in the record), or, given ``score`` (a
     fitness on the validation data, e.g. ``MSEFitness`` for regression), by that (``validation_fitness``).
@@ -103,33 +111,35 @@ def train_best(
             # re-planned from the time left and the epoch time measured so far (the search's estimate includes
             # its compile thread's load, which the final phase does not have): the budget is used, not overrun
             n_epochs = remaining_share_epochs(i, _epochs_until(deadline, per_epoch))
-            if n_epochs < 1:
+            if n_epochs < MIN_STEP_EPOCHS:
                 break
         optimiser = as_optimiser(base)
         optimiser = optimiser.with_learning_rate(optimiser.learning_rate * factor)
         t0 = time.monotonic()
-        args = (jax.random.fold_in(step_key, i), graph, x, y)
-        settings = {"optimiser": optimiser, "loss": loss, "batch_size": candidate.batch_size, "epochs": n_epochs}
+        settings = {"optimiser": optimiser, "loss": loss, "batch_size": candidate.batch_size}
         if opt_state is not None and not opt_state_fits(optimiser, graph.params, opt_state):
             opt_state = None  # a kept state that does not fit this optimiser: start fresh
-        result = train_graph(*args, opt_state=opt_state, **settings)
-        results.append(result)
-        record["train_seconds"] += result.train_seconds
-        record["compile_seconds"] += result.compile_seconds
-        opt_state = result.opt_state
-        seconds = time.monotonic() - t0
-        if result.nonfinite:
-            say(f"final training: {result.failure}; keeping the weights before this step")
+        calls, examples = _train_epochs(jax.random.fold_in(step_key, i), graph, x, y, n_epochs, opt_state, settings)
+        if not calls:  # too few examples for a fraction of this size
             break
-        per_epoch = result.train_seconds / max(1, result.epochs) or per_epoch
-        graph = result.graph
+        results += calls
+        record["train_seconds"] += sum(r.train_seconds for r in calls)
+        record["compile_seconds"] += sum(r.compile_seconds for r in calls)
+        opt_state = calls[-1].opt_state
+        seconds = time.monotonic() - t0
+        if calls[-1].nonfinite:
+            say(f"final training: {calls[-1].failure}; keeping the weights before this step")
+            break
+        done = examples / n
+        per_epoch = sum(r.train_seconds for r in calls) / done if done else per_epoch
+        graph = calls[-1].graph
         acc = measure(graph)
-        record["steps"].append({"epochs": result.epochs, "learning_rate_factor": factor, name: acc, "seconds": seconds})
-        record["epochs"] += result.epochs
-        record["train_examples"] += result.epochs * n
+        record["steps"].append({"epochs": done, "learning_rate_factor": factor, name: acc, "seconds": seconds})
+        record["epochs"] += done
+        record["train_examples"] += examples
         say(
-            f"final training: {result.epochs} epochs at {factor:g} x the learning rate, {name.replace('_', ' ')} "
-            f"{acc:.4f} ({seconds:.0f} s)"
+            f"final training: {format_epochs(done)} epochs at {factor:g} x the learning rate, "
+            f"{name.replace('_', ' ')} {acc:.4f} ({seconds:.0f} s)"
         )
         if acc >= best_acc:
             best_graph, best_acc = graph, acc
@@ -139,25 +149,47 @@ def train_best(
     return final.with_event("final_training", epochs=record["epochs"], **{name: best_acc}), record
 
 
-def remaining_share_epochs(step: int, epochs_left: int) -> int:
+def remaining_share_epochs(step: int, epochs_left: float) -> float:
     """Epochs for ``LR_STEPS[step]`` when ``epochs_left`` epochs fit in the time left: its share of what the steps
-    from ``step`` on share (the last step takes all that is left; at least 1 while any is left).
+    from ``step`` on share (the last step takes all that is left). Not whole numbers: see ``train_best``.
 
     Example:
         >>> from naivega_jax.autofit._final import remaining_share_epochs
-        >>> remaining_share_epochs(0, 10), remaining_share_epochs(1, 5), remaining_share_epochs(2, 2)
-        (5, 3, 2)
+        >>> remaining_share_epochs(0, 10), remaining_share_epochs(1, 5), remaining_share_epochs(2, 2.5)
+        (5.0, 3.0, 2.5)
     """
-    if epochs_left < 1:
-        return 0
+    if epochs_left <= 0:
+        return 0.0
     if step == len(LR_STEPS) - 1:
-        return epochs_left
+        return float(epochs_left)
     shares = [share for share, _ in LR_STEPS[step:]]
-    return max(1, min(epochs_left, round(shares[0] / sum(shares) * epochs_left)))
+    return shares[0] / sum(shares) * epochs_left
 
 
-def _epochs_until(deadline: float | None, per_epoch: float) -> int:
-    if deadline is None:
-        return 1
+def _epochs_until(deadline: float, per_epoch: float) -> float:
     left = deadline - time.monotonic()
-    return max(0, math.floor(left / (1.1 * per_epoch)))  # 10% margin: the time budget is a promise
+    return max(0.0, left / (1.1 * per_epoch))  # 10% margin: the time budget is a promise
+
+
+def _train_epochs(key, graph, x, y, epochs: float, opt_state, settings) -> tuple[list[Any], int]:
+    """``epochs`` passes over ``(x, y)`` continuing ``opt_state``: the whole ones with ``train_graph`` (one call, as a
+    whole number of epochs always is: the same key, the same result), then the fraction left on that fraction of
+    the examples, drawn at random by ``key``. Returns the calls' results and the examples they trained on (a call
+    stopped by a NaN/Inf loss ends the step and counts its completed epochs)."""
+    n = int(np.shape(y)[0])
+    whole = math.floor(epochs + 1e-9)
+    part = round((epochs - whole) * n)
+    results, examples = [], 0
+    if whole:
+        result = train_graph(key, graph, x, y, epochs=whole, opt_state=opt_state, **settings)
+        results.append(result)
+        examples += result.epochs * n
+        if result.nonfinite:
+            return results, examples
+        graph, opt_state = result.graph, result.opt_state
+    if part:
+        chosen = np.asarray(jax.random.permutation(jax.random.fold_in(key, 1), n)[:part])
+        result = train_graph(jax.random.fold_in(key, 2), graph, x[chosen], y[chosen], opt_state=opt_state, **settings)
+        results.append(result)
+        examples += result.epochs * part
+    return results, examples

@@ -268,8 +268,9 @@ def fit(
     ``final_training`` (a share in (0, 1); 0: none, as upstream) keeps that share of the budget for
     training the best candidate on at the end, with a step-decaying learning rate (``_final.final_plan``), keeping
     the weights that score best on the validation split: with a ``time_budget``, the search stops at
-    ``(1 - final_training) * time_budget`` and the best trains until the budget's end; without one, the best trains
-    ``final_training / (1 - final_training)`` times the examples the search trained on. It needs ``fit``'s own
+    ``(1 - final_training) * time_budget`` and the best trains until the budget's end (in fractions of an epoch
+    where a whole one does not fit); without one, the best trains ``final_training / (1 - final_training)`` times
+    the examples the search trained on. It needs ``fit``'s own
     training (the default fitness or a ``TrainThenFitness``), and runs when the search ends by ``max_generations`` or
     its time budget (not after a stop signal). The trained candidate replaces the best in the last checkpoint (its
     fitness is the search's; ``info["final"]`` has the final phase's epochs and validation accuracies). By default
