@@ -270,10 +270,10 @@ def fit(
     the weights that score best on the validation split: with a ``time_budget``, the search stops at
     ``(1 - final_training) * time_budget`` and the best trains until the budget's end (in fractions of an epoch
     where a whole one does not fit); without one, the best trains ``final_training / (1 - final_training)`` times
-    the examples the search trained on. It needs ``fit``'s own
-    training (the default fitness or a ``TrainThenFitness``), and runs when the search ends by ``max_generations`` or
-    its time budget (not after a stop signal). The trained candidate replaces the best in the last checkpoint (its
-    fitness is the search's; ``info["final"]`` has the final phase's epochs and validation accuracies). By default
+    the examples the search trained on. It needs ``fit``'s own training (the default fitness or a
+    ``TrainThenFitness``), and runs when the search ends by ``max_generations`` or its time budget (not after a stop
+    signal). The trained candidate replaces the best in the last checkpoint (its fitness is the search's;
+    ``info["final"]`` has the final phase's epochs and validation accuracies). By default
     (None) a ``time_budget`` with fit's own training keeps ``TIMED_FINAL_TRAINING`` = 0.5 of it: the search gets the
     first half, and if that stops it the best trains for the rest (under a time budget that cuts the search, no member
     trains more than a few epochs: on Fashion-MNIST in 15 minutes, about 2, and the final phase took the search's
