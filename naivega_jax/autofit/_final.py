@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -104,7 +105,9 @@ def train_best(
     graph, step_key, opt_state = candidate.graph, key, candidate.opt_state
     timed = deadline is not None and per_epoch is not None
     # timed: each step's epochs are planned when it starts; otherwise ``epochs`` (1 when neither is known)
-    steps = [(0, factor) for _, factor in LR_STEPS] if timed else final_plan(max(0, 1 if epochs is None else epochs))
+    steps: Sequence[tuple[float, float]] = (
+        [(0.0, factor) for _, factor in LR_STEPS] if timed else final_plan(max(0, 1 if epochs is None else epochs))
+    )
     for i, (n_epochs, factor) in enumerate(steps):
         if timed:
             assert deadline is not None and per_epoch is not None
