@@ -32,10 +32,7 @@ import optax
 
 import naivega_jax as ng
 from naivega_jax.autofit._data import VALIDATION_SPLIT, prepare_data
-from naivega_jax.autofit._final import train_best
-
-#: the run's final phase uses this fold of the run's key (``_Run.final``)
-FINAL_KEY_LABEL = 2**31 - 1
+from naivega_jax.autofit._final import FINAL_KEY_LABEL, train_best
 
 
 def main() -> None:

@@ -23,6 +23,8 @@ LR_STEPS = ((0.5, 1.0), (0.3, 0.3), (0.2, 0.1))
 #: under a deadline, a step of fewer epochs than this is not started: its validation pass would cost more than it
 #: trains (a step's epochs need not be whole: the rest of an epoch trains on a random subset of the examples)
 MIN_STEP_EPOCHS = 0.05
+#: ``fit``'s final phase trains with ``jax.random.fold_in(run_key, FINAL_KEY_LABEL)``: no generation uses this label
+FINAL_KEY_LABEL = 2**31 - 1
 
 
 def final_plan(epochs: int) -> list[tuple[int, float]]:
@@ -126,7 +128,8 @@ def train_best(
         if not calls:  # too few examples for a fraction of this size
             break
         results += calls
-        record["train_seconds"] += sum(r.train_seconds for r in calls)
+        train_seconds = sum(r.train_seconds for r in calls)
+        record["train_seconds"] += train_seconds
         record["compile_seconds"] += sum(r.compile_seconds for r in calls)
         opt_state = calls[-1].opt_state
         seconds = time.monotonic() - t0
@@ -134,7 +137,7 @@ def train_best(
             say(f"final training: {calls[-1].failure}; keeping the weights before this step")
             break
         done = examples / n
-        per_epoch = sum(r.train_seconds for r in calls) / done if done else per_epoch
+        per_epoch = train_seconds / done if done else per_epoch
         graph = calls[-1].graph
         acc = measure(graph)
         record["steps"].append({"epochs": done, "learning_rate_factor": factor, name: acc, "seconds": seconds})

@@ -23,7 +23,7 @@ from ..plot import plot_graph
 from ..search import sample_graph
 from ..train import SGD, AdaGrad, Adam, Momentum, NAdam, Nesterov, sum_call_stats
 from ._control import Interrupted, StopSignals
-from ._final import train_best
+from ._final import FINAL_KEY_LABEL, train_best
 from ._progress import RunProgress, format_duration
 from ._summary import TOTAL_KEYS, add_totals, scored_fitness
 
@@ -180,22 +180,25 @@ def _report(progress: RunProgress, gen: int, size: int, i: int, c: Candidate) ->
     )
 
 
+def _best_index(population: Population) -> int | None:
+    """Where the best valid member is (the first of equals), or None when no member is valid."""
+    valid = [i for i, c in enumerate(population) if _valid(c)]
+    return max(valid, key=lambda j: scored_fitness(population[j])) if valid else None
+
+
 def _final_member(population: Population) -> int | None:
     """The member a final phase trains: the best valid one (the one ``best/`` holds), or None when there is none or
     it has had its final phase already. A resumed run whose best is still the trained one does not train it again;
     a member scored since then and better than it gets a final phase of its own."""
-    valid = [i for i, c in enumerate(population) if _valid(c)]
-    if not valid:
-        return None
-    i = max(valid, key=lambda j: scored_fitness(population[j]))
-    return None if "final" in population[i].info else i
+    i = _best_index(population)
+    return None if i is None or "final" in population[i].info else i
 
 
 def _write_best(out_dir: Path, population: Population) -> Candidate | None:
-    scored = [c for c in population if _valid(c)]
-    if not scored:
+    i = _best_index(population)
+    if i is None:
         return None
-    best = max(scored, key=scored_fitness)
+    best = population[i]
     save_graph(out_dir / "best" / "graph", best.graph)
     save_lineage(out_dir / "best" / "lineage.json", best)
     plot_graph(best.graph, out_dir / "best" / "graph.png", title=f"fitness {best.fitness:.4f}")
@@ -325,10 +328,9 @@ class _Run:
             return population
         epochs = None
         if deadline is None:
-            n = int(np.shape(train_data[1])[0])
-            epochs = max(1, round(share / (1.0 - share) * self.totals()["train_examples"] / n))
+            epochs = max(1, round(share / (1.0 - share) * self.totals()["train_examples"] / self.n_train))
         self.progress.set_activity("final training of the best candidate")
-        key = jax.random.fold_in(self.key, 2**31 - 1)  # no generation uses this label
+        key = jax.random.fold_in(self.key, FINAL_KEY_LABEL)
         try:
             with self.stop.interruptible():
                 trained, record = train_best(
