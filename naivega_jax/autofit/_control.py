@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import datetime
 import logging
 import os
 import signal
 import socket
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,6 +98,12 @@ class Interrupted(BaseException):
     """Raised in the main thread when a stop signal arrives while candidates train; not an ``Exception``, so that
     no candidate's failure handling mistakes it for the candidate failing."""
 
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+REDELIVERY_DELAY = 0.01  # seconds; see StopSignals
 
 _NAMES: dict[int, str] = {signal.SIGINT: "SIGINT (Ctrl-C)", signal.SIGTERM: "SIGTERM"}
 
@@ -134,12 +143,23 @@ class StopSignals:
     written atomically, so the last complete one is intact.
 
     Handlers are installed as ``install_stop_handlers`` installs them; the previous handlers come back on exit.
+
+    Python runs a signal handler between any two bytecodes of the main thread, also inside a garbage-collector
+    callback (JAX registers one) or a ``__del__``, where an exception cannot propagate: Python reports it as
+    "Exception ignored" and drops it. So while active, ``sys.unraisablehook`` is wrapped: an ``Interrupted`` dropped
+    that way is not reported; a helper thread delivers the signal again (``_thread.interrupt_main``) once the main
+    thread has left that code, and it raises in the training code that runs then. Every other unraisable exception
+    goes to the previous hook, which comes back on exit.
     """
 
     def __init__(self):
         self.signum: int | None = None
         self._interruptible = False
+        self._redeliver = False
+        self._in_hook = False
+        self._redelivery: threading.Thread | None = None
         self._previous: dict[int, Any] = {}
+        self._previous_hook: Any = None
 
     @property
     def name(self) -> str | None:
@@ -147,13 +167,53 @@ class StopSignals:
 
     def __enter__(self) -> StopSignals:
         self._previous = install_stop_handlers(self._handle)
+        if self._previous:
+            self._previous_hook = sys.unraisablehook
+            sys.unraisablehook = self._unraisable
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        if self._redelivery is not None:  # a signal delivered again must reach this handler, not the one restored
+            self._redelivery.join()
+            deadline = time.monotonic() + 1.0
+            while self._redeliver and time.monotonic() < deadline:
+                pass  # the handler runs between these bytecodes and clears the flag
         restore_handlers(self._previous)
         self._previous = {}
+        if self._previous_hook is not None:
+            if sys.unraisablehook == self._unraisable:  # a hook installed after ours stays
+                sys.unraisablehook = self._previous_hook
+            self._previous_hook = None
+
+    def _unraisable(self, unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, Interrupted):
+            self._in_hook = True
+            try:
+                self._deliver_later(unraisable.exc_value.signum)
+            finally:
+                self._in_hook = False
+            return
+        self._previous_hook(unraisable)
+
+    def _deliver_later(self, signum: int) -> None:
+        # from a thread, a little later: delivered from here, the handler would run here, where exceptions drop
+        self._redelivery = threading.Thread(target=self._deliver_again, args=(signum,), daemon=True)
+        self._redelivery.start()
+
+    def _deliver_again(self, signum: int) -> None:
+        time.sleep(REDELIVERY_DELAY)
+        if self._interruptible:
+            self._redeliver = True
+            _thread.interrupt_main(signal.Signals(signum))
 
     def _handle(self, signum: int, frame: Any) -> None:
+        if self._redeliver:  # the first signal again, after its exception was dropped (see the class docstring)
+            self._redeliver = False
+            if self._in_hook:
+                self._deliver_later(signum)
+            elif self._interruptible:
+                raise Interrupted(signum)
+            return
         if self.signum is not None:
             os.write(2, f"\n{_NAMES.get(signum, signum)} again: aborting at once\n".encode())
             os._exit(128 + signum)

@@ -5,9 +5,12 @@ of an uninterrupted one."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
+import sys
+import time
 
 import jax
 import numpy as np
@@ -28,6 +31,32 @@ class _SignalOnCall:
             os.kill(os.getpid(), self.sig)
             for _ in range(1000):  # the handler runs between bytecodes: here, inside this member's evaluation
                 pass
+        return ng.SizeFitness()(key, candidate)
+
+
+class _SignalInGarbageCollection:
+    """SizeFitness whose ``at``-th call runs a garbage collection whose callback receives ``sig``: the handler runs
+    inside the callback, where Python drops any exception it raises (as with JAX's own gc callback)."""
+
+    def __init__(self, sig: int, at: int):
+        self.sig, self.at, self.calls = sig, at, 0
+
+    def __call__(self, key, candidate):
+        self.calls += 1
+        if self.calls == self.at:
+
+            def callback(phase, info):
+                gc.callbacks.remove(callback)
+                os.kill(os.getpid(), self.sig)
+                for _ in range(1000):  # the handler runs here, inside the callback
+                    pass
+
+            gc.callbacks.append(callback)
+            gc.collect()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:  # the rest of this member's evaluation, where the stop must land
+                pass
+            raise AssertionError("the signal did not stop this member's evaluation")
         return ng.SizeFitness()(key, candidate)
 
 
@@ -118,3 +147,34 @@ def test_an_ignored_signal_stays_ignored(data, tmp_path):
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert json.loads((tmp_path / "summary.json").read_text())["stopped"] == "max_generations"
+
+
+def test_a_signal_that_arrives_in_a_garbage_collector_callback_still_stops_the_candidate_in_progress(
+    data, tmp_path, monkeypatch
+):
+    # before: the handler's exception, raised inside JAX's gc callback, was printed as "Exception ignored ... Traceback"
+    # and dropped, so the candidate in progress finished instead of being dropped
+    reported = []
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)
+    _fit(data, tmp_path, _SignalInGarbageCollection(signal.SIGTERM, at=6))
+    assert sys.unraisablehook == reported.append
+    assert reported == []
+    assert json.loads((tmp_path / "summary.json").read_text())["stopped"] == "SIGTERM"
+    population, _, extra, _ = ng.io.load_run_checkpoint(tmp_path)
+    assert population.generation == 2 and extra["complete"] is False and extra["evaluated"] == [0]
+
+
+def test_other_unraisable_exceptions_still_reach_the_previous_hook(data, tmp_path, monkeypatch):
+    reported = []
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)
+
+    class Noisy:
+        def __del__(self):
+            raise ValueError("from __del__")
+
+    def fitness(key, candidate):
+        Noisy()
+        return ng.SizeFitness()(key, candidate)
+
+    _fit(data, tmp_path, fitness, generations=1)
+    assert [type(r.exc_value) for r in reported] == [ValueError] * 4
