@@ -287,10 +287,7 @@ def fit(
     share of the data when a generation is shorter), and the best ``population_size`` go on unchanged into
     generation 2, where evolution starts. The first generation then costs what any other does and sees three times
     the architectures. 1 is upstream's first generation. It needs ``fit``'s own training (the default fitness or a
-    ``TrainThenFitness``). Under a ``time_budget`` (without an executor) a screen of part of an epoch gives its
-    members equal training seconds instead of equal examples (``_screen.EqualTimeScreen``): each trains for the
-    seconds the screen's median member needs for its share, so a member faster per example trains on more examples
-    (at most 3 times the share), and the screen ranks what a time budget buys, accuracy after equal seconds.
+    ``TrainThenFitness``).
 
     ``optimiser`` (default None: each member draws its optimiser and learning rate, and they evolve, as upstream)
     trains every member with one optimiser, unevolved: an optimiser spec (``ng.Adam(1e-3)``, a schedule as its

@@ -25,7 +25,6 @@ from ..train import SGD, AdaGrad, Adam, Momentum, NAdam, Nesterov, sum_call_stat
 from ._control import Interrupted, StopSignals
 from ._final import FINAL_KEY_LABEL, train_best
 from ._progress import RunProgress, format_duration
-from ._screen import EqualTimeScreen
 from ._summary import TOTAL_KEYS, add_totals, scored_fitness
 
 #: upstream's six optimiser types for new candidates, each with a log-uniform learning-rate range that suits it
@@ -61,15 +60,14 @@ def initial_population(
     return Population(tuple(members), generation=1)
 
 
-def screening_fitness(fitness: Any, screening: int, equal_time: bool = False) -> Any:
+def screening_fitness(fitness: Any, screening: int) -> Any:
     """The first generation's training when it draws ``screening`` times the members: each trains on
     ``1 / screening`` of the examples a member of a later generation trains on, so the generation costs what one of
     ``population_size`` members costs. Whole epochs where they divide (``round(epochs / screening)``); when a
     generation is less than ``screening`` epochs, one epoch of the first ``epochs / screening`` of the training
     examples (the training data's own order: ``fit``'s data sets are shuffled), except for ``train_data`` given as a
     function, whose members train one whole epoch. With ``partitions``, all of this within the first part (the one
-    generation 1 trains on). ``equal_time`` (``fit`` under a time budget, without an executor): a screen of part of
-    an epoch gives every member equal seconds instead (``EqualTimeScreen``); one of whole epochs is as above.
+    generation 1 trains on).
 
     Example:
         >>> import numpy as np, naivega_jax as ng
@@ -95,9 +93,8 @@ def screening_fitness(fitness: Any, screening: int, equal_time: bool = False) ->
         return dataclasses.replace(
             fitness, train_data=(x[:size], y[:size]), epochs=_screened_epochs(epochs, screening), partitions=1
         )
-    m = screened_examples(n, epochs, screening, parts)
-    screen = dataclasses.replace(fitness, train_data=(x[:m], y[:m]), epochs=1, partitions=1)
-    return EqualTimeScreen(screen, x, y, m) if equal_time else screen
+    n = screened_examples(n, epochs, screening, parts)
+    return dataclasses.replace(fitness, train_data=(x[:n], y[:n]), epochs=1, partitions=1)
 
 
 def _screened_epochs(epochs: int, screening: int) -> int:
@@ -390,10 +387,7 @@ class _Run:
             self.deadline, done, self.progress, report, self.stop, self.executor, self.executor_chunk
         )
         # members trained here: a thread compiles the next members' executables while one trains
-        fitness = self.fitness
-        if self._screened(population):
-            equal_time = self.time_budget is not None and self.executor is None
-            fitness = screening_fitness(self.fitness, self.screening, equal_time)
+        fitness = screening_fitness(self.fitness, self.screening) if self._screened(population) else self.fitness
         scored = evaluate(fit_key, fitness, population, executor=runner, precompile=self.precompile)
         for i in runner.new:
             info = scored[i].info
