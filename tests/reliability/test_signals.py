@@ -28,36 +28,30 @@ class _SignalOnCall:
     def __call__(self, key, candidate):
         self.calls += 1
         if self.calls == self.at:
-            os.kill(os.getpid(), self.sig)
-            for _ in range(1000):  # the handler runs between bytecodes: here, inside this member's evaluation
-                pass
+            self.send()
         return ng.SizeFitness()(key, candidate)
 
+    def send(self):
+        os.kill(os.getpid(), self.sig)
+        for _ in range(1000):  # the handler runs between bytecodes: here, inside this member's evaluation
+            pass
 
-class _SignalInGarbageCollection:
-    """SizeFitness whose ``at``-th call runs a garbage collection whose callback receives ``sig``: the handler runs
-    inside the callback, where Python drops any exception it raises (as with JAX's own gc callback)."""
 
-    def __init__(self, sig: int, at: int):
-        self.sig, self.at, self.calls = sig, at, 0
+class _SignalInGarbageCollection(_SignalOnCall):
+    """As ``_SignalOnCall``, but the signal arrives in a garbage collector's callback: the handler runs inside the
+    callback, where Python drops any exception it raises (as with JAX's own gc callback)."""
 
-    def __call__(self, key, candidate):
-        self.calls += 1
-        if self.calls == self.at:
+    def send(self):
+        def callback(phase, info):
+            gc.callbacks.remove(callback)
+            super(_SignalInGarbageCollection, self).send()  # the handler runs here, inside the callback
 
-            def callback(phase, info):
-                gc.callbacks.remove(callback)
-                os.kill(os.getpid(), self.sig)
-                for _ in range(1000):  # the handler runs here, inside the callback
-                    pass
-
-            gc.callbacks.append(callback)
-            gc.collect()
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:  # the rest of this member's evaluation, where the stop must land
-                pass
-            raise AssertionError("the signal did not stop this member's evaluation")
-        return ng.SizeFitness()(key, candidate)
+        gc.callbacks.append(callback)
+        gc.collect()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the rest of this member's evaluation, where the stop must land
+            pass
+        raise AssertionError("the signal did not stop this member's evaluation")
 
 
 @pytest.fixture(autouse=True)
