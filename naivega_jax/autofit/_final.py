@@ -86,7 +86,12 @@ def train_best(
         def measure(graph):
             return score(score_key, candidate.replace(graph=graph)).fitness
 
+    t_measure = time.monotonic()
     best_graph, best_acc = candidate.graph, measure(candidate.graph)
+    # under a deadline the plan keeps time for what each step still to come costs besides training: its validation
+    # pass and its compile, as the last step's took. Before any step, this first pass's time (which includes
+    # compiling the evaluation) is kept for the first step's pass alone
+    measure_seconds, compile_seconds = time.monotonic() - t_measure, 0.0
     record: dict[str, Any] = {
         f"start_{name}": best_acc,
         "steps": [],
@@ -115,9 +120,13 @@ def train_best(
             assert deadline is not None and per_epoch is not None
             # re-planned from the time left and the epoch time measured so far (the search's estimate includes
             # its compile thread's load, which the final phase does not have): the budget is used, not overrun
-            n_epochs = remaining_share_epochs(i, _epochs_until(deadline, per_epoch))
-            if n_epochs < MIN_STEP_EPOCHS:
-                break
+            per_step = measure_seconds + compile_seconds
+            passes = len(steps) - i if record["steps"] else 1
+            n_epochs = remaining_share_epochs(i, _epochs_until(deadline - passes * per_step, per_epoch))
+            if n_epochs < MIN_STEP_EPOCHS:  # no time for every step's pass: this one takes all that is left
+                n_epochs = _epochs_until(deadline - per_step, per_epoch)
+                if n_epochs < MIN_STEP_EPOCHS:
+                    break
         optimiser = as_optimiser(base)
         optimiser = optimiser.with_learning_rate(optimiser.learning_rate * factor)
         t0 = time.monotonic()
@@ -139,7 +148,10 @@ def train_best(
         done = examples / n
         per_epoch = train_seconds / done if done else per_epoch
         graph = calls[-1].graph
+        t_measure = time.monotonic()
         acc = measure(graph)
+        measure_seconds = time.monotonic() - t_measure
+        compile_seconds = max(r.compile_seconds for r in calls)
         record["steps"].append({"epochs": done, "learning_rate_factor": factor, name: acc, "seconds": seconds})
         record["epochs"] += done
         record["train_examples"] += examples

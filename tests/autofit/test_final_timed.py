@@ -109,3 +109,35 @@ def test_a_deadline_shorter_than_an_epoch_trains_fractions_of_one_on_random_exam
     assert not all((u == v).all() for u, v in zip(a[1], c[1]))
     whole = leaves(jax.random.key(3), 2.0)
     assert len(whole) == 1 and _train_epochs(jax.random.key(3), graph, x, y, 0.25, None, settings)[1] == 50
+
+
+class _SlowScore:
+    """A validation fitness that takes ``seconds`` each time, as a large model's validation pass does."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.calls = seconds, 0
+
+    def __call__(self, key, candidate):
+        self.calls += 1
+        time.sleep(self.seconds)
+        return candidate.replace(fitness=0.5)
+
+
+def test_the_plan_keeps_time_for_the_validation_passes():
+    """Each step ends with a validation pass, which on a large model takes seconds: the steps' epochs are planned in
+    the time left after the passes still to come, so the phase ends by its deadline."""
+    x, y, _, _ = ng.datasets.load("digits")
+    x, y = x[:400].reshape(400, -1), y[:400]
+    inp = ng.input_vertex("in", shape=x.shape[1:])
+    graph = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("out", ng.Dense(10), inp))
+    budget, measure = 10.0, 2.5
+    cand = ng.Candidate(graph, optimiser=ng.Adam(1e-3), batch_size=64, info={"train_epochs": 1, "train_seconds": 1.0})
+    train_best(jax.random.key(1), cand, (x, y), (x, y), loss=LOSS, deadline=time.monotonic() + 1.0)  # compiles
+    score = _SlowScore(measure)
+    t0 = time.monotonic()
+    _, record = train_best(jax.random.key(1), cand, (x, y), (x, y), loss=LOSS, score=score, deadline=t0 + budget)
+    wall = time.monotonic() - t0
+    assert score.calls == 1 + len(record["steps"]) and record["steps"]  # the start and every step were scored
+    # without the passes in the plan the steps would train for the whole budget, and the 4 passes come on top
+    assert wall - record["compile_seconds"] < budget + 1.0
+    assert len(record["steps"]) >= 2 and wall > budget / 2  # and the time between the passes trained
