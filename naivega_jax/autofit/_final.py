@@ -63,7 +63,9 @@ def train_best(
 
     Under a deadline each step takes its share of the epochs that fit in the time left, whole or not: a fraction
     of an epoch trains on that fraction of the examples, drawn at random, so the time is used to its end however
-    long an epoch takes (the record's ``epochs`` are then passes over ``train_data``: ``train_examples / n``).
+    long an epoch takes (the record's ``epochs`` are then passes over ``train_data``: ``train_examples / n``). The
+    time left is what remains after the validation passes (and compiles) of the steps still to come, each as long as
+    the last one: a large model's passes take seconds, and the phase ends by the deadline.
 
     Steps are compared by validation accuracy (``validation_accuracy`` in the record), or, given ``score`` (a
     fitness on the validation data, e.g. ``MSEFitness`` for regression), by that (``validation_fitness``).
