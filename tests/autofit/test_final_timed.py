@@ -14,6 +14,14 @@ from naivega_jax.autofit._final import LR_STEPS, _train_epochs, remaining_share_
 LOSS = optax.softmax_cross_entropy_with_integer_labels
 
 
+def _digits_and_linear_model(n: int):
+    """The first ``n`` digits as flat vectors, and a one-layer classifier for them (an epoch takes milliseconds)."""
+    x, y, _, _ = ng.datasets.load("digits")
+    x, y = x[:n].reshape(n, -1), y[:n]
+    inp = ng.input_vertex("in", shape=x.shape[1:])
+    return x, y, ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("out", ng.Dense(10), inp))
+
+
 def test_remaining_share_epochs_splits_what_is_left_by_the_steps_shares():
     assert [remaining_share_epochs(0, n) for n in (0, 1, 2, 10, 24)] == pytest.approx([0, 0.5, 1, 5, 12])
     assert [remaining_share_epochs(1, n) for n in (0, 1, 5, 12)] == pytest.approx([0, 0.6, 3, 7.2])
@@ -22,10 +30,7 @@ def test_remaining_share_epochs_splits_what_is_left_by_the_steps_shares():
 
 
 def test_a_pessimistic_epoch_time_does_not_leave_the_deadline_unused():
-    x, y, _, _ = ng.datasets.load("digits")
-    x, y = x[:400].reshape(400, -1), y[:400]
-    inp = ng.input_vertex("in", shape=x.shape[1:])
-    graph = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("out", ng.Dense(10), inp))
+    x, y, graph = _digits_and_linear_model(400)
     budget = 4.0
     # the search measured 1.8 s per epoch (its compile thread slowed it): 2 epochs seem to fit; an epoch takes ~ms
     info = {"train_epochs": 1, "train_seconds": budget / 2.2}
@@ -55,10 +60,7 @@ def test_a_pessimistic_epoch_time_does_not_leave_the_deadline_unused():
 
 def test_a_deadline_with_no_time_for_one_epoch_trains_nothing():
     seconds = 100.0
-    x, y, _, _ = ng.datasets.load("digits")
-    x, y = x[:100].reshape(100, -1), y[:100]
-    inp = ng.input_vertex("in", shape=x.shape[1:])
-    graph = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("out", ng.Dense(10), inp))
+    x, y, graph = _digits_and_linear_model(100)
     cand = ng.Candidate(
         graph, optimiser=ng.Adam(1e-3), batch_size=64, info={"train_epochs": 1, "train_seconds": seconds}
     )
@@ -67,10 +69,7 @@ def test_a_deadline_with_no_time_for_one_epoch_trains_nothing():
 
 
 def test_the_epoch_time_comes_from_the_examples_a_screened_member_trained_on():
-    x, y, _, _ = ng.datasets.load("digits")
-    x, y = x[:100].reshape(100, -1), y[:100]
-    inp = ng.input_vertex("in", shape=x.shape[1:])
-    graph = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("out", ng.Dense(10), inp))
+    x, y, graph = _digits_and_linear_model(100)
     # one "epoch" of a tenth of the data took 1/8 of the time left: a whole epoch takes longer than all of it, so
     # the first step trains half of the ~0.7 epochs that fit (per "epoch" it would have planned ~3.6 epochs)
     info = {"train_epochs": 1, "train_examples": 10, "train_seconds": 2.0 / 8}
@@ -83,10 +82,7 @@ def test_the_epoch_time_comes_from_the_examples_a_screened_member_trained_on():
 def test_a_deadline_shorter_than_an_epoch_trains_fractions_of_one_on_random_examples():
     """Steps are not rounded to whole epochs (an epoch that takes a sixth of the time budget would leave up to a sixth
     of it unused): a fraction of an epoch trains on that fraction of the examples, drawn by the key."""
-    x, y, _, _ = ng.datasets.load("digits")
-    x, y = x[:200].reshape(200, -1), y[:200]
-    inp = ng.input_vertex("in", shape=x.shape[1:])
-    graph = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("out", ng.Dense(10), inp))
+    x, y, graph = _digits_and_linear_model(200)
     # the search measured 10 s an epoch; the first step has 4 s: 0.5 x 4 / (1.1 x 10) = 0.18 epochs, 36 examples
     info = {"train_epochs": 1, "train_examples": 200, "train_seconds": 10.0}
     cand = ng.Candidate(graph, optimiser=ng.Adam(1e-3), batch_size=16, info=info)
@@ -126,10 +122,7 @@ class _SlowScore:
 def test_the_plan_keeps_time_for_the_validation_passes():
     """Each step ends with a validation pass, which on a large model takes seconds: the steps' epochs are planned in
     the time left after the passes still to come, so the phase ends by its deadline."""
-    x, y, _, _ = ng.datasets.load("digits")
-    x, y = x[:400].reshape(400, -1), y[:400]
-    inp = ng.input_vertex("in", shape=x.shape[1:])
-    graph = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("out", ng.Dense(10), inp))
+    x, y, graph = _digits_and_linear_model(400)
     budget, measure = 10.0, 2.5
     cand = ng.Candidate(graph, optimiser=ng.Adam(1e-3), batch_size=64, info={"train_epochs": 1, "train_seconds": 1.0})
     train_best(jax.random.key(1), cand, (x, y), (x, y), loss=LOSS, deadline=time.monotonic() + 1.0)  # compiles
