@@ -2,7 +2,8 @@
 
 naivega fit [--dataset mnist1d|digits|fashion-mnist|mnist|cifar10|FILE.npz] [--data-path DIR] [--out DIR]
             [--generations N] [--population N] [--time-budget 10m] [--seed S] [--epochs N] [--subset N] [--quiet]
-            [--strategy evolution|random] [--budget EXAMPLES] [--final-training SHARE] [--screening N]
+            [--strategy evolution|random] [--budget EXAMPLES] [--final-training SHARE] [--final-candidates K]
+            [--screening N]
             [--flatten-head] [--task classification|regression] [--tensorboard]
 naivega resume DIR [--generations N] [--time-budget 10m] [--epochs N] [--executor ...] [--[no-]tensorboard]
 naivega plot DIR
@@ -169,6 +170,7 @@ PLAN = {
     "generations": 6,
     "time_budget": None,
     "final_training": None,
+    "final_candidates": None,
     "executor": "local",
     "ray_address": None,
     "ray_gpus_per_task": 0.0,
@@ -261,6 +263,13 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
         raise CliError("--final-training is for --strategy evolution; random search trains every member alike")
     if random and cli.get("screening") is not None:
         raise CliError("--screening is for --strategy evolution; random search trains every member alike")
+    if random and cli.get("final_candidates") is not None:
+        raise CliError("--final-candidates is for --strategy evolution; random search has no final phase")
+    if (cli.get("final_candidates") or 1) > 1 and cli.get("time_budget") is None:
+        raise CliError(
+            f"--final-candidates {cli['final_candidates']} races members for equal time in the final phase; "
+            "it needs --time-budget"
+        )
     task = cli.get("task") or "classification"
     tensorboard = _tensorboard(out) if cli.get("tensorboard") else []
     x_tr, y_tr, x_te, y_te = _load(cli["dataset"], cli["data_path"], task)
@@ -319,6 +328,7 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
                 max_generations=cli["generations"],
                 epochs_per_generation=cli["epochs"],
                 final_training=cli.get("final_training"),
+                final_candidates=cli.get("final_candidates"),
                 screening=cli.get("screening"),
                 **common,
             )
@@ -368,10 +378,15 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _best(run: Path):
+    """The run's population and best member: the one its final phase trained, if it had one, else the fittest."""
+    from .autofit._summary import run_rank
     from .io import load_population
 
     pop = load_population(run)
-    return pop, pop.best()
+    scored = [c for c in pop if c.fitness is not None]
+    if not scored:
+        raise CliError(f"the checkpoint of {str(run)!r} has no scored candidate")
+    return pop, max(scored, key=run_rank)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -387,6 +402,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .autofit import encode_known_labels, squared_error
+    from .autofit._summary import run_rank
     from .train import ensure_default_compilation_cache, evaluate_accuracy, evaluate_loss
 
     ensure_default_compilation_cache()  # the command line is the application: it uses the disk cache as fit does
@@ -422,9 +438,10 @@ def _evaluate(args: argparse.Namespace) -> int:
             return f"test accuracy {evaluate_accuracy(graph, x_te, y_codes):.4f}"
 
     pop, _ = _best(run)
-    ranked = sorted((c for c in pop if c.fitness is not None), key=lambda c: c.fitness, reverse=True)
+    ranked = sorted((c for c in pop if c.fitness is not None), key=run_rank, reverse=True)
     for i, c in enumerate(ranked[: args.top]):
-        print(f"{i + 1}. fitness {c.fitness:.4f}  {measure(c.graph)}  ({len(y_te)} test examples)")
+        final = ", final phase" if "final" in c.info else ""
+        print(f"{i + 1}. fitness {c.fitness:.4f}{final}  {measure(c.graph)}  ({len(y_te)} test examples)")
     return 0
 
 
@@ -464,6 +481,13 @@ def build_parser() -> argparse.ArgumentParser:
             default=default("final_training"),
             help="share of the budget (time, or training examples) kept for training the best candidate on at the "
             "end, e.g. 0.4; 0: none (default: half a --time-budget that stops the search, else none)" + note,
+        )
+        p.add_argument(
+            "--final-candidates",
+            type=_positive_int,
+            default=default("final_candidates"),
+            help="with --time-budget: the final phase races the K fittest candidates for 0.4 of its time, in equal "
+            "shares, and the best by validation accuracy trains on (default: 2; 1: the fittest trains on)" + note,
         )
         p.add_argument(
             "--epochs",

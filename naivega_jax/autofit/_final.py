@@ -12,9 +12,10 @@ import jax
 import numpy as np
 
 from ..evolution import Candidate
+from ..graph import nparams
 from ..train import as_optimiser, evaluate_accuracy, sum_call_stats, train_graph
 from ..train.internal import opt_state_fits
-from ._summary import format_epochs
+from ._summary import final_score, format_epochs
 
 #: the final phase's learning-rate steps: a share of its epochs at each factor of the candidate's own learning rate
 #: (a step decay; the optimiser state runs on through the steps, from the candidate's kept state if it has one: a
@@ -25,6 +26,11 @@ LR_STEPS = ((0.5, 1.0), (0.3, 0.3), (0.2, 0.1))
 MIN_STEP_EPOCHS = 0.05
 #: ``fit``'s final phase trains with ``jax.random.fold_in(run_key, FINAL_KEY_LABEL)``: no generation uses this label
 FINAL_KEY_LABEL = 2**31 - 1
+#: under a time budget, the share of the final phase's time in which its entrants race (``race``); the winner trains
+#: on for the rest
+RACE_SHARE = 0.4
+#: the entrants of a race train with ``jax.random.fold_in(fold_in(final_key, RACE_KEY_LABEL), entrant)``
+RACE_KEY_LABEL = 2**31 - 2
 
 
 def final_plan(epochs: int) -> list[tuple[int, float]]:
@@ -59,7 +65,8 @@ def train_best(
 ) -> tuple[Candidate, dict[str, Any]]:
     """Trains ``candidate`` on for ``epochs`` epochs, or until ``deadline`` (``time.monotonic()``) by the epoch time
     measured so far, in ``final_plan`` steps; returns the candidate with the weights of the step that scored best
-    on ``val_data`` (its fitness unchanged: it was scored by the search) and what happened (``info["final"]``).
+    on ``val_data`` (its fitness unchanged: it was scored by the search; a kept optimiser state is the one those
+    weights ended with) and what happened (``info["final"]``).
 
     Under a deadline each step takes its share of the epochs that fit in the time left, whole or not: a fraction
     of an epoch trains on that fraction of the examples, drawn at random, so the time is used to its end however
@@ -89,7 +96,7 @@ def train_best(
             return score(score_key, candidate.replace(graph=graph)).fitness
 
     t_measure = time.monotonic()
-    best_graph, best_acc = candidate.graph, measure(candidate.graph)
+    best_graph, best_acc, best_opt_state = candidate.graph, measure(candidate.graph), candidate.opt_state
     # under a deadline the plan keeps time for what each step still to come costs besides training: its validation
     # pass and its compile, as the last step's took. Before any step, this first pass's time (which includes
     # compiling the evaluation) is kept for the first step's pass alone
@@ -162,11 +169,52 @@ def train_best(
             f"{name.replace('_', ' ')} {acc:.4f} ({seconds:.0f} s)"
         )
         if acc >= best_acc:
-            best_graph, best_acc = graph, acc
+            best_graph, best_acc, best_opt_state = graph, acc, opt_state
     record[name] = best_acc
     record["engine"] = sum_call_stats(results)  # the compiles and cache hits of the phase's training calls
-    final = candidate.replace(graph=best_graph, info={**candidate.info, "final": record})
+    # a candidate that kept its optimiser state keeps the one its kept weights ended with: training on continues it
+    kept = best_opt_state if candidate.opt_state is not None else None
+    final = candidate.replace(graph=best_graph, opt_state=kept, info={**candidate.info, "final": record})
     return final.with_event("final_training", epochs=record["epochs"], **{name: best_acc}), record
+
+
+def race(
+    key: jax.Array,
+    entrants: Sequence[Candidate],
+    train_data: tuple[Any, Any],
+    val_data: tuple[Any, Any],
+    *,
+    seconds: float,
+    say=lambda text: None,
+    **train_kwargs: Any,
+) -> tuple[int, list[tuple[Candidate, dict[str, Any]]]]:
+    """Trains each of ``entrants`` as ``train_best`` would for an equal share of ``seconds`` (its step decay fitted
+    into the share), one after the other; returns the index of the one that ended with the best validation score
+    (the first of equals: give them best first) and each one's ``train_best`` result.
+
+    A search's fitness compares members after equal training examples, and under a time budget they train at very
+    different speeds (on Fashion-MNIST in 15 minutes, 30 to 400 s an epoch): the fittest may be too slow to train
+    well in the time left, while another close behind trains several epochs in it. A race compares them in time.
+    Entrant ``j``'s share ends at ``start + (j + 1) * seconds / len(entrants)``: what one leaves of its share (a step
+    too short to start) goes to the next, what one overruns comes from the next, and the race ends in ``seconds``.
+    """
+    start = time.monotonic()
+    share = seconds / len(entrants)
+    key = jax.random.fold_in(key, RACE_KEY_LABEL)
+    results = []
+    for j, entrant in enumerate(entrants):
+        trained, record = train_best(
+            jax.random.fold_in(key, j), entrant, train_data, val_data, deadline=start + (j + 1) * share, **train_kwargs
+        )
+        measure = "validation accuracy" if "validation_accuracy" in record else "validation fitness"
+        say(
+            f"final race, entrant {j + 1}/{len(entrants)} (fitness {entrant.fitness:.4f}, "
+            f"{nparams(entrant.graph):,} params): {format_epochs(record['epochs'])} epochs, "
+            f"{measure} {final_score(record):.4f}"
+        )
+        results.append((trained, record))
+    winner = max(range(len(results)), key=lambda j: (final_score(results[j][1]), -j))
+    return winner, results
 
 
 def remaining_share_epochs(step: int, epochs_left: float) -> float:

@@ -23,9 +23,9 @@ from ..plot import plot_graph
 from ..search import sample_graph
 from ..train import SGD, AdaGrad, Adam, Momentum, NAdam, Nesterov, sum_call_stats
 from ._control import Interrupted, StopSignals
-from ._final import FINAL_KEY_LABEL, train_best
+from ._final import FINAL_KEY_LABEL, RACE_SHARE, race, train_best
 from ._progress import RunProgress, format_duration
-from ._summary import TOTAL_KEYS, add_totals, scored_fitness
+from ._summary import TOTAL_KEYS, add_totals, final_score, run_rank, scored_fitness
 
 #: upstream's six optimiser types for new candidates, each with a log-uniform learning-rate range that suits it
 INITIAL_OPTIMISERS = (
@@ -181,17 +181,28 @@ def _report(progress: RunProgress, gen: int, size: int, i: int, c: Candidate) ->
 
 
 def _best_index(population: Population) -> int | None:
-    """Where the best valid member is (the first of equals), or None when no member is valid."""
+    """Where the best valid member is by ``run_rank`` (the first of equals), or None when no member is valid."""
     valid = [i for i, c in enumerate(population) if _valid(c)]
-    return max(valid, key=lambda j: scored_fitness(population[j])) if valid else None
+    return max(valid, key=lambda j: run_rank(population[j])) if valid else None
 
 
-def _final_member(population: Population) -> int | None:
-    """The member a final phase trains: the best valid one (the one ``best/`` holds), or None when there is none or
-    it has had its final phase already. A resumed run whose best is still the trained one does not train it again;
-    a member scored since then and better than it gets a final phase of its own."""
-    i = _best_index(population)
-    return None if i is None or "final" in population[i].info else i
+def _final_entrants(population: Population, k: int) -> list[int]:
+    """The members a final phase races (the first trains on alone when there is one): the ``k`` fittest valid ones
+    that have not had a final phase, fittest first; none when there is none, or when the fittest of them is no fitter
+    than the fittest entrant of a final phase this population has had. So a resumed run does not train them again,
+    and a member scored since then and fitter than they were gets a final phase of its own."""
+    valid = [i for i, c in enumerate(population) if _valid(c)]
+    fresh = sorted(
+        (i for i in valid if "final" not in population[i].info), key=lambda j: -scored_fitness(population[j])
+    )
+    done = [
+        population[i].info["final"].get("race", {}).get("best_fitness", scored_fitness(population[i]))
+        for i in valid
+        if "final" in population[i].info
+    ]
+    if not fresh or (done and scored_fitness(population[fresh[0]]) <= max(done)):
+        return []
+    return fresh[:k]
 
 
 def _write_best(out_dir: Path, population: Population) -> Candidate | None:
@@ -229,6 +240,8 @@ class _Run:
     #: the training split's size: ``candidate_epochs`` counts passes over it
     n_train: int
     screening: int = 1
+    #: under a deadline, the final phase races this many of the fittest members (1: the fittest trains on alone)
+    final_candidates: int = 1
     previous: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
     tally: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
     # the engine's counters over this session's trainings, summed from what each returned: a diff of the
@@ -321,39 +334,75 @@ class _Run:
             done = {}
 
     def final(self, population, share, deadline, train_data, val_data, loss, score) -> Population:
-        """The final phase (``final_training``): the best valid member trained on, checkpointed, written as best.
-        ``score(key, candidate)`` (the default validation fitness) picks the weights to keep."""
-        i = _final_member(population)
-        if i is None:
+        """The final phase (``final_training``): under a deadline, the ``final_candidates`` fittest valid members
+        race for ``RACE_SHARE`` of the time left and the winner trains on for the rest; otherwise the fittest trains
+        on. The trained member is checkpointed and written as best. ``score(key, candidate)`` (the default validation
+        fitness) picks the weights to keep."""
+        entrants = _final_entrants(population, self.final_candidates if deadline is not None else 1)
+        if not entrants:
             return population
         epochs = None
         if deadline is None:
             epochs = max(1, round(share / (1.0 - share) * self.totals()["train_examples"] / self.n_train))
-        self.progress.set_activity("final training of the best candidate")
         key = jax.random.fold_in(self.key, FINAL_KEY_LABEL)
+        common = {
+            "loss": loss,
+            "score": score,
+            "default_optimiser": getattr(self.fitness, "default_optimiser", None),
+            "say": self.progress.say,
+        }
+        records: list[dict[str, Any]] = []
+        w, seconds = 0, 0.0
         try:
             with self.stop.interruptible():
+                i, start = entrants[0], population[entrants[0]]
+                if len(entrants) > 1:
+                    assert deadline is not None
+                    self.progress.set_activity(f"final race of the {len(entrants)} fittest candidates")
+                    seconds = RACE_SHARE * (deadline - time.monotonic())
+                    raced_in = [population[j] for j in entrants]
+                    w, raced = race(key, raced_in, train_data, val_data, seconds=seconds, **common)
+                    records = [record for _, record in raced]
+                    i = entrants[w]
+                    # the winner trains on from where its race ended
+                    start = population[i].replace(graph=raced[w][0].graph, opt_state=raced[w][0].opt_state)
+                    self.progress.say(
+                        f"final race won by entrant {w + 1} (fitness {population[i].fitness:.4f}); it trains on"
+                    )
+                self.progress.set_activity("final training of the best candidate")
                 trained, record = train_best(
-                    key,
-                    population[i],
-                    train_data,
-                    val_data,
-                    loss=loss,
-                    score=score,
-                    epochs=epochs,
-                    deadline=deadline,
-                    default_optimiser=getattr(self.fitness, "default_optimiser", None),
-                    say=self.progress.say,
+                    key, start, train_data, val_data, epochs=epochs, deadline=deadline, **common
                 )
         except Interrupted:
             self.progress.say(f"final training stopped by {self.stop.name}; the checkpoint holds the search's best")
             return population
-        self.tally["train_examples"] += record["train_examples"]
-        self.tally["candidate_epochs"] += record["train_examples"] / self.n_train
-        # the phase's training and compile waits count as such in the summary's totals, not as "other"
-        self.tally["train_seconds"] += record["train_seconds"]
-        self.tally["compile_seconds"] += record["compile_seconds"]
-        self.engine = {k: v + record["engine"][k] for k, v in self.engine.items()}
+        for r in [*records, record]:
+            self.tally["train_examples"] += r["train_examples"]
+            self.tally["candidate_epochs"] += r["train_examples"] / self.n_train
+            # the phase's training and compile waits count as such in the summary's totals, not as "other"
+            self.tally["train_seconds"] += r["train_seconds"]
+            self.tally["compile_seconds"] += r["compile_seconds"]
+            self.engine = {k: v + r["engine"][k] for k, v in self.engine.items()}
+        if records:
+            record["race"] = {
+                "seconds": seconds,
+                "best_fitness": scored_fitness(population[entrants[0]]),
+                "winner": w,
+                "entrants": [
+                    {
+                        "fitness": population[j].fitness,
+                        "nparams": nparams(population[j].graph),
+                        "epochs": r["epochs"],
+                        "validation_score": final_score(r),
+                        "train_seconds": r["train_seconds"],
+                    }
+                    for j, r in zip(entrants, records, strict=True)
+                ],
+            }
+            # the winner's final phase is its race and what followed
+            record["epochs"] += records[w]["epochs"]
+            record["train_examples"] += records[w]["train_examples"]
+            trained = trained.replace(info={**trained.info, "final": record})
         candidates = list(population)
         candidates[i] = trained
         population = population.replace(candidates=tuple(candidates))

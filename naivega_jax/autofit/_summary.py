@@ -31,6 +31,21 @@ def scored_fitness(c: Candidate) -> float:
     return -math.inf if c.fitness is None else c.fitness
 
 
+def run_rank(c: Candidate) -> tuple[bool, float]:
+    """How a run orders its scored members to name its best (``best/``, the summary, ``fit``'s returned order, the
+    command line's ``export``): members a final phase trained first, by the validation score their final phase
+    ended with, then the rest by fitness. A final phase trains the member that won its race (see ``fit``'s
+    ``final_candidates``), which need not be the one with the highest fitness."""
+    final = c.info.get("final")
+    return (True, final_score(final)) if final is not None else (False, scored_fitness(c))
+
+
+def final_score(record: dict[str, Any]) -> float:
+    """The validation score a final phase's record (``train_best``) ends with: its validation accuracy, or its
+    validation fitness where a score other than accuracy picked its weights (regression)."""
+    return float(record.get("validation_accuracy", record.get("validation_fitness", -math.inf)))
+
+
 def format_epochs(epochs: float) -> str:
     """Candidate epochs as the summary prints them: to two decimals, without trailing zeros.
 
@@ -86,7 +101,7 @@ def run_summary(
         },
     }
     if scored:
-        best = max(scored, key=scored_fitness)
+        best = max(scored, key=run_rank)
         summary["best"] = {
             "fitness": best.fitness,
             **(

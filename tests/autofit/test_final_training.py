@@ -10,7 +10,6 @@ import pytest
 
 import naivega_jax as ng
 from naivega_jax.autofit._final import final_plan
-from naivega_jax.autofit._run import _final_member
 
 # small, fast members: the default space may draw a million-parameter member that alone takes a time budget
 SMALL_SPACE = ng.ArchSpaceChain(ng.autofit.conv_layer_space([8], [3]), ng.GlobalPoolSpace(), ng.autofit.mlp_space(10))
@@ -158,20 +157,3 @@ def test_a_final_phase_after_a_cut_generation_leaves_its_unscored_members_to_the
     ng.autofit.fit(x, y, out_dir=tmp_path, precompile=False, **kw)
     totals = json.loads((tmp_path / "summary.json").read_text())["totals"]
     assert totals["evaluations"] == 3 + 3
-
-
-def test_the_final_phase_trains_the_best_unless_it_has_had_one():
-    """A resumed run: the member trained in the last session's final phase is not trained again while it is the
-    best; a member scored since then that beats it gets a final phase; failed and unscored members never do."""
-    inp = ng.input_vertex("in", shape=(3,))
-    graph = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(2), inp))
-
-    def population(*members):
-        return ng.Population([ng.Candidate(graph, fitness=f, info=info) for f, info in members])
-
-    trained = {"final": {"epochs": 3}}
-    assert _final_member(population((0.5, {}), (0.9, {}), (0.7, {}))) == 1
-    assert _final_member(population((0.5, {}), (0.9, trained), (0.7, {}))) is None
-    assert _final_member(population((0.95, {}), (0.9, trained), (0.7, {}))) == 0
-    assert _final_member(population((0.99, {"failure": "nonfinite loss"}), (0.9, {}), (None, {}))) == 1
-    assert _final_member(population((None, {}), (0.9, {"failure": "out of memory"}))) is None
