@@ -486,8 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
             "--final-candidates",
             type=_positive_int,
             default=default("final_candidates"),
-            help="with --time-budget: the final phase races the K fittest candidates for 0.4 of its time, in equal "
-            "shares, and the best by validation accuracy trains on (default: 2; 1: the fittest trains on)" + note,
+            help="with --time-budget: the final phase races the K fittest candidates (those that trained faster than "
+            "every fitter one) for 0.4 of its time, in equal shares, and the best by validation accuracy trains on "
+            "(default: 2; 1: the fittest trains on)" + note,
         )
         p.add_argument(
             "--epochs",

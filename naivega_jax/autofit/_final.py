@@ -110,14 +110,7 @@ def train_best(
         "compile_seconds": 0.0,
     }
     results = []
-    per_epoch = None
-    if epochs is None:
-        info = candidate.info
-        if info.get("train_examples") and info.get("train_seconds"):
-            # per example: a screened member's epoch was a share of the data
-            per_epoch = info["train_seconds"] / info["train_examples"] * n
-        elif info.get("train_epochs") and info.get("train_seconds"):
-            per_epoch = info["train_seconds"] / info["train_epochs"]
+    per_epoch = epoch_seconds(candidate, n) if epochs is None else None
     graph, step_key, opt_state = candidate.graph, key, candidate.opt_state
     timed = deadline is not None and per_epoch is not None
     # timed: each step's epochs are planned when it starts; otherwise ``epochs`` (1 when neither is known)
@@ -176,6 +169,18 @@ def train_best(
     kept = best_opt_state if candidate.opt_state is not None else None
     final = candidate.replace(graph=best_graph, opt_state=kept, info={**candidate.info, "final": record})
     return final.with_event("final_training", epochs=record["epochs"], **{name: best_acc}), record
+
+
+def epoch_seconds(candidate: Candidate, n: int) -> float | None:
+    """Seconds an epoch of ``n`` examples took ``candidate`` in its last training, as its ``info`` records it: per
+    example where it counts them (a screened member's epoch was a share of the data), else per epoch; None when it
+    records neither."""
+    info = candidate.info
+    if info.get("train_examples") and info.get("train_seconds"):
+        return info["train_seconds"] / info["train_examples"] * n
+    if info.get("train_epochs") and info.get("train_seconds"):
+        return info["train_seconds"] / info["train_epochs"]
+    return None
 
 
 def race(

@@ -281,16 +281,18 @@ def fit(
     best from 86.95% to about 90% test accuracy, benchmarks/RESULTS.md); a search that ends by ``max_generations``
     within its half ends the run, as without a time budget, where the default is none.
 
-    ``final_candidates`` (default None: ``TIMED_FINAL_CANDIDATES`` = 2 under a ``time_budget``, else 1) races that
-    many of the fittest members at the start of a timed final phase: each trains as the final phase would (its step
-    decay fitted into its share) for an equal share of ``RACE_SHARE`` = 0.4 of the final phase's time, and the one
-    with the best validation accuracy trains on from there for the rest; the others stay as the search left them.
-    The search's fitness compares members after equal training examples, but under a time budget they train at very
-    different speeds: on Fashion-MNIST in 15 minutes the fittest member (393,402 parameters, about 400 s an epoch)
-    ended 2 points below the second fittest (107,770, about 120 s) trained the same way. The trained member is the
-    run's best (``best/``, the summary, first in the returned population) whatever its fitness;
-    ``info["final"]["race"]`` has every entrant's fitness, size, epochs and validation score. 1: the fittest trains
-    on alone. Racing needs a ``time_budget``.
+    ``final_candidates`` (default None: ``TIMED_FINAL_CANDIDATES`` = 2 under a ``time_budget``, else 1) races up
+    to that many of the fittest members at the start of a timed final phase: each trains as the final phase would
+    (its step decay fitted into its share) for an equal share of ``RACE_SHARE`` = 0.4 of the final phase's time, and
+    the one with the best validation accuracy trains on from there for the rest; the others stay as the search left
+    them. The search's fitness compares members after equal training examples, but under a time budget they train at
+    very different speeds: on Fashion-MNIST in 15 minutes the fittest member (393,402 parameters, about 400 s an
+    epoch) ended 2 points below the second fittest (107,770, about 120 s) trained the same way. Only members that
+    trained faster in the search than every fitter entrant enter (one slower and less fit would not get further in
+    the same time), so when the fittest is also the fastest it trains on alone. The trained member is the run's best
+    (``best/``, the summary, first in the returned population) whatever its fitness; ``info["final"]["race"]`` has
+    every entrant's fitness, size, epochs and validation score. 1: the fittest trains on alone. Racing needs a
+    ``time_budget``.
 
     ``screening`` (default None: ``SCREENING`` = 3 for a new run of ``fit``'s own fitness, and what a resumed run
     started with) makes the first generation a screen: ``screening * population_size`` members are drawn (the

@@ -23,7 +23,7 @@ from ..plot import plot_graph
 from ..search import sample_graph
 from ..train import SGD, AdaGrad, Adam, Momentum, NAdam, Nesterov, sum_call_stats
 from ._control import Interrupted, StopSignals
-from ._final import FINAL_KEY_LABEL, RACE_SHARE, race, train_best
+from ._final import FINAL_KEY_LABEL, RACE_SHARE, epoch_seconds, race, train_best
 from ._progress import RunProgress, format_duration
 from ._summary import TOTAL_KEYS, add_totals, final_score, run_rank, scored_fitness
 
@@ -186,11 +186,14 @@ def _best_index(population: Population) -> int | None:
     return max(valid, key=lambda j: run_rank(population[j])) if valid else None
 
 
-def _final_entrants(population: Population, k: int) -> list[int]:
-    """The members a final phase races (the first trains on alone when there is one): the ``k`` fittest valid ones
-    that have not had a final phase, fittest first; none when there is none, or when the fittest of them is no fitter
-    than the fittest entrant of a final phase this population has had. So a resumed run does not train them again,
-    and a member scored since then and fitter than they were gets a final phase of its own."""
+def _final_entrants(population: Population, k: int, n: int = 1) -> list[int]:
+    """The members a final phase races (the first trains on alone when there is one), fittest first: of the ``k``
+    fittest valid ones that have not had a final phase, the fittest and each one whose last training was faster per
+    example than that of every fitter entrant (``epoch_seconds``; unknown: it enters). A member slower and less fit
+    than another is not raced: in the same time the other trains as far. None when there is none, or when the
+    fittest of them is no fitter than the fittest entrant of a final phase this population has had: so a resumed
+    run does not train them again, and a member scored since then and fitter than they were gets a final phase of
+    its own."""
     valid = [i for i, c in enumerate(population) if _valid(c)]
     fresh = sorted(
         (i for i in valid if "final" not in population[i].info), key=lambda j: -scored_fitness(population[j])
@@ -202,7 +205,15 @@ def _final_entrants(population: Population, k: int) -> list[int]:
     ]
     if not fresh or (done and scored_fitness(population[fresh[0]]) <= max(done)):
         return []
-    return fresh[:k]
+    entrants: list[int] = []
+    fastest = math.inf  # the fastest epoch among the entrants so far whose speed is known
+    for i in fresh[:k]:
+        seconds = epoch_seconds(population[i], n)
+        if entrants and seconds is not None and seconds >= fastest:
+            continue
+        entrants.append(i)
+        fastest = min(fastest, math.inf if seconds is None else seconds)
+    return entrants
 
 
 def _write_best(out_dir: Path, population: Population) -> Candidate | None:
@@ -334,11 +345,11 @@ class _Run:
             done = {}
 
     def final(self, population, share, deadline, train_data, val_data, loss, score) -> Population:
-        """The final phase (``final_training``): under a deadline, the ``final_candidates`` fittest valid members
-        race for ``RACE_SHARE`` of the time left and the winner trains on for the rest; otherwise the fittest trains
-        on. The trained member is checkpointed and written as best. ``score(key, candidate)`` (the default validation
-        fitness) picks the weights to keep."""
-        entrants = _final_entrants(population, self.final_candidates if deadline is not None else 1)
+        """The final phase (``final_training``): under a deadline, the entrants among the ``final_candidates``
+        fittest valid members (``_final_entrants``) race for ``RACE_SHARE`` of the time left and the winner trains on
+        for the rest; otherwise, or with one entrant, the fittest trains on. The trained member is checkpointed and
+        written as best. ``score(key, candidate)`` (the default validation fitness) picks the weights to keep."""
+        entrants = _final_entrants(population, self.final_candidates if deadline is not None else 1, self.n_train)
         if not entrants:
             return population
         epochs = None
