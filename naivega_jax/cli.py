@@ -379,7 +379,7 @@ def _plot(args: argparse.Namespace) -> int:
 
 def _best(run: Path):
     """The run's population and best member: the one its final phase trained, if it had one, else the fittest."""
-    from .autofit._summary import run_rank
+    from .autofit import run_rank
     from .io import load_population
 
     pop = load_population(run)
@@ -401,8 +401,7 @@ def _export(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .autofit import encode_known_labels, squared_error
-    from .autofit._summary import run_rank
+    from .autofit import encode_known_labels, run_rank, squared_error
     from .train import ensure_default_compilation_cache, evaluate_accuracy, evaluate_loss
 
     ensure_default_compilation_cache()  # the command line is the application: it uses the disk cache as fit does

@@ -31,7 +31,7 @@ from ._strategy import (
     default_evolution,
     graph_mutation,
 )
-from ._summary import format_summary
+from ._summary import format_summary, run_rank
 
 __all__ = [
     "FitSettings",
@@ -63,6 +63,7 @@ __all__ = [
     "random_search",
     "rep_fork_res",
     "restore_handlers",
+    "run_rank",
     "scale_targets",
     "search_budget",
     "squared_error",

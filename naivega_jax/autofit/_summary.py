@@ -35,7 +35,19 @@ def run_rank(c: Candidate) -> tuple[bool, float]:
     """How a run orders its scored members to name its best (``best/``, the summary, ``fit``'s returned order, the
     command line's ``export``): members a final phase trained first, by the validation score their final phase
     ended with, then the rest by fitness. A final phase trains the member that won its race (see ``fit``'s
-    ``final_candidates``), which need not be the one with the highest fitness."""
+    ``final_candidates``), which need not be the one with the highest fitness.
+
+    Example:
+        >>> import jax, naivega_jax as ng
+        >>> inp = ng.input_vertex("in", shape=(2,))
+        >>> g = ng.build_graph(jax.random.key(0), inputs=inp, outputs=ng.vertex("d", ng.Dense(2), inp))
+        >>> trained = ng.Candidate(g, fitness=0.8, info={"final": {"validation_accuracy": 0.93}})
+        >>> fitter = ng.Candidate(g, fitness=0.9)
+        >>> ng.autofit.run_rank(trained), ng.autofit.run_rank(fitter)
+        ((True, 0.93), (False, 0.9))
+        >>> max([fitter, trained], key=ng.autofit.run_rank) is trained
+        True
+    """
     final = c.info.get("final")
     return (True, final_score(final)) if final is not None else (False, scored_fitness(c))
 
