@@ -4,7 +4,7 @@ naivega fit [--dataset mnist1d|digits|fashion-mnist|mnist|cifar10|FILE.npz] [--d
             [--generations N] [--population N] [--time-budget 10m] [--seed S] [--epochs N] [--subset N] [--quiet]
             [--strategy evolution|random] [--budget EXAMPLES] [--final-training SHARE] [--final-candidates K]
             [--screening N]
-            [--flatten-head] [--task classification|regression] [--tensorboard]
+            [--flatten-head] [--no-conventional-cnn] [--task classification|regression] [--tensorboard]
 naivega resume DIR [--generations N] [--time-budget 10m] [--epochs N] [--executor ...] [--[no-]tensorboard]
 naivega plot DIR
 naivega export DIR --out PATH [--force]
@@ -211,12 +211,18 @@ def _tensorboard(out: Path) -> list[Any]:
         raise CliError(f"--tensorboard: {e}") from None
 
 
+def _nout(y: Any, task: str) -> int:
+    import numpy as np
+
+    if task == "classification":
+        return int(np.unique(np.asarray(y)).size)
+    return 1 if np.ndim(y) == 1 else int(np.shape(y)[1])
+
+
 def _space(cli: dict[str, Any], x: Any, y: Any, task: str) -> Any:
     """The space ``--flatten-head`` asks for (``default_space(..., flatten_head=True)``), or None: ``fit``'s own."""
     if not cli.get("flatten_head"):
         return None
-    import numpy as np
-
     from .autofit import default_space
 
     if x.ndim < 3:
@@ -224,11 +230,19 @@ def _space(cli: dict[str, Any], x: Any, y: Any, task: str) -> Any:
             f"--flatten-head is for images and sequences; these examples are vectors of shape {tuple(x.shape[1:])}, "
             "searched in the tabular space, which has no feature map to flatten"
         )
-    if task == "classification":
-        nout = int(np.unique(np.asarray(y)).size)
-    else:
-        nout = 1 if np.ndim(y) == 1 else int(np.shape(y)[1])
-    return default_space(tuple(int(s) for s in x.shape[1:]), nout, task=task, flatten_head=True)
+    return default_space(tuple(int(s) for s in x.shape[1:]), _nout(y, task), task=task, flatten_head=True)
+
+
+def _initial_members(cli: dict[str, Any], x: Any, y: Any, task: str) -> Any:
+    """``initial_members`` for ``fit``: none with ``--no-conventional-cnn``; with ``--flatten-head`` (a space given)
+    the default space's own (``default_members``); else None, ``fit``'s default."""
+    if cli.get("no_conventional_cnn"):
+        return ()
+    if not cli.get("flatten_head"):
+        return None
+    from .autofit import default_members
+
+    return default_members(tuple(int(s) for s in x.shape[1:]), _nout(y, task), task=task)
 
 
 def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) -> int:
@@ -252,6 +266,7 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
             "task": args.task,
             "screening": args.screening,
             "flatten_head": args.flatten_head,
+            "no_conventional_cnn": args.no_conventional_cnn,
             **{name: getattr(args, name) for name in PLAN},
         }
     else:
@@ -305,6 +320,7 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
     common = dict(
         out_dir=out,
         space=_space(cli, x_tr, y_tr, task),
+        initial_members=_initial_members(cli, x_tr, y_tr, task),
         time_budget=cli["time_budget"],
         callbacks=callbacks,
         progress=not args.quiet,
@@ -578,6 +594,12 @@ def build_parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="images and sequences: the space also holds the head of a hand-written CNN (the feature map "
                 "flattened into 1-2 dense layers), besides the two pooled heads",
+            )
+            p.add_argument(
+                "--no-conventional-cnn",
+                action="store_true",
+                help="images: draw every member of the first generation from the space (by default one of them is "
+                "the CNN people write by hand, ng.autofit.conventional_space)",
             )
             p.add_argument(
                 "--subset",

@@ -16,7 +16,11 @@ from ._regression import FixedAffine, MSEFitness, ScaledSquaredError, scale_targ
 from ._run import initial_population
 from ._settings import FitSettings
 from ._spaces import (
+    CONVENTIONAL_BATCH_SIZE,
+    CONVENTIONAL_LEARNING_RATE,
     conv_layer_space,
+    conventional_space,
+    default_members,
     default_space,
     downsample_space,
     mlp_space,
@@ -34,6 +38,8 @@ from ._strategy import (
 from ._summary import format_summary, run_rank
 
 __all__ = [
+    "CONVENTIONAL_BATCH_SIZE",
+    "CONVENTIONAL_LEARNING_RATE",
     "FitSettings",
     "FixedAffine",
     "MSEFitness",
@@ -45,9 +51,11 @@ __all__ = [
     "candidate_crossover",
     "candidate_mutation",
     "conv_layer_space",
+    "conventional_space",
     "data_fingerprint",
     "default_epochs",
     "default_evolution",
+    "default_members",
     "default_partitions",
     "default_space",
     "downsample_space",

@@ -73,16 +73,17 @@ def random_search(
     run_info: dict[str, Any] | None = None,
     test_data: tuple[Any, Any] | None = None,
     task: str = "classification",
+    initial_members: Sequence[Any] | None = None,
 ) -> Population:
     """Random search of a search's own space: ``members`` candidates drawn as ``fit`` draws its first generation,
     each trained on an equal share of ``budget`` training examples, scored, and the best kept.
 
     This is the honest baseline for a search (random search is the one many NAS methods fail to beat): the same
     space, architectures, optimisers and batch sizes (``initial_population``: member ``i`` from ``fold_in(key, i)``,
-    so the members are exactly the first generation ``fit`` with the same key would train), the same engine and
-    fitness (by default ``TrainThenFitness`` and ``AccuracyVsSize`` on the same validation split), and the same run
-    directory: checkpoints, ``summary.json`` (``totals.train_examples``, the examples actually trained on), the best
-    model in ``out_dir/best``, resume after a kill or a time budget.
+    so the members are exactly the first generation ``fit`` with the same key and population size would train), the
+    same engine and fitness (by default ``TrainThenFitness`` and ``AccuracyVsSize`` on the same validation split),
+    and the same run directory: checkpoints, ``summary.json`` (``totals.train_examples``, the examples actually
+    trained on), the best model in ``out_dir/best``, resume after a kill or a time budget.
 
     Args:
         key: a ``jax.random`` key.
@@ -94,8 +95,9 @@ def random_search(
             with its defaults (8 members, 6 generations, ``default_epochs``).
 
     ``space``, ``fitness``, ``validation_split``, ``time_budget``, ``callbacks``, ``executor``, ``executor_chunk``,
-    ``progress``, ``run_info``, ``test_data`` and ``task`` are as for ``fit`` (``task="regression"``: the same
-    squared-error training and fitness).
+    ``progress``, ``run_info``, ``test_data``, ``task`` and ``initial_members`` are as for ``fit``: for images the
+    last of the ``members`` is by default drawn from ``conventional_space``, as in ``fit``'s first generation, and
+    ``task="regression"`` trains with the same squared error and scores with the same fitness.
 
     Returns the scored members, best first.
 
@@ -141,6 +143,7 @@ def random_search(
         run_info={**info, **(run_info or {})},
         test_data=test_data,
         task=task,
+        initial_members=initial_members,
         screening=1,  # every member trains its equal share: no first-generation screening
         final_training=0,  # nor a final phase for the best, under a time budget too
     )

@@ -25,6 +25,7 @@ from ..train import SGD, AdaGrad, Adam, Momentum, NAdam, Nesterov, sum_call_stat
 from ._control import Interrupted, StopSignals
 from ._final import FINAL_KEY_LABEL, RACE_SHARE, epoch_seconds, race, train_best
 from ._progress import RunProgress, format_duration
+from ._spaces import CONVENTIONAL_BATCH_SIZE, CONVENTIONAL_LEARNING_RATE
 from ._summary import TOTAL_KEYS, add_totals, final_score, run_rank, scored_fitness
 
 #: upstream's six optimiser types for new candidates, each with a log-uniform learning-rate range that suits it
@@ -40,24 +41,67 @@ INITIAL_BATCH_SIZES = (32, 64, 128)
 
 
 def initial_population(
-    key: jax.Array, space: Any, in_shape: tuple[int, ...], size: int, *, draw_optimisers: bool = True
+    key: jax.Array,
+    space: Any,
+    in_shape: tuple[int, ...],
+    size: int,
+    *,
+    draw_optimisers: bool = True,
+    members: Sequence[Any] = (),
 ) -> Population:
     """``size`` candidates sampled from ``space``, with upstream-style optimisers and batch sizes.
 
     Member ``i`` is named ``model<i+1>`` and drawn from ``fold_in(key, i)``. With ``draw_optimisers=False`` every
     member's optimiser is None (the fitness's default optimiser trains them all); the rest is drawn as before.
+
+    ``members`` (at most ``size``) take the last places, so the members drawn are those a population without them
+    starts with. Each is an ``ng.Candidate`` (its graph, optimiser, optimiser state and batch size; unscored; the
+    optimiser None without ``draw_optimisers``), an
+    ``ng.Graph``, or a space to draw its graph from (with its place's key and name, as ``conventional_space``); a
+    graph trains with ``Adam(CONVENTIONAL_LEARNING_RATE)`` at batch size ``CONVENTIONAL_BATCH_SIZE``. Their lineage
+    starts with ``"created"`` and ``given`` (the index in ``members``).
+
+    Example:
+        >>> import jax, naivega_jax as ng
+        >>> from naivega_jax.autofit import conventional_space, default_space, initial_population
+        >>> pop = initial_population(jax.random.key(0), default_space((8, 8, 1), 3), (8, 8, 1), 4,
+        ...                          members=[conventional_space((8, 8, 1), 3)])
+        >>> [c.lineage[0].get("given") for c in pop], pop[3].batch_size
+        ([None, None, None, 0], 32)
     """
-    members = []
+    members = list(members)
+    if len(members) > size:
+        raise ValueError(f"initial_population: {len(members)} members given for a population of {size}")
+    first_given = size - len(members)
+    candidates = []
     for i in range(size):
         k = jax.random.fold_in(key, i)
-        graph = sample_graph(k, space, input_vertex("in", shape=in_shape), name=f"model{i + 1}")
+        name = f"model{i + 1}"
+        if i >= first_given:
+            j = i - first_given
+            cand = _given_member(k, members[j], in_shape, name, draw_optimisers)
+            candidates.append(cand.with_event("created", name=name, nparams=nparams(cand.graph), given=j))
+            continue
+        graph = sample_graph(k, space, input_vertex("in", shape=in_shape), name=name)
         rng = host_rng(k, "initial-hyperparameters")
         kind, (lo, hi) = INITIAL_OPTIMISERS[rng.integers(len(INITIAL_OPTIMISERS))]
         optimiser = kind(float(10 ** rng.uniform(lo, hi)))
         batch_size = int(INITIAL_BATCH_SIZES[rng.integers(len(INITIAL_BATCH_SIZES))])
         cand = Candidate(graph, optimiser=optimiser if draw_optimisers else None, batch_size=batch_size)
-        members.append(cand.with_event("created", name=f"model{i + 1}", nparams=nparams(graph)))
-    return Population(tuple(members), generation=1)
+        candidates.append(cand.with_event("created", name=name, nparams=nparams(graph)))
+    return Population(tuple(candidates), generation=1)
+
+
+def _given_member(
+    key: jax.Array, member: Any, in_shape: tuple[int, ...], name: str, draw_optimisers: bool
+) -> Candidate:
+    if isinstance(member, Candidate):  # a new member: its graph, optimiser (and state) and batch size, unscored
+        fresh = member.replace(fitness=None, generation=1, lineage=(), info={})
+        return fresh if draw_optimisers else fresh.replace(optimiser=None, opt_state=None)
+    if not isinstance(member, Graph):
+        member = sample_graph(key, member, input_vertex("in", shape=in_shape), name=name)
+    optimiser = Adam(CONVENTIONAL_LEARNING_RATE) if draw_optimisers else None
+    return Candidate(member, optimiser=optimiser, batch_size=CONVENTIONAL_BATCH_SIZE)
 
 
 def screening_fitness(fitness: Any, screening: int) -> Any:
@@ -309,10 +353,12 @@ class _Run:
         prepare: Callable[[Graph], Graph] | None = None,
         *,
         draw_optimisers: bool = True,
+        members: Sequence[Any] = (),
     ) -> tuple[Population, str]:
         """Runs generations until ``max_generations``, the deadline or a stop signal; returns the last population and
         why it stopped (``"max_generations"``, ``"time_budget"``, ``"SIGINT"`` or ``"SIGTERM"``). ``prepare`` maps
-        each graph of a new run's first generation (``standardise_inputs``)."""
+        each graph of a new run's first generation (``standardise_inputs``), whose last places are ``members``
+        (``initial_population``)."""
         done: dict[int, Candidate] = {}
         if resume:
             population, done, stopped = self._resume()
@@ -325,6 +371,7 @@ class _Run:
                 in_shape,
                 self.size * self.screening,
                 draw_optimisers=draw_optimisers,
+                members=members,
             )
             if prepare is not None:
                 population = population.replace(candidates=tuple(c.replace(graph=prepare(c.graph)) for c in population))

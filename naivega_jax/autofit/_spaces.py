@@ -9,6 +9,7 @@ global pool. Widths are scaled down by ``scale`` so that the default run fits a 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
@@ -200,6 +201,84 @@ def default_space(
     )
     heads = (head_dense, head_conv, head_flat) if flatten_head else (head_dense, head_conv)
     return _in_target_units(ArchSpaceChain(block1, block2, ArchSpace(*heads)), task)
+
+
+#: the conventional CNN's training settings: the defaults of Keras's ``fit`` and ``Adam`` (batch size 32, 1e-3)
+CONVENTIONAL_BATCH_SIZE = 32
+CONVENTIONAL_LEARNING_RATE = 1e-3
+#: the conventional CNN flattens the feature map its two stages leave when it has at most this many positions
+#: (8 x 8: Fashion-MNIST's 28 x 28 leaves 7 x 7), and pools it globally when larger, which a dense layer could not
+#: take at a reasonable size
+CONVENTIONAL_MAX_FLATTEN = 64
+
+
+def conventional_space(in_shape: tuple[int, ...], nclasses: int, *, task: str = "classification"):
+    """The CNN people write by hand for small images, as a space with one choice per vertex.
+
+    A 3x3 convolution of 32 units (ReLU), a max pool of 2, a 3x3 convolution of 64 units (ReLU), a max pool of 2,
+    the feature map flattened (``ng.Flatten``; a global average pool when it has more than
+    ``CONVENTIONAL_MAX_FLATTEN`` positions), a dense layer of 128 units (ReLU) and the output layer (``nclasses``
+    units, shielded as in ``default_space``; ``task="regression"`` as there too). Each of these layers is one of
+    ``default_space``'s choices at its default scale (the flatten is its ``flatten_head`` option), so the graph
+    mutates and crosses over with the members drawn from it. On a ``(28, 28, 1)`` input it has 421,642 parameters.
+    It works on sequences ``(L, C)`` too, with 1-D convolutions.
+
+    ``fit`` and ``random_search`` put one member drawn from it (trained with ``Adam(CONVENTIONAL_LEARNING_RATE)`` at
+    batch size ``CONVENTIONAL_BATCH_SIZE``) into the first generation of an image search (``default_members``), so
+    the search always sees the model a user would otherwise write, and has to beat it to replace it.
+
+    Raises:
+        ValueError: ``in_shape`` is not ``(H, W, C)`` or ``(L, C)`` with every spatial axis at least 4, or as
+            ``default_space`` says of ``nclasses`` and ``task``.
+
+    Example:
+        >>> import jax, naivega_jax as ng
+        >>> space = ng.autofit.conventional_space((28, 28, 1), 10)
+        >>> g = ng.sample_graph(jax.random.key(0), space, ng.input_vertex("in", shape=(28, 28, 1)))
+        >>> [type(g.op(n)).__name__ for n in g.vertex_names][1:], ng.nparams(g)
+        (['Conv', 'MaxPool', 'Conv', 'MaxPool', 'Flatten', 'Dense', 'Dense'], 421642)
+    """
+    task = check_task(task, "conventional_space")
+    _check_outputs(nclasses, task, "conventional_space")
+    if len(in_shape) not in (2, 3) or min(in_shape[:-1]) < MIN_SPATIAL_SIZE:
+        raise ValueError(
+            f"conventional_space: in_shape must be (H, W, C) or (L, C) with every spatial axis at least "
+            f"{MIN_SPATIAL_SIZE} (two pools of 2), got {tuple(in_shape)!r}"
+        )
+    left = math.prod(s // 4 for s in in_shape[:-1])
+    pool = VertexSpace(PoolSpace(window_sizes=[2], strides=[2], kinds="max"))
+    if left <= CONVENTIONAL_MAX_FLATTEN:
+        head: Any = FunctionSpace(Flatten(), name_suffix=".flatten")
+    else:
+        head = GlobalPoolSpace("mean")
+    space = ArchSpaceChain(
+        VertexSpace(ConvSpace(outsizes=[32], kernel_sizes=[3], activations="relu")),
+        pool,
+        VertexSpace(ConvSpace(outsizes=[64], kernel_sizes=[3], activations="relu")),
+        pool,
+        head,
+        VertexSpace(DenseSpace([128], "relu")),
+        VertexSpace(DenseSpace(nclasses, "identity"), shielded=_output_shield(task)),
+    )
+    return _in_target_units(space, task)
+
+
+def default_members(in_shape: tuple[int, ...], nclasses: int, *, task: str = "classification") -> tuple[Any, ...]:
+    """What ``fit`` and ``random_search`` put into a new run's first generation beside the members they draw, by
+    default (their ``initial_members=None``): for images ``(H, W, C)``, ``conventional_space``; for sequences and
+    vectors, nothing.
+
+    Sequences get none because what it does there has not been measured: the benchmarks of sequences (MNIST-1D)
+    ran without it.
+
+    Example:
+        >>> from naivega_jax.autofit import default_members
+        >>> len(default_members((28, 28, 1), 10)), len(default_members((40, 1), 10))
+        (1, 0)
+    """
+    if len(in_shape) != 3:
+        return ()
+    return (conventional_space(in_shape, nclasses, task=task),)
 
 
 def mlp_space(nclasses: int, *, scale: float = 0.25):

@@ -68,7 +68,9 @@ def test_the_command_line_draws_the_flatten_head_for_search_and_random_search_al
     x, y, xt, yt = ng.datasets.load("digits")
     data = tmp_path / "d.npz"
     np.savez(data, x_train=x[:300], y_train=y[:300], x_test=xt[:40], y_test=yt[:40])
+    # the space's own members only: without the conventional CNN, which every image search has and which flattens
     common = ["--dataset", str(data), "--population", "3", "--epochs", "1", "--generations", "1", "--quiet"]
+    common.append("--no-conventional-cnn")
     runs = {}
     for name, extra in {
         "plain": ["--screening", "3"],
