@@ -24,6 +24,9 @@ LR_STEPS = ((0.5, 1.0), (0.3, 0.3), (0.2, 0.1))
 #: under a deadline, a step of fewer epochs than this is not started: its validation pass would cost more than it
 #: trains (a step's epochs need not be whole: the rest of an epoch trains on a random subset of the examples)
 MIN_STEP_EPOCHS = 0.05
+#: under a deadline, a candidate with no speed reading first trains this many epochs at its learning rate, which
+#: time it; the steps are then planned from that (without it, one untimed epoch)
+SPEED_PROBE_EPOCHS = 0.05
 #: ``fit``'s final phase trains with ``jax.random.fold_in(run_key, FINAL_KEY_LABEL)``: no generation uses this label
 FINAL_KEY_LABEL = 2**31 - 1
 #: under a time budget, the share of the final phase's time in which its entrants race (``race``); the winner trains
@@ -74,6 +77,10 @@ def train_best(
     time left is what remains after the validation passes (and compiles) of the steps still to come, each as long as
     the last one: a large model's passes take seconds, and the phase ends by the deadline.
 
+    A candidate with no speed reading in its ``info`` (``epoch_seconds``: one the search did not train, or whose
+    last generation the time cut) first trains ``SPEED_PROBE_EPOCHS`` at its learning rate, which times it; without
+    a deadline it trains ``epochs`` (one when None).
+
     Steps are compared by validation accuracy (``validation_accuracy`` in the record), or, given ``score`` (a
     fitness on the validation data, e.g. ``MSEFitness`` for regression), by that (``validation_fitness``).
     A candidate without an optimiser trains with ``default_optimiser`` (the search's fitness's).
@@ -112,6 +119,33 @@ def train_best(
     results = []
     per_epoch = epoch_seconds(candidate, n) if epochs is None else None
     graph, step_key, opt_state = candidate.graph, key, candidate.opt_state
+    probed = 0.0  # epochs the speed probe trained: the first step's record counts them
+
+    def settings_at(factor: float) -> dict[str, Any]:
+        optimiser = as_optimiser(base)
+        optimiser = optimiser.with_learning_rate(optimiser.learning_rate * factor)
+        return {"optimiser": optimiser, "loss": loss, "batch_size": candidate.batch_size}
+
+    if deadline is not None and epochs is None and per_epoch is None:
+        # no speed reading (a member given from outside, or one the time left unscored in the search's last
+        # generation): measure it on a first piece of the first step's training, then plan as for any member
+        settings = settings_at(1.0)
+        if opt_state is not None and not opt_state_fits(settings["optimiser"], graph.params, opt_state):
+            opt_state = None
+        calls, examples = _train_epochs(
+            jax.random.fold_in(key, len(LR_STEPS) + 1), graph, x, y, SPEED_PROBE_EPOCHS, opt_state, settings
+        )
+        seconds = sum(r.train_seconds for r in calls)
+        if examples and seconds > 0 and not calls[-1].nonfinite:
+            results += calls
+            record["train_seconds"] += seconds
+            record["compile_seconds"] += sum(r.compile_seconds for r in calls)
+            record["epochs"] += examples / n
+            record["train_examples"] += examples
+            graph, opt_state = calls[-1].graph, calls[-1].opt_state
+            per_epoch = seconds / (examples / n)
+            compile_seconds = max(r.compile_seconds for r in calls)
+            probed = examples / n
     timed = deadline is not None and per_epoch is not None
     # timed: each step's epochs are planned when it starts; otherwise ``epochs`` (1 when neither is known)
     steps: Sequence[tuple[float, float]] = (
@@ -129,11 +163,9 @@ def train_best(
                 n_epochs = _epochs_until(deadline - per_step, per_epoch)
                 if n_epochs < MIN_STEP_EPOCHS:
                     break
-        optimiser = as_optimiser(base)
-        optimiser = optimiser.with_learning_rate(optimiser.learning_rate * factor)
         t0 = time.monotonic()
-        settings = {"optimiser": optimiser, "loss": loss, "batch_size": candidate.batch_size}
-        if opt_state is not None and not opt_state_fits(optimiser, graph.params, opt_state):
+        settings = settings_at(factor)
+        if opt_state is not None and not opt_state_fits(settings["optimiser"], graph.params, opt_state):
             opt_state = None  # a kept state that does not fit this optimiser: start fresh
         calls, examples = _train_epochs(jax.random.fold_in(step_key, i), graph, x, y, n_epochs, opt_state, settings)
         if not calls:  # too few examples for a fraction of this size
@@ -154,9 +186,10 @@ def train_best(
         acc = measure(graph)
         measure_seconds = time.monotonic() - t_measure
         compile_seconds = max(r.compile_seconds for r in calls)
-        record["steps"].append({"epochs": done, "learning_rate_factor": factor, name: acc, "seconds": seconds})
         record["epochs"] += done
         record["train_examples"] += examples
+        done, probed = done + probed, 0.0
+        record["steps"].append({"epochs": done, "learning_rate_factor": factor, name: acc, "seconds": seconds})
         say(
             f"final training: {format_epochs(done)} epochs at {factor:g} x the learning rate, "
             f"{name.replace('_', ' ')} {acc:.4f} ({seconds:.0f} s)"

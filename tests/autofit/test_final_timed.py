@@ -58,6 +58,26 @@ def test_a_pessimistic_epoch_time_does_not_leave_the_deadline_unused():
     assert trained.info["final"] is record
 
 
+def test_a_member_with_no_speed_reading_is_timed_on_a_first_piece_and_trains_to_the_deadline():
+    x, y, graph = _digits_and_linear_model(400)
+    budget = 3.0
+    # no info: a member given from outside, or one the time left unscored; it used to train one untimed epoch
+    cand = ng.Candidate(graph, optimiser=ng.Adam(1e-3), batch_size=64)
+    train_best(jax.random.key(1), cand, (x, y), (x[:50], y[:50]), loss=LOSS, deadline=time.monotonic() + budget)
+    t0 = time.monotonic()
+    _, record = train_best(jax.random.key(1), cand, (x, y), (x[:50], y[:50]), loss=LOSS, deadline=t0 + budget)
+    wall = time.monotonic() - t0
+    assert record["epochs"] > 5  # an epoch takes milliseconds
+    assert [s["learning_rate_factor"] for s in record["steps"]] == [f for _, f in LR_STEPS]
+    assert wall - record["compile_seconds"] < budget + 2.0
+    # the first step's record counts the piece that timed it
+    assert record["epochs"] == pytest.approx(sum(s["epochs"] for s in record["steps"]))
+    assert record["train_examples"] == pytest.approx(record["epochs"] * 400)
+    # without a deadline nothing is timed: one epoch, as before
+    _, untimed = train_best(jax.random.key(1), cand, (x, y), (x[:50], y[:50]), loss=LOSS)
+    assert untimed["epochs"] == 1 and len(untimed["steps"]) == 1
+
+
 def test_a_deadline_with_no_time_for_one_epoch_trains_nothing():
     seconds = 100.0
     x, y, graph = _digits_and_linear_model(100)
