@@ -17,7 +17,9 @@ Experiments:
   generations without limit, so the time is what stops it) against a standard CNN (conv 3x3 32 relu, maxpool 2,
   conv 3x3 64 relu, maxpool 2, flatten, dense 128 relu, dense 10; Adam 1e-3, batch 128) built with
   ``ng.build_graph`` and trained by ``ng.train_graph`` epoch by epoch on the same training examples (the data
-  minus its last 10%, fit's validation split) for the same minutes.
+  minus its last 10%, fit's validation split) for the same minutes. The search's first generation holds the same
+  architecture (``ng.autofit.conventional_space``, at batch size 32) among the members it draws, as every image
+  search by default: the search has to beat it to replace it, and the CNN here is trained as its user would.
 * ``report``: tables (mean +- sd over seeds) in ``report.md`` beside the JSONs and a plot of test accuracy against
   training examples in ``benchmarks/results/baselines_accuracy_vs_budget.png``.
 
