@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import jax
-import optax
+from probe_final_member import final_phase  # this directory's: the script's own path is first on sys.path
 
 import naivega_jax as ng
 from naivega_jax.autofit import default_members, default_space, initial_population
 from naivega_jax.autofit._data import VALIDATION_SPLIT, prepare_data
-from naivega_jax.autofit._final import FINAL_KEY_LABEL, train_best
 from naivega_jax.autofit._fit import SCREENING
 
 POPULATION = 8  # fit's default population size: the screen draws SCREENING times as many
@@ -49,26 +47,8 @@ def main() -> None:
         jax.random.fold_in(key, 0), default_space(in_shape, int(classes.size)), in_shape, size, members=members
     )
     member = population[size - 1]
-    t0 = time.monotonic()
-    trained, record = train_best(
-        jax.random.fold_in(key, FINAL_KEY_LABEL),
-        member,
-        (x_tr, y_tr),
-        (x_val, y_val),
-        loss=optax.softmax_cross_entropy_with_integer_labels,
-        deadline=t0 + args.seconds,
-        say=print,
-    )
-    result = {
-        "seed": args.seed,
-        "nparams": ng.nparams(member.graph),
-        "batch_size": member.batch_size,
-        "optimiser": str(member.optimiser),
-        "final_epochs": record["epochs"],
-        "validation_accuracy": record["validation_accuracy"],
-        "test_accuracy": float(ng.evaluate_accuracy(trained.graph, x_test, y_test)),
-        "wall_seconds": time.monotonic() - t0,
-    }
+    splits = (x_tr, y_tr, x_val, y_val)
+    result = {"seed": args.seed, **final_phase(key, member, splits, (x_test, y_test), args.seconds)}
     print(json.dumps(result), flush=True)
 
 

@@ -26,6 +26,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import jax
 import optax
@@ -50,30 +51,40 @@ def main() -> None:
         member = population[j]
         if "final" in member.info:
             raise SystemExit(f"--members: member {j} already had a final phase in this checkpoint")
-        t0 = time.monotonic()
-        trained, record = train_best(
-            jax.random.fold_in(key, FINAL_KEY_LABEL),
-            member,
-            (x_tr, y_tr),
-            (x_val, y_val),
-            loss=optax.softmax_cross_entropy_with_integer_labels,
-            deadline=t0 + args.seconds,
-            say=print,
-        )
         info = member.info
         result = {
             "member": j,
             "fitness": member.fitness,
-            "nparams": ng.nparams(member.graph),
-            "batch_size": member.batch_size,
-            "optimiser": str(member.optimiser),
             "search_seconds_per_epoch": info["train_seconds"] / info["train_examples"] * len(y_tr),
-            "final_epochs": record["epochs"],
-            "validation_accuracy": record["validation_accuracy"],
-            "test_accuracy": float(ng.evaluate_accuracy(trained.graph, x_test, y_test)),
-            "wall_seconds": time.monotonic() - t0,
+            **final_phase(key, member, (x_tr, y_tr, x_val, y_val), (x_test, y_test), args.seconds),
         }
         print(json.dumps(result), flush=True)
+
+
+def final_phase(key: Any, member: Any, splits: tuple, test: tuple, seconds: float) -> dict[str, Any]:
+    """Trains ``member`` as the final phase of the run with ``key`` would (``train_best`` with its final key) for
+    ``seconds`` on ``splits`` (``fit``'s training and validation parts); what it became: size, batch size,
+    optimiser, final epochs, validation and ``test`` accuracy, wall seconds."""
+    x_tr, y_tr, x_val, y_val = splits
+    t0 = time.monotonic()
+    trained, record = train_best(
+        jax.random.fold_in(key, FINAL_KEY_LABEL),
+        member,
+        (x_tr, y_tr),
+        (x_val, y_val),
+        loss=optax.softmax_cross_entropy_with_integer_labels,
+        deadline=t0 + seconds,
+        say=print,
+    )
+    return {
+        "nparams": ng.nparams(member.graph),
+        "batch_size": member.batch_size,
+        "optimiser": str(member.optimiser),
+        "final_epochs": record["epochs"],
+        "validation_accuracy": record["validation_accuracy"],
+        "test_accuracy": float(ng.evaluate_accuracy(trained.graph, *test)),
+        "wall_seconds": time.monotonic() - t0,
+    }
 
 
 if __name__ == "__main__":
