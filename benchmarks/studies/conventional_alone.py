@@ -19,6 +19,7 @@ minutes" (session 14).
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 
 import jax
@@ -29,7 +30,8 @@ from naivega_jax.autofit import default_members, default_space, initial_populati
 from naivega_jax.autofit._data import VALIDATION_SPLIT, prepare_data
 from naivega_jax.autofit._fit import SCREENING
 
-POPULATION = 8  # fit's default population size: the screen draws SCREENING times as many
+#: fit's default population size (the screen draws SCREENING times as many)
+POPULATION = inspect.signature(ng.autofit.fit).parameters["population_size"].default
 
 
 def main() -> None:

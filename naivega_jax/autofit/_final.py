@@ -121,17 +121,19 @@ def train_best(
     graph, step_key, opt_state = candidate.graph, key, candidate.opt_state
     probed = 0.0  # epochs the speed probe trained: the first step's record counts them
 
-    def settings_at(factor: float) -> dict[str, Any]:
+    def settings_at(factor: float, params: Any, state: Any) -> tuple[dict[str, Any], Any]:
+        """The training settings at ``factor`` x the learning rate, and ``state`` if it fits their optimiser (a kept
+        state that does not fit starts fresh: None)."""
         optimiser = as_optimiser(base)
         optimiser = optimiser.with_learning_rate(optimiser.learning_rate * factor)
-        return {"optimiser": optimiser, "loss": loss, "batch_size": candidate.batch_size}
+        if state is not None and not opt_state_fits(optimiser, params, state):
+            state = None
+        return {"optimiser": optimiser, "loss": loss, "batch_size": candidate.batch_size}, state
 
     if deadline is not None and epochs is None and per_epoch is None:
         # no speed reading (a member given from outside, or one the time left unscored in the search's last
         # generation): measure it on a first piece of the first step's training, then plan as for any member
-        settings = settings_at(1.0)
-        if opt_state is not None and not opt_state_fits(settings["optimiser"], graph.params, opt_state):
-            opt_state = None
+        settings, opt_state = settings_at(1.0, graph.params, opt_state)
         calls, examples = _train_epochs(
             jax.random.fold_in(key, len(LR_STEPS) + 1), graph, x, y, SPEED_PROBE_EPOCHS, opt_state, settings
         )
@@ -164,9 +166,7 @@ def train_best(
                 if n_epochs < MIN_STEP_EPOCHS:
                     break
         t0 = time.monotonic()
-        settings = settings_at(factor)
-        if opt_state is not None and not opt_state_fits(settings["optimiser"], graph.params, opt_state):
-            opt_state = None  # a kept state that does not fit this optimiser: start fresh
+        settings, opt_state = settings_at(factor, graph.params, opt_state)
         calls, examples = _train_epochs(jax.random.fold_in(step_key, i), graph, x, y, n_epochs, opt_state, settings)
         if not calls:  # too few examples for a fraction of this size
             break
