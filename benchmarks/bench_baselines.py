@@ -20,6 +20,9 @@ Experiments:
   minus its last 10%, fit's validation split) for the same minutes. The search's first generation holds the same
   architecture (``ng.autofit.conventional_space``, at batch size 32) among the members it draws, as every image
   search by default: the search has to beat it to replace it, and the CNN here is trained as its user would.
+* ``--anneal`` (``mnist1d``, ``fmnist-subset``): both strategies run with ``naivega fit --anneal``, so the search's
+  last generation and random search's members train in the same learning-rate steps; the setting is named
+  ``F1-anneal`` or ``n10000-anneal`` (give it its own ``--out`` to keep its report and plot apart).
 * ``report``: tables (mean +- sd over seeds) in ``report.md`` beside the JSONs and a plot of test accuracy against
   training examples in ``benchmarks/results/baselines_accuracy_vs_budget.png``.
 
@@ -61,6 +64,8 @@ QUICK_OUT = HERE / "results" / "quick" / "baselines"
 QUICK_OPTIONS = ("--dataset", "mnist1d", "--subset", "600", "--population", "3", "--epochs", "1")
 QUICK_MEMBERS = (3,)
 FMNIST_SUBSET = 10_000
+#: the setting's suffix with ``--anneal`` (both strategies train their last generation in learning-rate steps)
+ANNEAL_SUFFIX = "-anneal"
 #: fit's validation split: the last 10% of the training data, which the CNN leaves out as well
 VALIDATION_SPLIT = 0.1
 #: generations for the timed search: more than fit in any time budget here, so the time budget stops it
@@ -615,9 +620,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--work", type=Path, default=DEFAULT_WORK, help="run directories (deleted after each run)")
         p.add_argument("--stop-after", type=float, default=None, help="start no new run after this many minutes")
 
+    def anneal(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--anneal",
+            action="store_true",
+            help="both strategies with naivega fit --anneal (the search's last generation and random search's members "
+            "train in learning-rate steps); the setting is named <setting>-anneal",
+        )
+
     p = sub.add_parser("mnist1d", help="search vs random search on MNIST-1D")
     p.add_argument("--budget-factor", type=int, default=1, help="the search runs 6 x this many generations")
     p.add_argument("--members", type=int, nargs="+", default=list(MEMBERS))
+    anneal(p)
     p.add_argument(
         "--quick",
         action="store_true",
@@ -627,6 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p = sub.add_parser("fmnist-subset", help="search vs random search on 10,000 Fashion-MNIST images")
     p.add_argument("--members", type=int, nargs="+", default=list(MEMBERS))
+    anneal(p)
     common(p)
     p = sub.add_parser("fmnist-time", help="timed search vs a hand-written CNN on Fashion-MNIST")
     p.add_argument("--minutes", type=float, default=15.0)
@@ -661,8 +676,8 @@ def main(argv: list[str] | None = None) -> int:
             args.out,
             args.work,
             experiment="mnist1d",
-            setting="quick",
-            data_options=list(QUICK_OPTIONS),
+            setting="quick" + ANNEAL_SUFFIX * args.anneal,
+            data_options=[*QUICK_OPTIONS, *["--anneal"] * args.anneal],
             generations=1,
             seeds=args.seeds,
             members=QUICK_MEMBERS,
@@ -674,8 +689,8 @@ def main(argv: list[str] | None = None) -> int:
             args.out,
             args.work,
             experiment="mnist1d",
-            setting=f"F{args.budget_factor}",
-            data_options=["--dataset", "mnist1d"],
+            setting=f"F{args.budget_factor}" + ANNEAL_SUFFIX * args.anneal,
+            data_options=["--dataset", "mnist1d", *["--anneal"] * args.anneal],
             generations=6 * args.budget_factor,
             seeds=args.seeds,
             members=args.members,
@@ -686,8 +701,8 @@ def main(argv: list[str] | None = None) -> int:
             args.out,
             args.work,
             experiment="fmnist-subset",
-            setting=f"n{FMNIST_SUBSET}",
-            data_options=["--dataset", "fashion-mnist", "--subset", str(FMNIST_SUBSET)],
+            setting=f"n{FMNIST_SUBSET}" + ANNEAL_SUFFIX * args.anneal,
+            data_options=["--dataset", "fashion-mnist", "--subset", str(FMNIST_SUBSET), *["--anneal"] * args.anneal],
             generations=6,
             seeds=args.seeds,
             members=args.members,

@@ -3,7 +3,7 @@
 naivega fit [--dataset mnist1d|digits|fashion-mnist|mnist|cifar10|FILE.npz] [--data-path DIR] [--out DIR]
             [--generations N] [--population N] [--time-budget 10m] [--seed S] [--epochs N] [--subset N] [--quiet]
             [--strategy evolution|random] [--budget EXAMPLES] [--final-training SHARE] [--final-candidates K]
-            [--screening N]
+            [--screening N] [--anneal]
             [--flatten-head] [--no-conventional-cnn] [--task classification|regression] [--tensorboard]
 naivega resume DIR [--generations N] [--time-budget 10m] [--epochs N] [--executor ...] [--[no-]tensorboard]
 naivega plot DIR
@@ -267,6 +267,7 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
             "screening": args.screening,
             "flatten_head": args.flatten_head,
             "no_conventional_cnn": args.no_conventional_cnn,
+            "anneal": args.anneal,
             **{name: getattr(args, name) for name in PLAN},
         }
     else:
@@ -329,6 +330,7 @@ def _fit(args: argparse.Namespace, resume_info: dict[str, Any] | None = None) ->
         executor_chunk=cli["workers"],
         test_data=(x_te, y_te),
         task=task,
+        anneal_last=True if cli.get("anneal") else None,
     )
     try:
         if random:
@@ -588,6 +590,12 @@ def build_parser() -> argparse.ArgumentParser:
                 default=None,
                 help="the first generation draws N x --population members on 1/N of the examples each and keeps the "
                 "best --population (default 3; 1: upstream's first generation)",
+            )
+            p.add_argument(
+                "--anneal",
+                action="store_true",
+                help="train the last generation (random search: its members) in learning-rate steps of 1, 0.3 and "
+                "0.1 times the members' own (default: at their own rates, as upstream)",
             )
             p.add_argument(
                 "--flatten-head",

@@ -120,3 +120,24 @@ def test_cnn_epoch_rule(bench):
     assert bench.should_start_epoch(50.0, 10.0, 60.0)  # ends at 60 s
     assert bench.should_start_epoch(50.5, 10.0, 60.0)  # ends 0.5 s (5% of an epoch) late
     assert not bench.should_start_epoch(51.5, 10.0, 60.0)  # ends 1.5 s (15% of an epoch) late
+
+
+def test_anneal_runs_both_strategies_annealed_under_their_own_setting(bench, tmp_path, monkeypatch):
+    started = []
+
+    def fake_run_fit(run_dir, options):
+        started.append(list(options))
+        return {"test_accuracy": 0.5, "wall_seconds": 1.0, "train_examples": 864000, "n_train": 3600}
+
+    monkeypatch.setattr(bench, "run_fit", fake_run_fit)
+    argv = ["mnist1d", "--anneal", "--seeds", "0", "--members", "8", "--out", str(tmp_path), "--work", str(tmp_path)]
+    assert bench.main(argv) == 0
+    assert len(started) == 2 and all("--anneal" in o for o in started)
+    assert "--strategy" not in started[0] and started[1][started[1].index("--strategy") + 1] == "random"
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == [
+        "mnist1d-F1-anneal-random8-seed0.json",
+        "mnist1d-F1-anneal-search-seed0.json",
+    ]
+    started.clear()
+    assert bench.main(argv[:1] + argv[2:-4] + ["--out", str(tmp_path / "plain"), "--work", str(tmp_path)]) == 0
+    assert len(started) == 2 and not any("--anneal" in o for o in started)

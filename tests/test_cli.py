@@ -100,3 +100,17 @@ def test_subset_larger_than_the_data_is_refused(run, tmp_path, capsys):
 def test_resume_of_a_directory_that_is_not_a_run(tmp_path, capsys):
     assert main(["resume", str(tmp_path)]) == 2
     assert "not a naivega run directory" in capsys.readouterr().err
+
+
+def test_anneal_reaches_fit_and_random_search(tmp_path):
+    x, y, xt, yt = ng.datasets.load("digits")
+    npz = tmp_path / "tiny.npz"
+    np.savez(npz, x_train=x[:150], y_train=y[:150], x_test=xt[:50], y_test=yt[:50])
+    common = ["--dataset", str(npz), "--generations", "1", "--population", "3", "--quiet", "--epochs", "2"]
+    for strategy in ("evolution", "random"):
+        out = tmp_path / strategy
+        assert main(["fit", *common, "--strategy", strategy, "--anneal", "--out", str(out)]) == 0
+        info = json.loads((out / "run.json").read_text())
+        assert info["anneal_last"] is True and info["cli"]["anneal"] is True
+    assert main(["fit", *common, "--out", str(tmp_path / "plain")]) == 0
+    assert json.loads((tmp_path / "plain" / "run.json").read_text())["anneal_last"] is False

@@ -14,7 +14,10 @@ Arms (each the README's main job, ``ng.autofit.fit`` with its defaults on MNIST-
 * ``final6``: the same examples as the default search, the last sixth of its generations' examples spent on a final
   phase instead: ``5F`` generations (``F`` = ``--budget-factor``), then the best trains the examples the other ``F``
   generations would have (``ng.autofit.search_budget`` of ``6F`` generations minus that of ``5F``), so random search
-  at the default search's examples is its baseline too.
+  at the default search's examples is its baseline too;
+* ``anneal``: ``anneal_last=True``: the last generation's members train their epochs with a step-decaying learning
+  rate (the final phase's steps: half at the rate, 0.3 of them at 0.3 times it, the rest at 0.1 times), the same
+  examples and generations as the default search.
 
 ``--budget-factor F`` runs every arm with ``6F`` generations (the default search's budget times ``F``); its JSONs are
 named ``<arm>-F<F>-seed<S>.json`` (``F`` 1: ``<arm>-seed<S>.json``).
@@ -40,7 +43,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ARMS = ("default", "unscreened", "digits3", "flatten", "final02", "final6")
+ARMS = ("default", "unscreened", "digits3", "flatten", "final02", "final6", "anneal")
 DEFAULT_OUT = HERE.parent / "results" / "ab_search_options"
 
 
@@ -71,6 +74,8 @@ def run_arm(arm: str, seed: int, json_path: Path, factor: int = 1) -> None:
         options["space"] = ng.autofit.default_space(x.shape[1:], 10, flatten_head=True)
     elif arm == "final02":
         options["final_training"] = 0.2
+    elif arm == "anneal":
+        options["anneal_last"] = True
     elif arm == "final6":
         n_train = ng.autofit.training_size(x.shape[0])
         search = ng.autofit.search_budget(n_train, max_generations=5 * factor)
@@ -81,6 +86,8 @@ def run_arm(arm: str, seed: int, json_path: Path, factor: int = 1) -> None:
     with tempfile.TemporaryDirectory() as out:
         pop = ng.autofit.fit(x, y, key=jax.random.key(seed), out_dir=out, test_data=(xt, yt), progress=False, **options)
     summary = pop.info["summary"]
+    if summary["stopped"] != "max_generations":  # a signal stopped it: a cut-short search is not the arm's result
+        raise SystemExit(f"{arm} seed {seed}: the search stopped by {summary['stopped']}; nothing recorded")
     json_path.write_text(
         json.dumps(
             {

@@ -11,7 +11,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from ..evolution import Candidate
+from ..evolution import Candidate, learning_rate_plan
 from ..graph import nparams
 from ..train import as_optimiser, evaluate_accuracy, sum_call_stats, train_graph
 from ..train.internal import opt_state_fits
@@ -44,13 +44,7 @@ def final_plan(epochs: int) -> list[tuple[int, float]]:
         >>> final_plan(10), final_plan(2), final_plan(1)
         ([(5, 1.0), (3, 0.3), (2, 0.1)], [(1, 1.0), (1, 0.3)], [(1, 1.0)])
     """
-    plan, left = [], epochs
-    for i, (share, factor) in enumerate(LR_STEPS):
-        n = left if i == len(LR_STEPS) - 1 else min(left, max(1, round(share * epochs)))
-        if n > 0:
-            plan.append((n, factor))
-            left -= n
-    return plan
+    return learning_rate_plan(epochs, LR_STEPS)
 
 
 def train_best(

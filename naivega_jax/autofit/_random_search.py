@@ -74,6 +74,7 @@ def random_search(
     test_data: tuple[Any, Any] | None = None,
     task: str = "classification",
     initial_members: Sequence[Any] | None = None,
+    anneal_last: bool | None = None,
 ) -> Population:
     """Random search of a search's own space: ``members`` candidates drawn as ``fit`` draws its first generation,
     each trained on an equal share of ``budget`` training examples, scored, and the best kept.
@@ -95,9 +96,12 @@ def random_search(
             with its defaults (8 members, 6 generations, ``default_epochs``).
 
     ``space``, ``fitness``, ``validation_split``, ``time_budget``, ``callbacks``, ``executor``, ``executor_chunk``,
-    ``progress``, ``run_info``, ``test_data``, ``task`` and ``initial_members`` are as for ``fit``: for images the
-    last of the ``members`` is by default drawn from ``conventional_space``, as in ``fit``'s first generation, and
-    ``task="regression"`` trains with the same squared error and scores with the same fitness.
+    ``progress``, ``run_info``, ``test_data``, ``task``, ``initial_members`` and ``anneal_last`` are as for
+    ``fit``: for images the last of the ``members`` is by default drawn from ``conventional_space``, as in
+    ``fit``'s first generation, and ``task="regression"`` trains with the same squared error and scores with the
+    same fitness. Its one generation is its last: with ``anneal_last=True`` each member trains its epochs with the
+    step-decaying learning rate a search's last generation trains with then, so a search run with it is compared
+    with a baseline trained the same way.
 
     Returns the scored members, best first.
 
@@ -144,6 +148,7 @@ def random_search(
         test_data=test_data,
         task=task,
         initial_members=initial_members,
+        anneal_last=anneal_last,
         screening=1,  # every member trains its equal share: no first-generation screening
         final_training=0,  # nor a final phase for the best, under a time budget too
     )

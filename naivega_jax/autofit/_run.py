@@ -16,14 +16,14 @@ import jax
 import numpy as np
 
 from .._random import host_rng
-from ..evolution import Callback, Candidate, Executor, Population, evaluate, part_size
+from ..evolution import Callback, Candidate, Executor, Population, TrainThenFitness, evaluate, part_size
 from ..graph import Graph, input_vertex, nparams, save_graph
-from ..io import load_run_checkpoint, save_lineage, write_run_checkpoint
+from ..io import checkpoint_dir, load_checkpoint, load_run_checkpoint, save_lineage, write_run_checkpoint
 from ..plot import plot_graph
 from ..search import sample_graph
 from ..train import SGD, AdaGrad, Adam, Momentum, NAdam, Nesterov, sum_call_stats
 from ._control import Interrupted, StopSignals
-from ._final import FINAL_KEY_LABEL, RACE_SHARE, epoch_seconds, race, train_best
+from ._final import FINAL_KEY_LABEL, LR_STEPS, RACE_SHARE, epoch_seconds, race, train_best
 from ._progress import RunProgress, format_duration
 from ._spaces import CONVENTIONAL_BATCH_SIZE, CONVENTIONAL_LEARNING_RATE
 from ._summary import TOTAL_KEYS, add_totals, final_score, run_rank, scored_fitness
@@ -102,6 +102,12 @@ def _given_member(
         member = sample_graph(key, member, input_vertex("in", shape=in_shape), name=name)
     optimiser = Adam(CONVENTIONAL_LEARNING_RATE) if draw_optimisers else None
     return Candidate(member, optimiser=optimiser, batch_size=CONVENTIONAL_BATCH_SIZE)
+
+
+def annealed_fitness(fitness: TrainThenFitness) -> TrainThenFitness:
+    """The last generation's training with ``anneal_last``: ``fitness`` training its epochs in the final phase's
+    learning-rate steps (``LR_STEPS``)."""
+    return dataclasses.replace(fitness, learning_rate_steps=LR_STEPS)
 
 
 def screening_fitness(fitness: Any, screening: int) -> Any:
@@ -297,6 +303,8 @@ class _Run:
     screening: int = 1
     #: under a deadline, the final phase races this many of the fittest members (1: the fittest trains on alone)
     final_candidates: int = 1
+    #: the last generation (``max_generations``) trains its epochs in ``LR_STEPS``, a step-decaying learning rate
+    anneal_last: bool = False
     previous: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
     tally: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
     # the engine's counters over this session's trainings, summed from what each returned: a diff of the
@@ -311,12 +319,16 @@ class _Run:
     def totals(self) -> dict[str, float]:
         return add_totals(self.previous, self.session())
 
-    def _resume(self) -> tuple[Population, dict[int, Candidate], str | None]:
+    def _resume(self) -> tuple[Population | None, dict[int, Candidate], str | None]:
+        """The population to go on with, its members already scored and, if there is nothing to do, why; None for
+        the population: start the run afresh (its totals so far still count)."""
         population, stored_key, extra, _ = load_run_checkpoint(self.out_dir)
         if stored_key is not None:
             self.key = stored_key
         self.previous = add_totals(self.previous, extra.get("totals", {}))
         self.scoring = {"complete": extra.get("complete", True), "evaluated": extra.get("evaluated", [])}
+        if extra.get("annealed") and population.generation < self.max_generations:
+            return self._before_annealed(population)
         self.progress.scored(max((scored_fitness(c) for c in population if _valid(c)), default=None))
         if not extra.get("complete", True):
             done = {i: population[i] for i in extra.get("evaluated", [])}
@@ -331,6 +343,34 @@ class _Run:
             )
             return population, {}, "max_generations"
         return self._evolve(population), {}, None
+
+    def _before_annealed(self, annealed: Population) -> tuple[Population | None, dict[int, Candidate], str | None]:
+        """Resuming with more generations a run whose last generation trained annealed (``anneal_last``): that
+        generation is the run's result, not the search's state, so the search goes on from the generation before
+        (the run keeps the last two checkpoints) and trains this one again at the members' own rates, as an
+        uninterrupted longer run would. From generation 1: afresh."""
+        gen = annealed.generation
+        self.scoring = {"complete": True, "evaluated": []}
+        if gen == 1:
+            self.progress.say(
+                f"resuming {self.out_dir}: generation 1 trained annealed as the last; starting again to go on to "
+                f"generation {self.max_generations}"
+            )
+            return None, {}, None
+        path = checkpoint_dir(self.out_dir, gen - 1)
+        if not path.is_dir():
+            self.progress.say(
+                f"resuming {self.out_dir}: generation {gen} trained annealed as the last and the checkpoint of "
+                f"generation {gen - 1} is gone; going on from generation {gen} as it is"
+            )
+            return self._evolve(annealed), {}, None
+        before, _, _ = load_checkpoint(path)
+        self.progress.say(
+            f"resuming {self.out_dir}: generation {gen} trained annealed as the last; going on from generation "
+            f"{gen - 1} to train it again at the members' own rates"
+        )
+        self.progress.scored(max((scored_fitness(c) for c in before if _valid(c)), default=None))
+        return self._evolve(before), {}, None
 
     def _screened(self, population: Population) -> bool:
         return population.generation == 1 and self.screening > 1 and len(population) > self.size
@@ -360,10 +400,14 @@ class _Run:
         each graph of a new run's first generation (``standardise_inputs``), whose last places are ``members``
         (``initial_population``)."""
         done: dict[int, Candidate] = {}
+        resumed: Population | None = None
         if resume:
-            population, done, stopped = self._resume()
+            resumed, done, stopped = self._resume()
             if stopped:
-                return population, stopped
+                assert resumed is not None
+                return resumed, stopped
+        if resumed is not None:
+            population = resumed
         else:
             population = initial_population(
                 jax.random.fold_in(self.key, 0),
@@ -467,7 +511,7 @@ class _Run:
         # the generation stays as the search left it: a resume scores the members a time budget cut off
         complete = bool(self.scoring["complete"])
         evaluated = list(range(len(population))) if complete else list(self.scoring["evaluated"])
-        extra = {"complete": complete, "evaluated": evaluated, "totals": self.totals(), "final": i}
+        extra = {**self.scoring, "complete": complete, "evaluated": evaluated, "totals": self.totals(), "final": i}
         write_run_checkpoint(self.out_dir, population, key=self.key, extra=extra)
         _write_best(self.out_dir, population)
         return population
@@ -494,7 +538,12 @@ class _Run:
             self.deadline, done, self.progress, report, self.stop, self.executor, self.executor_chunk
         )
         # members trained here: a thread compiles the next members' executables while one trains
-        fitness = screening_fitness(self.fitness, self.screening) if self._screened(population) else self.fitness
+        fitness = plain = (
+            screening_fitness(self.fitness, self.screening) if self._screened(population) else self.fitness
+        )
+        if self.anneal_last and gen >= self.max_generations:
+            assert isinstance(fitness, TrainThenFitness)  # fit checks it
+            fitness = annealed_fitness(fitness)
         scored = evaluate(fit_key, fitness, population, executor=runner, precompile=self.precompile)
         for i in runner.new:
             info = scored[i].info
@@ -513,7 +562,7 @@ class _Run:
         self.engine = {k: v + engine[k] for k, v in self.engine.items()}
         complete = not runner.stopped
         self.progress.set_activity("writing the checkpoint" + (", the best model and the plots" if complete else ""))
-        self.scoring = {"complete": complete, "evaluated": sorted(runner.evaluated)}
+        self.scoring = {"complete": complete, "evaluated": sorted(runner.evaluated), "annealed": fitness is not plain}
         write_run_checkpoint(self.out_dir, scored, key=self.key, extra={**self.scoring, "totals": self.totals()})
         if not complete:
             why = f"{self._budget_name()} reached" if self.stop.signum is None else self.stop.name

@@ -66,6 +66,7 @@ class FitSettings:
     keep_optimiser_state: bool | None = None
     screening: int | None = None
     final_candidates: int | None = None
+    anneal_last: bool | None = None
 
     def __post_init__(self) -> None:
         _int_at_least("population_size", self.population_size, 3)
@@ -101,6 +102,8 @@ class FitSettings:
         keep = self.keep_optimiser_state
         if keep is not None and not isinstance(keep, bool):
             raise TypeError(f"fit: keep_optimiser_state must be None, True or False, got {keep!r}")
+        if self.anneal_last is not None and not isinstance(self.anneal_last, bool):
+            raise TypeError(f"fit: anneal_last must be None, True or False, got {self.anneal_last!r}")
 
     def final_share(self, fitness: Any) -> float | None:
         """The share of the budget kept for the final phase: ``final_training`` as given (0: None, no final phase);
@@ -146,6 +149,11 @@ class FitSettings:
         if self.final_training and not isinstance(fitness, TrainThenFitness):
             raise ValueError(
                 f"fit: final_training trains the best as fit's own fitness does; it needs fitness=None or an "
+                f"ng.TrainThenFitness, got {type(fitness).__name__}"
+            )
+        if self.anneal_last and not isinstance(fitness, TrainThenFitness):
+            raise ValueError(
+                f"fit: anneal_last trains the last generation in learning-rate steps; it needs fitness=None or an "
                 f"ng.TrainThenFitness, got {type(fitness).__name__}"
             )
         if (self.screening or 1) > 1 and not isinstance(fitness, TrainThenFitness):

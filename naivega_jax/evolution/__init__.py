@@ -28,7 +28,7 @@ from ._strategies import (
     SusSelection,
     TournamentSelection,
 )
-from ._train_fitness import TrainAccuracyFitness, TrainThenFitness, part_size
+from ._train_fitness import TrainAccuracyFitness, TrainThenFitness, learning_rate_plan, part_size
 
 __all__ = [
     "AccuracyFitness",
@@ -65,6 +65,7 @@ __all__ = [
     "evolve",
     "fitness_message",
     "graph_diff",
+    "learning_rate_plan",
     "part_size",
     "sizevs",
 ]

@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..train import Adam, Optimiser, TrainResult, is_plain_optax, precompile_training, train_graph
+from ..train import Adam, Optimiser, TrainResult, as_optimiser, is_plain_optax, precompile_training, train_graph
 from ..train.internal import DRIVERS, batches_on_device, opt_state_fits
 from ._candidate import Candidate
 from ._protocols import Fitness
@@ -65,8 +65,54 @@ def _check_config(self: Any, where: str) -> None:
         raise ValueError(f"{where}: partitions={parts} needs fixed train_data (x, y); train_data is a function")
     if not isinstance(self.invalid_fitness, (int, float)) or isinstance(self.invalid_fitness, bool):
         raise TypeError(f"{where}: invalid_fitness must be a number, got {self.invalid_fitness!r}")
+    if hasattr(self, "learning_rate_steps"):
+        object.__setattr__(self, "learning_rate_steps", _check_steps(self.learning_rate_steps, where))
     if not callable(data):
         _check_data(data[0], data[1], self.loss, where)
+
+
+def _check_steps(steps: Any, where: str) -> tuple[tuple[float, float], ...]:
+    """``learning_rate_steps`` as a tuple of ``(share, factor)`` float pairs; raises on anything else."""
+    if not isinstance(steps, (tuple, list)):
+        raise TypeError(f"{where}: learning_rate_steps must be a sequence of (share, factor) pairs, got {steps!r}")
+    checked = []
+    for step in steps:
+        ok = isinstance(step, (tuple, list)) and len(step) == 2 and all(_positive(v) for v in step)
+        if not ok or not step[0] <= 1:
+            raise ValueError(
+                f"{where}: learning_rate_steps must hold (share, factor) pairs with 0 < share <= 1 and factor > 0, "
+                f"got {step!r}"
+            )
+        checked.append((float(step[0]), float(step[1])))
+    return tuple(checked)
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def learning_rate_plan(epochs: int, steps: Sequence[tuple[float, float]] = ()) -> list[tuple[int, float]]:
+    """``(epochs, learning-rate factor)`` per call when ``epochs`` whole epochs train in ``steps``, ``(share, factor)``
+    pairs: each step ``max(1, round(share * epochs))`` epochs (at most those left), the last step the rest; steps of
+    0 epochs are dropped. No steps: all the epochs at the learning rate.
+
+    Example:
+        >>> from naivega_jax.evolution import learning_rate_plan
+        >>> decay = ((0.5, 1.0), (0.3, 0.3), (0.2, 0.1))
+        >>> learning_rate_plan(10, decay), learning_rate_plan(5, decay)
+        ([(5, 1.0), (3, 0.3), (2, 0.1)], [(2, 1.0), (2, 0.3), (1, 0.1)])
+        >>> learning_rate_plan(2, decay), learning_rate_plan(1, decay), learning_rate_plan(3)
+        ([(1, 1.0), (1, 0.3)], [(1, 1.0)], [(3, 1.0)])
+    """
+    if not steps:
+        return [(epochs, 1.0)] if epochs > 0 else []
+    plan, left = [], epochs
+    for i, (share, factor) in enumerate(steps):
+        n = left if i == len(steps) - 1 else min(left, max(1, round(share * epochs)))
+        if n > 0:
+            plan.append((n, factor))
+            left -= n
+    return plan
 
 
 def _check_data(x: Any, y: Any, loss: Callable, where: str) -> None:
@@ -268,14 +314,7 @@ def _train(self: Any, key: jax.Array, candidate: Candidate, where: str) -> tuple
     opt_state = _resumable_state(self, candidate)
     while True:
         try:
-            result = train_graph(
-                key,
-                candidate.graph,
-                *data,
-                shuffle=self.shuffle,
-                opt_state=opt_state,
-                **_engine_settings(self, candidate, batch_size),
-            )
+            result = _train_steps(self, key, candidate, data, batch_size, opt_state)
             break
         except Exception as e:
             if not _is_out_of_memory(e):
@@ -312,6 +351,65 @@ def _train(self: Any, key: jax.Array, candidate: Candidate, where: str) -> tuple
     return candidate.replace(graph=result.graph, batch_size=batch_size, info=info, opt_state=kept), result
 
 
+def _train_steps(
+    self: Any, key: jax.Array, candidate: Candidate, data: Any, batch_size: int, opt_state: Any
+) -> TrainResult:
+    """``train_graph`` over the fitness's epochs: one call, or with ``learning_rate_steps`` one call per step of
+    ``learning_rate_plan`` (step ``i`` with ``fold_in(key, i)``), the graph and the optimiser state running on from
+    step to step, stopping at a NaN/Inf loss; the calls' results as one."""
+    settings = _engine_settings(self, candidate, batch_size)
+    plan = learning_rate_plan(self.epochs, getattr(self, "learning_rate_steps", ()))
+    if len(plan) == 1 and plan[0][1] == 1.0:
+        return train_graph(key, candidate.graph, *data, shuffle=self.shuffle, opt_state=opt_state, **settings)
+    base = as_optimiser(settings["optimiser"])
+    graph, results = candidate.graph, []
+    for i, (epochs, factor) in enumerate(plan):
+        optimiser = base if factor == 1.0 else base.with_learning_rate(base.learning_rate * factor)
+        result = train_graph(
+            jax.random.fold_in(key, i),
+            graph,
+            *data,
+            shuffle=self.shuffle,
+            opt_state=opt_state,
+            **{**settings, "optimiser": optimiser, "epochs": epochs},
+        )
+        results.append(result)
+        if result.nonfinite:
+            break
+        graph, opt_state = result.graph, result.opt_state
+    return _joined(results)
+
+
+def _joined(results: Sequence[TrainResult]) -> TrainResult:
+    """Consecutive ``train_graph`` calls' results as one: the last call's graph, state and outcome; the steps, epochs,
+    seconds and engine counters added up; the losses and predictions in order."""
+    last = results[-1]
+    if len(results) == 1:
+        return last
+    correct = [r.correct for r in results]
+    added = {
+        name: sum(getattr(r, name) for r in results)
+        for name in (
+            "steps",
+            "epochs",
+            "compile_seconds",
+            "train_seconds",
+            "compiles",
+            "cache_hits",
+            "fast_compiles",
+            "disk_hits",
+            "background_compiles",
+            "background_compile_seconds",
+        )
+    }
+    return dataclasses.replace(
+        last,
+        losses=np.concatenate([r.losses for r in results]),
+        correct=None if any(c is None for c in correct) else np.concatenate(correct),  # type: ignore[arg-type]
+        **added,
+    )
+
+
 def _resumable_state(self: Any, candidate: Candidate) -> Any:
     """``candidate.opt_state`` if the fitness keeps optimiser states and the engine would take it for the candidate's
     optimiser and graph, else None (a fresh state)."""
@@ -336,7 +434,9 @@ def _precompile(self: Any, candidate: Candidate) -> None:
     if callable(self.train_data) or not isinstance(candidate, Candidate):
         return
     data = _owned(self, candidate).here()
-    precompile_training(candidate.graph, *data, **_engine_settings(self, candidate, candidate.batch_size))
+    settings = _engine_settings(self, candidate, candidate.batch_size)
+    plan = learning_rate_plan(self.epochs, getattr(self, "learning_rate_steps", ()))
+    precompile_training(candidate.graph, *data, **{**settings, "epochs": plan[0][0] if plan else self.epochs})
 
 
 def _invalid(self: Any, candidate: Candidate) -> Candidate:
@@ -376,6 +476,11 @@ class TrainThenFitness:
             epochs on part ``(g - 1) % partitions``. So one generation costs a part, every member of a generation
             sees the same examples, and the generations move on through the data, as upstream's
             ``RepeatPartitionIterator`` does on data too large for an epoch per generation. 1 (default): all of it.
+        learning_rate_steps: ``(share, factor)`` pairs: the ``epochs`` train in steps, each ``share`` of them (whole
+            epochs, ``learning_rate_plan``) at ``factor`` times the candidate's learning rate, the optimiser state
+            running on from step to step (e.g. ``((0.5, 1.0), (0.3, 0.3), (0.2, 0.1))``: a step decay). A plain
+            optax optimiser has no learning rate to scale: its steps train at its own. () (default): one pass at
+            the learning rate, as upstream.
 
     The candidate's ``batch_size`` is the training batch size; after an out-of-memory retry the candidate keeps the
     halved batch size that trained, and ``info["out_of_memory"]`` records the first error. ``info`` gains
@@ -407,6 +512,7 @@ class TrainThenFitness:
     activation_utility: bool = False
     keep_optimiser_state: bool = False
     partitions: int = 1
+    learning_rate_steps: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self):
         _check_config(self, "TrainThenFitness")

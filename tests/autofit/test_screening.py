@@ -3,6 +3,7 @@ the best population_size, unchanged, for generation 2."""
 
 import json
 
+import jax
 import numpy as np
 import pytest
 
@@ -113,3 +114,59 @@ def test_the_command_line_screens_and_refuses_screening_for_random_search(tmp_pa
     with pytest.raises(SystemExit):
         main(["fit", "--out", str(tmp_path / "z"), "--screening", "0", *common])
     assert not (tmp_path / "r").exists() and not (tmp_path / "z").exists()
+
+
+def _params(population):
+    return [np.asarray(leaf).tobytes() for c in population for leaf in jax.tree_util.tree_leaves(c.graph.params)]
+
+
+def test_anneal_last_decays_the_learning_rate_in_the_last_generation_only(key, tmp_path):
+    options = {**SMALL, "epochs_per_generation": 4, "screening": 1}
+    plain = ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "plain", **options)
+    annealed = ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "annealed", anneal_last=True, **options)
+    first = [ng.io.load_checkpoint(tmp_path / run / "checkpoints" / "gen_000001")[0] for run in ("plain", "annealed")]
+    assert _params(first[0]) == _params(first[1])  # generation 1 trained at the members' own learning rates
+    assert [c.graph.spec for c in plain] == [c.graph.spec for c in annealed]  # the same members in generation 2,
+    assert _params(plain) != _params(annealed)  # trained otherwise
+    totals = [json.loads((tmp_path / run / "summary.json").read_text())["totals"] for run in ("plain", "annealed")]
+    assert totals[0]["train_examples"] == totals[1]["train_examples"] == 3 * 2 * 4 * N_TRAIN
+    assert all(c.info["train_epochs"] == 4 for c in annealed)
+    with pytest.raises(TypeError, match="anneal_last"):
+        ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "bad", anneal_last="yes", **options)
+
+
+def test_an_annealed_run_resumes_annealed_and_refuses_the_other_setting(key, tmp_path):
+    options = {**SMALL, "epochs_per_generation": 2, "screening": 1}
+    out = tmp_path / "run"
+    ng.autofit.fit(X, Y, key=key, out_dir=out, anneal_last=True, **{**options, "max_generations": 1})
+    assert json.loads((out / "run.json").read_text())["anneal_last"] is True
+    resumed = ng.autofit.fit(X, Y, key=key, out_dir=out, **options)  # None: as the run started
+    with pytest.raises(ng.autofit.RunDirectoryError, match="anneal_last=True, but this call has anneal_last=False"):
+        ng.autofit.fit(X, Y, key=key, out_dir=out, anneal_last=False, **options)
+    # generation 2 is the last now: it trained annealed, and generation 1 again at the members' own rates, so the
+    # run is the one an uninterrupted run of 2 generations reaches
+    straight = ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "straight", anneal_last=True, **options)
+    assert resumed.generation == straight.generation == 2
+    assert _params(resumed) == _params(straight) and resumed.fitnesses == straight.fitnesses
+    assert "starting again" in (out / "run.log").read_text()
+    plain = ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "plain", **options)
+    assert json.loads((tmp_path / "plain" / "run.json").read_text())["anneal_last"] is False
+    assert _params(plain) != _params(straight)
+
+
+def test_extending_a_finished_annealed_run_reaches_the_uninterrupted_run(key, tmp_path):
+    options = {**SMALL, "epochs_per_generation": 2, "screening": 1, "anneal_last": True}
+    out = tmp_path / "run"
+    first = ng.autofit.fit(X, Y, key=key, out_dir=out, **{**options, "max_generations": 2})
+    extended = ng.autofit.fit(X, Y, key=key, out_dir=out, **{**options, "max_generations": 3})
+    straight = ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "straight", **{**options, "max_generations": 3})
+    assert extended.generation == straight.generation == 3
+    assert [c.graph.spec for c in extended] == [c.graph.spec for c in straight]
+    assert _params(extended) == _params(straight) and extended.fitnesses == straight.fitnesses
+    assert "going on from generation 1 to train it again" in (out / "run.log").read_text()
+    # the examples the annealed generation 2 took are spent: the totals count them
+    spent = [
+        json.loads((d / "summary.json").read_text())["totals"]["train_examples"] for d in (out, tmp_path / "straight")
+    ]
+    assert spent[0] == spent[1] + 3 * 2 * N_TRAIN
+    assert _params(first) != _params(ng.io.load_checkpoint(out / "checkpoints" / "gen_000002")[0])
