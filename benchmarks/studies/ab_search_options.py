@@ -17,7 +17,10 @@ Arms (each the README's main job, ``ng.autofit.fit`` with its defaults on MNIST-
   at the default search's examples is its baseline too;
 * ``anneal``: ``anneal_last=True``: the last generation's members train their epochs with a step-decaying learning
   rate (the final phase's steps: half at the rate, 0.3 of them at 0.3 times it, the rest at 0.1 times), the same
-  examples and generations as the default search.
+  examples and generations as the default search;
+* ``anneal_all``: every generation's members train their epochs in those steps (the learning rate restarts at each
+  generation, with the optimiser state kept), so every selection compares members that have settled: fit's own
+  training (screened, states kept, ``AccuracyVsSize``) given as a ``TrainThenFitness(learning_rate_steps=...)``.
 
 ``--budget-factor F`` runs every arm with ``6F`` generations (the default search's budget times ``F``); its JSONs are
 named ``<arm>-F<F>-seed<S>.json`` (``F`` 1: ``<arm>-seed<S>.json``).
@@ -43,7 +46,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ARMS = ("default", "unscreened", "digits3", "flatten", "final02", "final6", "anneal")
+ARMS = ("default", "unscreened", "digits3", "flatten", "final02", "final6", "anneal", "anneal_all")
 DEFAULT_OUT = HERE.parent / "results" / "ab_search_options"
 
 
@@ -54,6 +57,8 @@ def run_arm(arm: str, seed: int, json_path: Path, factor: int = 1) -> None:
 
     import naivega_jax as ng
     from naivega_jax.autofit import prepare_data
+    from naivega_jax.autofit._final import LR_STEPS
+    from naivega_jax.autofit._fit import SCREENING
 
     x, y, xt, yt = ng.datasets.load("mnist1d")
     options: dict = {}
@@ -76,6 +81,19 @@ def run_arm(arm: str, seed: int, json_path: Path, factor: int = 1) -> None:
         options["final_training"] = 0.2
     elif arm == "anneal":
         options["anneal_last"] = True
+    elif arm == "anneal_all":
+        split = inspect.signature(ng.autofit.fit).parameters["validation_split"].default
+        x_tr, y_tr, x_val, y_val, _, _ = prepare_data(x, y, split, "classification")
+        options["screening"] = SCREENING  # fit's default, which a fitness of one's own does not get
+        options["fitness"] = ng.TrainThenFitness(
+            (x_tr, y_tr),
+            fitness=ng.evolution.AccuracyVsSize((x_val, y_val)),
+            loss=optax.softmax_cross_entropy_with_integer_labels,
+            invalid_fitness=0.0,
+            epochs=ng.autofit.default_epochs(x_tr.shape[0]),
+            keep_optimiser_state=True,
+            learning_rate_steps=LR_STEPS,
+        )
     elif arm == "final6":
         n_train = ng.autofit.training_size(x.shape[0])
         search = ng.autofit.search_budget(n_train, max_generations=5 * factor)
