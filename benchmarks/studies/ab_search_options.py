@@ -50,13 +50,32 @@ ARMS = ("default", "unscreened", "digits3", "flatten", "final02", "final6", "ann
 DEFAULT_OUT = HERE.parent / "results" / "ab_search_options"
 
 
-def run_arm(arm: str, seed: int, json_path: Path, factor: int = 1) -> None:
-    """One run in this process (the ``_run`` subcommand): the arm's ``fit`` on MNIST-1D, its result to ``json_path``."""
-    import jax
+def own_fitness(x, y, digits: int = 2, **training):
+    """fit's own training as a ``TrainThenFitness`` on fit's split of ``(x, y)`` (its loss and epochs, kept optimiser
+    states, ``AccuracyVsSize`` with ``digits`` on the validation part), with ``training`` changed."""
     import optax
 
     import naivega_jax as ng
     from naivega_jax.autofit import prepare_data
+
+    split = inspect.signature(ng.autofit.fit).parameters["validation_split"].default
+    x_tr, y_tr, x_val, y_val, _, _ = prepare_data(x, y, split, "classification")
+    return ng.TrainThenFitness(
+        (x_tr, y_tr),
+        fitness=ng.evolution.AccuracyVsSize((x_val, y_val), digits=digits),
+        loss=optax.softmax_cross_entropy_with_integer_labels,
+        invalid_fitness=0.0,
+        epochs=ng.autofit.default_epochs(x_tr.shape[0]),
+        keep_optimiser_state=True,
+        **training,
+    )
+
+
+def run_arm(arm: str, seed: int, json_path: Path, factor: int = 1) -> None:
+    """One run in this process (the ``_run`` subcommand): the arm's ``fit`` on MNIST-1D, its result to ``json_path``."""
+    import jax
+
+    import naivega_jax as ng
     from naivega_jax.autofit._final import LR_STEPS
     from naivega_jax.autofit._fit import SCREENING
 
@@ -65,16 +84,7 @@ def run_arm(arm: str, seed: int, json_path: Path, factor: int = 1) -> None:
     if arm == "unscreened":
         options["screening"] = 1
     elif arm == "digits3":
-        split = inspect.signature(ng.autofit.fit).parameters["validation_split"].default
-        x_tr, y_tr, x_val, y_val, _, _ = prepare_data(x, y, split, "classification")
-        options["fitness"] = ng.TrainThenFitness(
-            (x_tr, y_tr),
-            fitness=ng.evolution.AccuracyVsSize((x_val, y_val), digits=3),
-            loss=optax.softmax_cross_entropy_with_integer_labels,
-            invalid_fitness=0.0,
-            epochs=ng.autofit.default_epochs(x_tr.shape[0]),
-            keep_optimiser_state=True,
-        )
+        options["fitness"] = own_fitness(x, y, digits=3)
     elif arm == "flatten":
         options["space"] = ng.autofit.default_space(x.shape[1:], 10, flatten_head=True)
     elif arm == "final02":
@@ -82,18 +92,8 @@ def run_arm(arm: str, seed: int, json_path: Path, factor: int = 1) -> None:
     elif arm == "anneal":
         options["anneal_last"] = True
     elif arm == "anneal_all":
-        split = inspect.signature(ng.autofit.fit).parameters["validation_split"].default
-        x_tr, y_tr, x_val, y_val, _, _ = prepare_data(x, y, split, "classification")
         options["screening"] = SCREENING  # fit's default, which a fitness of one's own does not get
-        options["fitness"] = ng.TrainThenFitness(
-            (x_tr, y_tr),
-            fitness=ng.evolution.AccuracyVsSize((x_val, y_val)),
-            loss=optax.softmax_cross_entropy_with_integer_labels,
-            invalid_fitness=0.0,
-            epochs=ng.autofit.default_epochs(x_tr.shape[0]),
-            keep_optimiser_state=True,
-            learning_rate_steps=LR_STEPS,
-        )
+        options["fitness"] = own_fitness(x, y, learning_rate_steps=LR_STEPS)
     elif arm == "final6":
         n_train = ng.autofit.training_size(x.shape[0])
         search = ng.autofit.search_budget(n_train, max_generations=5 * factor)

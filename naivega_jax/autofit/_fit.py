@@ -556,7 +556,7 @@ class _Job:
         # (runs from before an option: without it)
         keep = settings.keep_optimiser_state
         if keep is None and fitness is None:
-            keep = _as_started(out_dir, "keep_optimiser_state", KEEP_OPTIMISER_STATE, lambda v: isinstance(v, bool))
+            keep = _as_started(out_dir, "keep_optimiser_state", KEEP_OPTIMISER_STATE, _is_bool)
         screening = settings.screening
         if screening is None:
             screening = 1 if fitness is not None else _as_started(out_dir, "screening", SCREENING, _is_positive_int, 1)

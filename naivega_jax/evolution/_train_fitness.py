@@ -27,7 +27,7 @@ import numpy as np
 import optax
 
 from ..train import Adam, Optimiser, TrainResult, as_optimiser, is_plain_optax, precompile_training, train_graph
-from ..train.internal import DRIVERS, batches_on_device, opt_state_fits
+from ..train.internal import CALL_STAT_KEYS, DRIVERS, batches_on_device, opt_state_fits
 from ._candidate import Candidate
 from ._protocols import Fitness
 
@@ -388,19 +388,7 @@ def _joined(results: Sequence[TrainResult]) -> TrainResult:
         return last
     correct = [r.correct for r in results]
     added = {
-        name: sum(getattr(r, name) for r in results)
-        for name in (
-            "steps",
-            "epochs",
-            "compile_seconds",
-            "train_seconds",
-            "compiles",
-            "cache_hits",
-            "fast_compiles",
-            "disk_hits",
-            "background_compiles",
-            "background_compile_seconds",
-        )
+        name: sum(getattr(r, name) for r in results) for name in ("steps", "epochs", "train_seconds", *CALL_STAT_KEYS)
     }
     return dataclasses.replace(
         last,
