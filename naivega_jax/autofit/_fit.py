@@ -341,7 +341,8 @@ def fit(
     share of the data when a generation is shorter), and the best ``population_size`` go on unchanged into
     generation 2, where evolution starts. The first generation then costs what any other does and sees three times
     the architectures. 1 is upstream's first generation. It needs ``fit``'s own training (the default fitness or a
-    ``TrainThenFitness``).
+    ``TrainThenFitness``); with a ``TrainThenFitness`` of your own it is off unless you set it (the run's first log
+    line says whether generation 1 screens).
 
     ``optimiser`` (default None: each member draws its optimiser and learning rate, and they evolve, as upstream)
     trains every member with one optimiser, unevolved: an optimiser spec (``ng.Adam(1e-3)``, a schedule as its
@@ -539,6 +540,8 @@ class _Job:
     score: Callable | None
     screening: int
     anneal_last: bool
+    #: whether ``fitness`` is the training fit made itself (False: the caller's)
+    owns_fitness: bool
 
     @property
     def epochs(self) -> int | None:
@@ -557,6 +560,7 @@ class _Job:
         keep = settings.keep_optimiser_state
         if keep is None and fitness is None:
             keep = _as_started(out_dir, "keep_optimiser_state", KEEP_OPTIMISER_STATE, _is_bool)
+        owns_fitness = fitness is None
         screening = settings.screening
         if screening is None:
             screening = 1 if fitness is not None else _as_started(out_dir, "screening", SCREENING, _is_positive_int, 1)
@@ -615,6 +619,7 @@ class _Job:
             score=score,
             screening=screening,
             anneal_last=bool(anneal),
+            owns_fitness=owns_fitness,
         )
 
     def run_document(self, settings: FitSettings, key, target_shape, run_info) -> dict[str, Any]:
@@ -648,7 +653,17 @@ class _Job:
             + (f" of {epochs} epochs" if epochs else "")
             + (f", each on the next of {self.partitions} parts of the data" if self.partitions > 1 else "")
             + (f", time budget {budget:.0f} s" if budget else "")
+            + self._screen_note(settings)
         )
+
+    def _screen_note(self, settings: FitSettings) -> str:
+        """What the start line says of the first generation's screen: on, or off by default because the run trains
+        with a ``TrainThenFitness`` of the caller's (a user who passes one to change a detail would not know)."""
+        if self.screening > 1:
+            return f"; generation 1 screens {settings.population_size * self.screening} members"
+        if settings.screening is None and isinstance(self.fitness, TrainThenFitness) and not self.owns_fitness:
+            return f"; no screen with a fitness of your own (screening={SCREENING} screens its first generation)"
+        return ""
 
 
 def _apply_all(steps: list[Callable], graph: Any) -> Any:

@@ -60,6 +60,22 @@ def test_a_new_run_screens_by_default_and_a_resume_goes_on_as_it_started(key, tm
     assert len(pop) == 3 and json.loads(path.read_text()).get("screening", 1) == 1
 
 
+def test_the_start_line_says_whether_generation_1_screens(key, tmp_path):
+    one = {**SMALL, "max_generations": 1}
+    ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "default", **one)
+    assert "; generation 1 screens 9 members" in (tmp_path / "default" / "run.log").read_text()
+    # a TrainThenFitness of one's own trains as fit does but screens only when asked: the line says so
+    score = ng.AccuracyFitness((X[N_TRAIN:], Y[N_TRAIN:]))
+    own = ng.TrainThenFitness((X[:N_TRAIN], Y[:N_TRAIN]), fitness=score, epochs=2)
+    ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "own", fitness=own, **one)
+    log = (tmp_path / "own" / "run.log").read_text()
+    assert "; no screen with a fitness of your own (screening=3 screens its first generation)" in log
+    ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "asked", fitness=own, screening=2, **one)
+    assert "; generation 1 screens 6 members" in (tmp_path / "asked" / "run.log").read_text()
+    ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "off", screening=1, **one)
+    assert "screen" not in (tmp_path / "off" / "run.log").read_text().splitlines()[0]
+
+
 def test_a_screen_stopped_part_way_resumes_to_the_same_population(key, tmp_path):
     whole = ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "whole", screening=2, **SMALL)
 
