@@ -36,7 +36,6 @@ Findings: benchmarks/RESULTS.md, "Screening the first generation".
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import statistics
@@ -56,10 +55,9 @@ def own_fitness(x, y, digits: int = 2, **training):
     import optax
 
     import naivega_jax as ng
-    from naivega_jax.autofit import prepare_data
+    from naivega_jax.autofit import FitSettings, prepare_data
 
-    split = inspect.signature(ng.autofit.fit).parameters["validation_split"].default
-    x_tr, y_tr, x_val, y_val, _, _ = prepare_data(x, y, split, "classification")
+    x_tr, y_tr, x_val, y_val, _, _ = prepare_data(x, y, FitSettings().validation_split, "classification")
     return ng.TrainThenFitness(
         (x_tr, y_tr),
         fitness=ng.evolution.AccuracyVsSize((x_val, y_val), digits=digits),

@@ -27,8 +27,7 @@ import time
 import jax
 
 import naivega_jax as ng
-from naivega_jax.autofit import default_space, initial_population
-from naivega_jax.autofit._data import VALIDATION_SPLIT, prepare_data
+from naivega_jax.autofit import FitSettings, default_space, initial_population, prepare_data
 
 
 def main() -> None:
@@ -39,7 +38,7 @@ def main() -> None:
     parser.add_argument("--draw", type=int, default=60, help="members drawn (the others are compiled behind)")
     args = parser.parse_args()
     x, y, _, _ = ng.datasets.load("mnist1d")
-    x_tr, y_tr, _, _, in_shape, classes = prepare_data(x, y, VALIDATION_SPLIT)
+    x_tr, y_tr, _, _, in_shape, classes = prepare_data(x, y, FitSettings().validation_split)
     pop = initial_population(jax.random.key(0), default_space(in_shape, int(classes.size)), in_shape, args.draw)
     member = pop[args.member]
     others = [c for i, c in enumerate(pop) if i != args.member]
