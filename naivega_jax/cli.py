@@ -589,7 +589,9 @@ def build_parser() -> argparse.ArgumentParser:
                 type=_positive_int,
                 default=None,
                 help="the first generation draws N x --population members on 1/N of the examples each and keeps the "
-                "best --population (default 3; 1: upstream's first generation)",
+                "best --population (default 3; 1: upstream's first generation); from --generations 12 on, without "
+                "--time-budget, each trains generations // 6 times as long and the screen counts as the "
+                "generations that costs",
             )
             p.add_argument(
                 "--anneal",

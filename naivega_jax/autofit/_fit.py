@@ -49,7 +49,7 @@ from ._regression import (
     squared_error,
     target_statistics,
 )
-from ._run import _Run
+from ._run import SCREEN_GENERATIONS, _Run, last_generation, screen_scale
 from ._settings import FitSettings
 from ._spaces import default_members, default_space, standardise_inputs
 from ._strategy import default_evolution
@@ -119,6 +119,7 @@ _SAME = (
     "optimiser",
     "keep_optimiser_state",
     "screening",
+    "screen_scale",
     "partitions",
     "anneal_last",
     "key",
@@ -129,6 +130,7 @@ _ABSENT = {
     "optimiser": None,
     "keep_optimiser_state": False,
     "screening": 1,
+    "screen_scale": 1,
     "partitions": 1,
     "anneal_last": False,
 }
@@ -340,7 +342,12 @@ def fit(
     examples a member of a later generation trains on (``round(epochs / screening)`` epochs, or one epoch of a
     share of the data when a generation is shorter), and the best ``population_size`` go on unchanged into
     generation 2, where evolution starts. The first generation then costs what any other does and sees three times
-    the architectures. 1 is upstream's first generation. It needs ``fit``'s own training (the default fitness or a
+    the architectures. A longer run's screen keeps its share of the run: with ``max_generations`` of 12 or more (and
+    no ``time_budget``) each screened member trains ``max_generations // 6`` times as much (``screen_scale``: 8
+    epochs instead of 2 at 24 generations), so the members that go on are picked after longer training, and the
+    screen counts as the generations its extra training would pay for (at 24 generations on MNIST-1D: 5, so the run
+    ends at generation 20, having spent about the examples of a 24-generation run with the 2-epoch screen; the
+    first log line says so). 1 is upstream's first generation. It needs ``fit``'s own training (the default fitness or a
     ``TrainThenFitness``); with a ``TrainThenFitness`` of your own it is off unless you set it (the run's first log
     line says whether generation 1 screens).
 
@@ -433,7 +440,7 @@ def fit(
         with run_log(out_dir) as log_handler:
             display = RunProgress(
                 population_size=population_size,
-                max_generations=max_generations,
+                max_generations=job.last_generation(max_generations),
                 deadline=deadline,
                 enabled=progress,
                 log_handler=log_handler,
@@ -456,6 +463,7 @@ def fit(
                 size=population_size,
                 n_train=int(job.x_tr.shape[0]),
                 screening=job.screening,
+                screen_scale=job.screen_scale,
                 final_candidates=settings.race_size(),
                 anneal_last=job.anneal_last,
             )
@@ -539,6 +547,8 @@ class _Job:
     fitness: Any
     score: Callable | None
     screening: int
+    #: how many times the screen trains each member what it does in a run of ``SCREEN_GENERATIONS`` generations
+    screen_scale: int
     anneal_last: bool
     #: whether ``fitness`` is the training fit made itself (False: the caller's)
     owns_fitness: bool
@@ -564,6 +574,9 @@ class _Job:
         screening = settings.screening
         if screening is None:
             screening = 1 if fitness is not None else _as_started(out_dir, "screening", SCREENING, _is_positive_int, 1)
+        scale = _as_started(
+            out_dir, "screen_scale", screen_scale(settings.max_generations, settings.time_budget), _is_positive_int, 1
+        )
         anneal = settings.anneal_last
         if anneal is None:
             anneal = fitness is None and _as_started(out_dir, "anneal_last", ANNEAL_LAST, _is_bool)
@@ -618,6 +631,7 @@ class _Job:
             fitness=fitness,
             score=score,
             screening=screening,
+            screen_scale=scale,
             anneal_last=bool(anneal),
             owns_fitness=owns_fitness,
         )
@@ -636,6 +650,7 @@ class _Job:
             "optimiser": _optimiser_record(settings.optimiser),
             "keep_optimiser_state": bool(getattr(self.fitness, "keep_optimiser_state", False)),
             "screening": self.screening,
+            "screen_scale": self.screen_scale,
             "partitions": self.partitions,
             "anneal_last": self.anneal_last,
             "key": list(key_bits(key)),
@@ -643,6 +658,11 @@ class _Job:
             "test_sha256": None if self.test is None else data_fingerprint(*self.test),
             **(run_info or {}),
         }
+
+    def last_generation(self, max_generations: int) -> int:
+        """The generation a run of ``max_generations`` ends at (``last_generation``: less with a scaled screen)."""
+        n_train = int(self.x_tr.shape[0])
+        return last_generation(max_generations, self.fitness, self.screening, self.screen_scale, n_train)
 
     def describe(self, resume: bool, out_dir: Path, settings: FitSettings) -> str:
         epochs, budget = self.epochs, settings.time_budget
@@ -660,7 +680,14 @@ class _Job:
         """What the start line says of the first generation's screen: on, or off by default because the run trains
         with a ``TrainThenFitness`` of the caller's (a user who passes one to change a detail would not know)."""
         if self.screening > 1:
-            return f"; generation 1 screens {settings.population_size * self.screening} members"
+            note = f"; generation 1 screens {settings.population_size * self.screening} members"
+            last = self.last_generation(settings.max_generations)
+            if last == settings.max_generations:
+                return note
+            return (
+                note + f", each trained {self.screen_scale}x a {SCREEN_GENERATIONS}-generation run's screen: it counts "
+                f"as {settings.max_generations - last + 1} generations, so the run ends at generation {last}"
+            )
         if settings.screening is None and isinstance(self.fitness, TrainThenFitness) and not self.owns_fitness:
             return f"; no screen with a fitness of your own (screening={SCREENING} screens its first generation)"
         return ""

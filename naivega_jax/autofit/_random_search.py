@@ -12,7 +12,7 @@ import numpy as np
 from ..evolution import Callback, Executor, Population
 from ._data import VALIDATION_SPLIT, default_epochs, default_partitions, training_size
 from ._fit import SCREENING, fit
-from ._run import generation_examples, screened_examples
+from ._run import generation_examples, screen_generations, screen_scale, screened_examples
 
 
 def search_budget(
@@ -24,8 +24,10 @@ def search_budget(
 ) -> int:
     """Training examples a search with these settings spends when it runs to its end: every member of every
     generation trains ``epochs`` epochs on ``n_train`` examples, except a screened first generation's ``screening *
-    population_size`` members, which train ``screened_examples`` each. ``epochs`` None: ``fit``'s default,
-    ``default_epochs(n_train)`` epochs of one of ``default_partitions(n_train)`` parts of the data.
+    population_size`` members, which train ``screened_examples`` each: from 12 generations on, a multiple of what
+    they train in a 6-generation run (``screen_scale``), and the run ends that many generations early as the extra
+    training pays for (``screen_generations``), as ``fit`` runs without a time budget. ``epochs`` None: ``fit``'s
+    default, ``default_epochs(n_train)`` epochs of one of ``default_partitions(n_train)`` parts of the data.
 
     Example:
         >>> from naivega_jax.autofit import search_budget
@@ -33,6 +35,8 @@ def search_budget(
         892800
         >>> search_budget(3600, screening=1)  # upstream's: 8 members x 6 generations x 5 epochs x 3600 examples
         864000
+        >>> search_budget(3600, max_generations=24)  # 24 x 8 epochs (5 generations' worth), then 8 x 5 x 19 gens
+        3427200
         >>> search_budget(54000)  # Fashion-MNIST: a generation is one of 3 parts of 18,000; the screen 6,000 each
         864000
     """
@@ -48,10 +52,11 @@ def search_budget(
     if epochs is None:
         epochs, parts = default_epochs(n_train), default_partitions(n_train)
     each = generation_examples(n_train, epochs, parts)
-    later = population_size * (max_generations - 1) * each
     if screening == 1:
-        return later + population_size * each
-    return later + population_size * screening * screened_examples(n_train, epochs, screening, parts)
+        return population_size * max_generations * each
+    scale = screen_scale(max_generations, None)
+    later = max(0, max_generations - screen_generations(n_train, epochs, screening, parts, scale))
+    return population_size * (later * each + screening * screened_examples(n_train, epochs, screening, parts, scale))
 
 
 def random_search(

@@ -29,6 +29,9 @@ from ._spaces import CONVENTIONAL_BATCH_SIZE, CONVENTIONAL_LEARNING_RATE
 from ._summary import TOTAL_KEYS, add_totals, final_score, run_rank, scored_fitness
 
 #: upstream's six optimiser types for new candidates, each with a log-uniform learning-rate range that suits it
+#: a screen trains its members ``max_generations // SCREEN_GENERATIONS`` times what it does in a run of this many
+#: generations (fit's default), so that it keeps its share of a longer run's examples (see ``screen_scale``)
+SCREEN_GENERATIONS = 6
 INITIAL_OPTIMISERS = (
     (SGD, (-2.0, -0.5)),
     (Momentum, (-2.5, -1.0)),
@@ -110,22 +113,22 @@ def annealed_fitness(fitness: TrainThenFitness) -> TrainThenFitness:
     return dataclasses.replace(fitness, learning_rate_steps=LR_STEPS)
 
 
-def screening_fitness(fitness: Any, screening: int) -> Any:
+def screening_fitness(fitness: Any, screening: int, scale: int = 1) -> Any:
     """The first generation's training when it draws ``screening`` times the members: each trains on
-    ``1 / screening`` of the examples a member of a later generation trains on, so the generation costs what one of
-    ``population_size`` members costs. Whole epochs where they divide (``round(epochs / screening)``); when a
-    generation is less than ``screening`` epochs, one epoch of the first ``epochs / screening`` of the training
-    examples (the training data's own order: ``fit``'s data sets are shuffled), except for ``train_data`` given as a
-    function, whose members train one whole epoch. With ``partitions``, all of this within the first part (the one
-    generation 1 trains on).
+    ``scale / screening`` of the examples a member of a later generation trains on, so at ``scale`` 1 the
+    generation costs what one of ``population_size`` members costs (``scale``: ``screen_scale``). Whole epochs where
+    they divide (``round(epochs / screening)`` epochs, times ``scale``); when that is less than an epoch, one epoch of
+    the first ``epochs * scale / screening`` of the training examples (the training data's own order: ``fit``'s data
+    sets are shuffled), except for ``train_data`` given as a function, whose members train one whole epoch (times
+    ``scale``). With ``partitions``, all of this within the first part (the one generation 1 trains on).
 
     Example:
         >>> import numpy as np, naivega_jax as ng
         >>> from naivega_jax.autofit._run import screening_fitness
         >>> x, y = np.zeros((90, 2), np.float32), np.zeros(90, np.int32)
         >>> f = ng.TrainThenFitness((x, y), fitness=lambda k, c: c, epochs=5)
-        >>> screening_fitness(f, 3).epochs
-        2
+        >>> screening_fitness(f, 3).epochs, screening_fitness(f, 3, scale=4).epochs
+        (2, 8)
         >>> g = screening_fitness(ng.TrainThenFitness((x, y), fitness=lambda k, c: c, epochs=1), 3)
         >>> g.epochs, len(g.train_data[1])
         (1, 30)
@@ -135,15 +138,14 @@ def screening_fitness(fitness: Any, screening: int) -> Any:
     """
     epochs, parts = fitness.epochs, getattr(fitness, "partitions", 1)
     if callable(fitness.train_data) or (epochs >= screening and parts == 1):
-        return dataclasses.replace(fitness, epochs=_screened_epochs(epochs, screening))
+        return dataclasses.replace(fitness, epochs=_screened_epochs(epochs, screening) * scale)
     x, y = fitness.train_data
     n = int(np.shape(y)[0])
-    if epochs >= screening:  # whole epochs of the first part
+    whole = _screened_whole_epochs(epochs, screening, scale)
+    if whole:  # whole epochs of the first part
         size = part_size(n, parts)
-        return dataclasses.replace(
-            fitness, train_data=(x[:size], y[:size]), epochs=_screened_epochs(epochs, screening), partitions=1
-        )
-    n = screened_examples(n, epochs, screening, parts)
+        return dataclasses.replace(fitness, train_data=(x[:size], y[:size]), epochs=whole, partitions=1)
+    n = screened_examples(n, epochs, screening, parts, scale)
     return dataclasses.replace(fitness, train_data=(x[:n], y[:n]), epochs=1, partitions=1)
 
 
@@ -151,12 +153,59 @@ def _screened_epochs(epochs: int, screening: int) -> int:
     return max(1, round(epochs / screening))
 
 
-def screened_examples(n_train: int, epochs: int, screening: int, partitions: int = 1) -> int:
+def _screened_whole_epochs(epochs: int, screening: int, scale: int) -> int:
+    """Whole epochs a screened member trains, or 0 where it trains less than one."""
+    if epochs >= screening:
+        return _screened_epochs(epochs, screening) * scale
+    return round(epochs * scale / screening) if epochs * scale >= screening else 0
+
+
+def screened_examples(n_train: int, epochs: int, screening: int, partitions: int = 1, scale: int = 1) -> int:
     """Training examples each member of a screened first generation trains on (see ``screening_fitness``)."""
     size = part_size(n_train, partitions)
-    if epochs >= screening:
-        return _screened_epochs(epochs, screening) * size
-    return max(1, round(size * epochs / screening))
+    whole = _screened_whole_epochs(epochs, screening, scale)
+    return whole * size if whole else max(1, round(size * epochs * scale / screening))
+
+
+def screen_scale(max_generations: int, time_budget: float | None) -> int:
+    """How many times a new run's screen trains each member what it does in a run of ``SCREEN_GENERATIONS``:
+    ``max_generations // SCREEN_GENERATIONS`` (at least 1), so the screen keeps its share of a longer run's examples
+    and picks the members that go on from longer training; 1 under a time budget (whose run has no planned length).
+
+    Example:
+        >>> from naivega_jax.autofit._run import screen_scale
+        >>> screen_scale(6, None), screen_scale(11, None), screen_scale(24, None), screen_scale(24, 900.0)
+        (1, 1, 4, 1)
+    """
+    return 1 if time_budget is not None else max(1, max_generations // SCREEN_GENERATIONS)
+
+
+def screen_generations(n_train: int, epochs: int, screening: int, partitions: int = 1, scale: int = 1) -> int:
+    """The generations a screened first generation counts as: 1, and with ``scale`` above 1 as many more as its
+    extra training would pay for (``screening * population_size`` members' extra examples over those of a
+    generation of ``population_size`` members, rounded), so a run of ``max_generations`` ends at generation
+    ``max_generations - screen_generations(...) + 1`` having spent about the examples an unscaled screen's run of
+    ``max_generations`` would.
+
+    Example:
+        >>> from naivega_jax.autofit._run import screen_generations
+        >>> screen_generations(3600, 5, 3), screen_generations(3600, 5, 3, scale=4)  # 24 x (8 - 2) epochs: 3.6 x 40
+        (1, 5)
+    """
+    if scale == 1:
+        return 1
+    extra = screened_examples(n_train, epochs, screening, partitions, scale)
+    extra -= screened_examples(n_train, epochs, screening, partitions)
+    return 1 + round(screening * extra / generation_examples(n_train, epochs, partitions))
+
+
+def last_generation(max_generations: int, fitness: Any, screening: int, scale: int, n_train: int) -> int:
+    """The generation a run of ``max_generations`` ends at: ``max_generations``, less the generations its screen
+    counts as beyond its own (``screen_generations``; none unless ``scale`` is above 1)."""
+    if screening == 1 or scale == 1:
+        return max_generations
+    parts = getattr(fitness, "partitions", 1)
+    return max(1, max_generations - screen_generations(n_train, fitness.epochs, screening, parts, scale) + 1)
 
 
 def generation_examples(n_train: int, epochs: int, partitions: int = 1) -> int:
@@ -301,9 +350,11 @@ class _Run:
     #: the training split's size: ``candidate_epochs`` counts passes over it
     n_train: int
     screening: int = 1
+    #: how many times the screen trains each member what it does at ``SCREEN_GENERATIONS`` (``screen_scale``)
+    screen_scale: int = 1
     #: under a deadline, the final phase races this many of the fittest members (1: the fittest trains on alone)
     final_candidates: int = 1
-    #: the last generation (``max_generations``) trains its epochs in ``LR_STEPS``, a step-decaying learning rate
+    #: the last generation (``last_generation``) trains its epochs in ``LR_STEPS``, a step-decaying learning rate
     anneal_last: bool = False
     previous: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
     tally: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(TOTAL_KEYS, 0))
@@ -312,6 +363,12 @@ class _Run:
     engine: dict[str, float] = dataclasses.field(default_factory=lambda: sum_call_stats([]))
     #: what the last checkpoint read or written says of its generation: ``complete`` and the ``evaluated`` members
     scoring: dict[str, Any] = dataclasses.field(default_factory=lambda: {"complete": True})
+
+    @property
+    def last_generation(self) -> int:
+        """The generation the run ends at: ``max_generations``, less the generations a scaled screen counts as
+        beyond its own (``screen_generations``)."""
+        return last_generation(self.max_generations, self.fitness, self.screening, self.screen_scale, self.n_train)
 
     def session(self) -> dict[str, float]:
         return {**self.tally, "wall_seconds": time.monotonic() - self.start}
@@ -327,7 +384,7 @@ class _Run:
             self.key = stored_key
         self.previous = add_totals(self.previous, extra.get("totals", {}))
         self.scoring = {"complete": extra.get("complete", True), "evaluated": extra.get("evaluated", [])}
-        if extra.get("annealed") and population.generation < self.max_generations:
+        if extra.get("annealed") and population.generation < self.last_generation:
             return self._before_annealed(population)
         self.progress.scored(max((scored_fitness(c) for c in population if _valid(c)), default=None))
         if not extra.get("complete", True):
@@ -337,9 +394,11 @@ class _Run:
             )
             return population, done, None
         self.progress.say(f"resuming {self.out_dir}: generation {population.generation} was scored; evolving it")
-        if population.generation >= self.max_generations:
+        if population.generation >= self.last_generation:
             self.progress.say(
-                f"generation {population.generation} reached max_generations={self.max_generations}; nothing to do"
+                f"generation {population.generation} reached max_generations={self.max_generations}"
+                + self._screen_counted()
+                + "; nothing to do"
             )
             return population, {}, "max_generations"
         return self._evolve(population), {}, None
@@ -354,7 +413,7 @@ class _Run:
         if gen == 1:
             self.progress.say(
                 f"resuming {self.out_dir}: generation 1 trained annealed as the last; starting again to go on to "
-                f"generation {self.max_generations}"
+                f"generation {self.last_generation}"
             )
             return None, {}, None
         path = checkpoint_dir(self.out_dir, gen - 1)
@@ -371,6 +430,12 @@ class _Run:
         )
         self.progress.scored(max((scored_fitness(c) for c in before if _valid(c)), default=None))
         return self._evolve(before), {}, None
+
+    def _screen_counted(self) -> str:
+        last = self.last_generation
+        if last == self.max_generations:
+            return ""
+        return f" (its screen counted as {self.max_generations - last + 1} generations)"
 
     def _screened(self, population: Population) -> bool:
         return population.generation == 1 and self.screening > 1 and len(population) > self.size
@@ -424,7 +489,7 @@ class _Run:
             scored, complete = self._generation(population, done)
             if not complete:
                 return scored, self.stop_reason()
-            if gen >= self.max_generations:
+            if gen >= self.last_generation:
                 return scored, "max_generations"
             if self.stop.signum is not None:
                 return scored, self.stop_reason()
@@ -539,9 +604,11 @@ class _Run:
         )
         # members trained here: a thread compiles the next members' executables while one trains
         fitness = plain = (
-            screening_fitness(self.fitness, self.screening) if self._screened(population) else self.fitness
+            screening_fitness(self.fitness, self.screening, self.screen_scale)
+            if self._screened(population)
+            else self.fitness
         )
-        if self.anneal_last and gen >= self.max_generations:
+        if self.anneal_last and gen >= self.last_generation:
             assert isinstance(fitness, TrainThenFitness)  # fit checks it
             fitness = annealed_fitness(fitness)
         scored = evaluate(fit_key, fitness, population, executor=runner, precompile=self.precompile)

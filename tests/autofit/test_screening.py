@@ -9,7 +9,7 @@ import pytest
 
 import naivega_jax as ng
 from naivega_jax.autofit import search_budget
-from naivega_jax.autofit._run import screening_fitness
+from naivega_jax.autofit._run import screen_generations, screen_scale, screened_examples, screening_fitness
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(240, 6)).astype(np.float32)
@@ -186,3 +186,39 @@ def test_extending_a_finished_annealed_run_reaches_the_uninterrupted_run(key, tm
     ]
     assert spent[0] == spent[1] + 3 * 2 * N_TRAIN
     assert _params(first) != _params(ng.io.load_checkpoint(out / "checkpoints" / "gen_000002")[0])
+
+
+def test_a_longer_run_scales_its_screen_and_counts_it_as_the_generations_it_costs(key, tmp_path):
+    # 12 generations: the screen's members train 12 // 6 = 2 times what they do in a 6-generation run (2 epochs
+    # instead of 1); the extra epoch of 6 members is 2 epochs of a generation of 3 members: the screen counts as 2
+    settings = {"population_size": 3, "epochs_per_generation": 2, "progress": False, "screening": 2}
+    pop = ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "long", max_generations=12, **settings)
+    assert pop.generation == 11
+    run = json.loads((tmp_path / "long" / "run.json").read_text())
+    assert run["screen_scale"] == 2
+    summary = json.loads((tmp_path / "long" / "summary.json").read_text())
+    assert summary["stopped"] == "max_generations"
+    assert summary["totals"]["train_examples"] == 3 * (10 * 2 + 2 * 2) * N_TRAIN  # 6 screened members: 2 epochs
+    assert summary["totals"]["train_examples"] == search_budget(N_TRAIN, 3, 12, 2, screening=2)
+    log = (tmp_path / "long" / "run.log").read_text()
+    assert "each trained 2x a 6-generation run's screen: it counts as 2 generations" in log
+    assert "so the run ends at generation 11" in log
+    # a resume goes on with the screen it started with: one generation more to 13
+    again = ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "long", max_generations=13, **settings)
+    assert again.generation == 12 and json.loads((tmp_path / "long" / "run.json").read_text())["screen_scale"] == 2
+    # under a time budget the run has no planned length: the screen is a 6-generation run's
+    ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "timed", max_generations=12, time_budget=1e-9, **settings)
+    assert json.loads((tmp_path / "timed" / "run.json").read_text())["screen_scale"] == 1
+
+
+def test_the_screen_scale_and_what_it_counts_as():
+    assert [screen_scale(g, None) for g in (1, 6, 11, 12, 23, 24)] == [1, 1, 1, 2, 3, 4]
+    assert screen_scale(24, 60.0) == 1
+    # MNIST-1D's default: 3,600 examples, 5 epochs a generation, a screen of 3 x 8 members
+    assert screened_examples(3600, 5, 3, scale=4) == 8 * 3600
+    assert screen_generations(3600, 5, 3, scale=1) == 1 and screen_generations(3600, 5, 3, scale=4) == 5
+    assert search_budget(3600, max_generations=24) == 8 * (19 * 5 + 3 * 8) * 3600
+    assert search_budget(3600, max_generations=11) == 8 * (10 * 5 + 3 * 2) * 3600  # unscaled below 12
+    # less than an epoch a member: the share grows with the scale, and becomes whole epochs from one epoch on
+    assert screened_examples(90, 2, 3, scale=1) == 60 and screened_examples(90, 2, 3, scale=2) == 90
+    assert screened_examples(90, 1, 3, scale=2) == 60
