@@ -22,6 +22,16 @@ Arms (each the README's main job, ``ng.autofit.fit`` with its defaults on MNIST-
   generation, with the optimiser state kept), so every selection compares members that have settled: fit's own
   training (screened, states kept, ``AccuracyVsSize``) given as a ``TrainThenFitness(learning_rate_steps=...)``.
 
+* ``screen_share``: the screen grows with the budget, now ``fit``'s default (``screen_scale``): at ``6F``
+  generations its 24 members train ``2F`` epochs each (a fifth of the unscreened search's ``6F`` generations x 8
+  members x 5 epochs, as the 2 epochs are at ``F`` = 1), and the run ends at generation ``1 + round(4.8F)`` (20 at
+  ``F`` = 4), at about the examples of the fixed screen's run. The arm ran this as a patch of the screen's epochs
+  with ``max_generations=20`` before ``fit`` did it; ``fit`` now runs the same (seed for seed the same results), so
+  the arm is the default;
+* ``screen_share_digits3``: the default (``screen_share``) with fit's own training and ``AccuracyVsSize(digits=3)``;
+* ``fixed_screen``: the screen as it was before it grew with the budget: 2 epochs a member at any length
+  (``screen_scale`` patched to 1 in the arm's process), ``6F`` generations.
+
 ``--budget-factor F`` runs every arm with ``6F`` generations (the default search's budget times ``F``); its JSONs are
 named ``<arm>-F<F>-seed<S>.json`` (``F`` 1: ``<arm>-seed<S>.json``).
 
@@ -45,7 +55,19 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ARMS = ("default", "unscreened", "digits3", "flatten", "final02", "final6", "anneal", "anneal_all")
+ARMS = (
+    "default",
+    "unscreened",
+    "digits3",
+    "flatten",
+    "final02",
+    "final6",
+    "anneal",
+    "anneal_all",
+    "screen_share",
+    "screen_share_digits3",
+    "fixed_screen",
+)
 DEFAULT_OUT = HERE.parent / "results" / "ab_search_options"
 
 
@@ -98,6 +120,13 @@ def run_arm(arm: str, seed: int, json_path: Path, factor: int = 1) -> None:
         final = ng.autofit.search_budget(n_train, max_generations=6 * factor) - search
         options["max_generations"] = 5 * factor
         options["final_training"] = final / (final + search)  # fit trains share / (1 - share) x the search's examples
+    elif arm == "screen_share_digits3":
+        options["screening"] = SCREENING
+        options["fitness"] = own_fitness(x, y, digits=3)
+    elif arm == "fixed_screen":
+        import naivega_jax.autofit._fit as fit_module
+
+        fit_module.screen_scale = lambda max_generations, time_budget: 1  # this process only: the arm's screen
     options.setdefault("max_generations", 6 * factor)
     with tempfile.TemporaryDirectory() as out:
         pop = ng.autofit.fit(x, y, key=jax.random.key(seed), out_dir=out, test_data=(xt, yt), progress=False, **options)
