@@ -40,7 +40,7 @@ no run reads another's compiles. One JSON per run goes to ``--out``; runs whose 
 (mean +- sample sd over seeds, and each seed) is printed at the end.
 
 Run: ``.venv/bin/python benchmarks/studies/ab_search_options.py --arms default unscreened --seeds 0 1 2 3 4``.
-Findings: benchmarks/RESULTS.md, "Screening the first generation".
+Findings: benchmarks/RESULTS.md, "Screening the first generation" and "a screen that grows with the budget".
 """
 
 from __future__ import annotations
