@@ -506,6 +506,7 @@ def fit(
                     test_data=job.test,
                     task=job.task,
                     train_targets=job.y_tr if job.task == "regression" else None,
+                    screen=run.screen,
                 )
                 display.close()
                 display.say(format_summary(summary))
@@ -574,9 +575,9 @@ class _Job:
         screening = settings.screening
         if screening is None:
             screening = 1 if fitness is not None else _as_started(out_dir, "screening", SCREENING, _is_positive_int, 1)
-        scale = _as_started(
-            out_dir, "screen_scale", screen_scale(settings.max_generations, settings.time_budget), _is_positive_int, 1
-        )
+        # an unscreened run records 1: it has no screen to scale
+        new_scale = screen_scale(settings.max_generations, settings.time_budget) if screening > 1 else 1
+        scale = _as_started(out_dir, "screen_scale", new_scale, _is_positive_int, 1)
         anneal = settings.anneal_last
         if anneal is None:
             anneal = fitness is None and _as_started(out_dir, "anneal_last", ANNEAL_LAST, _is_bool)

@@ -107,6 +107,17 @@ def _given_member(
     return Candidate(member, optimiser=optimiser, batch_size=CONVENTIONAL_BATCH_SIZE)
 
 
+def screen_record(scored: Population, ranked: Sequence[int], kept: int) -> dict[str, Any]:
+    """What a run records of its screen: how many members it trained and kept, and the members best first (their
+    names, fitness, parameters), so which ones went on, and where the run's best came from, can be read afterwards."""
+
+    def entry(c: Candidate) -> dict[str, Any]:
+        name = c.lineage[0].get("name") if c.lineage else None
+        return {"name": name, "fitness": c.fitness if _valid(c) else None, "nparams": nparams(c.graph)}
+
+    return {"members": len(scored), "kept": kept, "ranking": [entry(scored[i]) for i in ranked]}
+
+
 def annealed_fitness(fitness: TrainThenFitness) -> TrainThenFitness:
     """The last generation's training with ``anneal_last``: ``fitness`` training its epochs in the final phase's
     learning-rate steps (``LR_STEPS``)."""
@@ -363,6 +374,8 @@ class _Run:
     engine: dict[str, float] = dataclasses.field(default_factory=lambda: sum_call_stats([]))
     #: what the last checkpoint read or written says of its generation: ``complete`` and the ``evaluated`` members
     scoring: dict[str, Any] = dataclasses.field(default_factory=lambda: {"complete": True})
+    #: the screen's ranking (``screen_record``) once the screen is cut; every later checkpoint carries it
+    screen: dict[str, Any] | None = None
 
     @property
     def last_generation(self) -> int:
@@ -383,6 +396,7 @@ class _Run:
         if stored_key is not None:
             self.key = stored_key
         self.previous = add_totals(self.previous, extra.get("totals", {}))
+        self.screen = extra.get("screen")
         self.scoring = {"complete": extra.get("complete", True), "evaluated": extra.get("evaluated", [])}
         if extra.get("annealed") and population.generation < self.last_generation:
             return self._before_annealed(population)
@@ -446,6 +460,7 @@ class _Run:
         gen = scored.generation
         if self._screened(scored):
             ranked = sorted(range(len(scored)), key=lambda i: (not _valid(scored[i]), -scored_fitness(scored[i]), i))
+            self.screen = screen_record(scored, ranked, self.size)
             return Population(tuple(scored[i] for i in ranked[: self.size]), gen + 1)
         evo_key = jax.random.split(jax.random.fold_in(self.key, gen))[1]
         return Population(tuple(self.evolution(evo_key, list(scored))), gen + 1)
@@ -576,10 +591,14 @@ class _Run:
         # the generation stays as the search left it: a resume scores the members a time budget cut off
         complete = bool(self.scoring["complete"])
         evaluated = list(range(len(population))) if complete else list(self.scoring["evaluated"])
-        extra = {**self.scoring, "complete": complete, "evaluated": evaluated, "totals": self.totals(), "final": i}
+        extra = {**self._extra(), "complete": complete, "evaluated": evaluated, "final": i}
         write_run_checkpoint(self.out_dir, population, key=self.key, extra=extra)
         _write_best(self.out_dir, population)
         return population
+
+    def _extra(self) -> dict[str, Any]:
+        """What a checkpoint records besides the population: the generation's scoring, the totals, the screen."""
+        return {**self.scoring, "totals": self.totals(), **({"screen": self.screen} if self.screen else {})}
 
     def _budget_name(self) -> str:
         """What the deadline is: the time budget, or (a final phase keeps the rest) the search's share of it."""
@@ -630,7 +649,7 @@ class _Run:
         complete = not runner.stopped
         self.progress.set_activity("writing the checkpoint" + (", the best model and the plots" if complete else ""))
         self.scoring = {"complete": complete, "evaluated": sorted(runner.evaluated), "annealed": fitness is not plain}
-        write_run_checkpoint(self.out_dir, scored, key=self.key, extra={**self.scoring, "totals": self.totals()})
+        write_run_checkpoint(self.out_dir, scored, key=self.key, extra=self._extra())
         if not complete:
             why = f"{self._budget_name()} reached" if self.stop.signum is None else self.stop.name
             self.progress.say(

@@ -86,6 +86,7 @@ def run_summary(
     test_data: tuple[np.ndarray, np.ndarray] | None,
     task: str = "classification",
     train_targets: np.ndarray | None = None,
+    screen: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The summary of a run as a JSON-friendly dict (what ``summary.json`` holds).
 
@@ -95,6 +96,9 @@ def run_summary(
     Classification: the best's validation and test accuracy. Regression (``train_targets``: the training targets
     ``(n, T)``): its validation and test MSE, each beside the MSE of predicting the training mean, and what the
     fitness is (``fitness_definition``).
+    ``screen``: what the run recorded of its screen (``screen_record``), given with ``best_from``: the name of the
+    screened member the best descends from (its lineage's first member) and its place in the screen's ranking
+    (1: the screen's best; None where the screen did not train it).
     """
     scored = [c for c in population if c.fitness is not None and "failure" not in c.info]
     summary: dict[str, Any] = {
@@ -106,6 +110,7 @@ def run_summary(
         "totals": totals,
         "engine": {k: engine.get(k, 0) for k in CALL_STAT_KEYS},
         "best": None,
+        "screen": None if screen is None else {**screen, "best_from": None},
         "files": {
             "checkpoint": str(run_checkpoints(out_dir)[0]) if run_checkpoints(out_dir) else None,
             "log": str(out_dir / LOG_FILE),
@@ -127,12 +132,20 @@ def run_summary(
             "optimiser": describe(best.optimiser),
             "batch_size": best.batch_size,
         }
+        if screen is not None:
+            summary["screen"]["best_from"] = _screen_origin(best, screen)
         best_dir = out_dir / "best"
         summary["files"].update(
             graph=str(best_dir / "graph"), lineage=str(best_dir / "lineage.json"), picture=str(best_dir / "graph.png")
         )
     (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def _screen_origin(best: Candidate, screen: dict[str, Any]) -> dict[str, Any]:
+    name = best.lineage[0].get("name") if best.lineage else None
+    names = [entry["name"] for entry in screen["ranking"]]
+    return {"name": name, "rank": names.index(name) + 1 if name in names else None}
 
 
 def _accuracies(graph, val_data, test_data) -> dict[str, Any]:
@@ -216,6 +229,13 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"batch size {best['batch_size']}"
         )
         lines.append(_entry("best", text))
+    screen = summary.get("screen")
+    if screen is not None:
+        text = f"{screen['members']} members trained, the best {screen['kept']} went on"
+        origin = screen.get("best_from") or {}
+        if origin.get("rank") is not None:
+            text += f"; the best descends from {origin['name']}, the screen's number {origin['rank']}"
+        lines.append(_entry("screen", text))
     lines.append(_entry("time", _time_line(summary["session"], summary["engine"])))
     if summary["totals"]["wall_seconds"] > summary["session"]["wall_seconds"]:
         lines.append(_entry("whole run", _time_line(summary["totals"], None)))

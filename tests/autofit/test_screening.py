@@ -41,6 +41,23 @@ def test_the_screen_keeps_the_best_of_twice_the_members_and_trains_them_on(key, 
     assert totals["train_examples"] == search_budget(N_TRAIN, 3, 2, 2, screening=2)
     run = json.loads((tmp_path / "two" / "run.json").read_text())
     assert run["screening"] == 2
+    # the summary says what the screen trained, in its order, and which of its members the best descends from
+    screen = json.loads((tmp_path / "two" / "summary.json").read_text())["screen"]
+    ranked = sorted(one, key=lambda c: (-c.fitness, int(_names([c])[0][5:])))
+    assert screen["members"] == 6 and screen["kept"] == 3
+    assert [e["name"] for e in screen["ranking"]] == _names(ranked)
+    assert [e["fitness"] for e in screen["ranking"]] == [c.fitness for c in ranked]
+    assert [e["nparams"] for e in screen["ranking"]] == [ng.nparams(c.graph) for c in ranked]
+    best = max(two, key=lambda c: c.fitness)
+    assert screen["best_from"] == {"name": _names([best])[0], "rank": _names(ranked).index(_names([best])[0]) + 1}
+    log = " ".join((tmp_path / "two" / "run.log").read_text().split())
+    origin = f"the best descends from {_names([best])[0]}, the screen's number {screen['best_from']['rank']}"
+    assert f"screen 6 members trained, the best 3 went on; {origin}" in log
+    # it stays in the checkpoints: a resume that goes on after the screen still has it
+    more = ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "two", screening=2, **{**SMALL, "max_generations": 3})
+    summary = json.loads((tmp_path / "two" / "summary.json").read_text())
+    assert more.generation == 3 and summary["screen"]["ranking"] == screen["ranking"]
+    assert json.loads((tmp_path / "up" / "summary.json").read_text())["screen"] is None
 
 
 def test_a_new_run_screens_by_default_and_a_resume_goes_on_as_it_started(key, tmp_path):
@@ -209,6 +226,22 @@ def test_a_longer_run_scales_its_screen_and_counts_it_as_the_generations_it_cost
     # under a time budget the run has no planned length: the screen is a 6-generation run's
     ng.autofit.fit(X, Y, key=key, out_dir=tmp_path / "timed", max_generations=12, time_budget=1e-9, **settings)
     assert json.loads((tmp_path / "timed" / "run.json").read_text())["screen_scale"] == 1
+
+
+def test_an_unscreened_run_records_no_screen_scale_and_an_older_record_resumes(key, tmp_path):
+    from naivega_jax.autofit import FitSettings
+    from naivega_jax.autofit._fit import _Job
+
+    def scale(out, **settings):
+        job = _Job.make(X, Y, None, key, out, FitSettings(max_generations=24, **settings), None, None)
+        return job.screen_scale
+
+    # a new run of 24 generations scales its screen 4x; without a screen there is nothing to scale
+    assert scale(tmp_path / "new") == 4 and scale(tmp_path / "new", screening=1) == 1
+    # a run that recorded another scale goes on with it, whatever its screening (a resume must agree on run.json)
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "run.json").write_text(json.dumps({"screening": 1, "screen_scale": 4}))
+    assert scale(tmp_path / "old", screening=1) == 4
 
 
 def test_the_screen_scale_and_what_it_counts_as():
