@@ -26,7 +26,7 @@ from ._control import Interrupted, StopSignals
 from ._final import FINAL_KEY_LABEL, LR_STEPS, RACE_SHARE, epoch_seconds, race, train_best
 from ._progress import RunProgress, format_duration
 from ._spaces import CONVENTIONAL_BATCH_SIZE, CONVENTIONAL_LEARNING_RATE
-from ._summary import TOTAL_KEYS, add_totals, final_score, run_rank, scored_fitness
+from ._summary import TOTAL_KEYS, add_totals, final_score, origin_name, run_rank, scored_fitness
 
 #: upstream's six optimiser types for new candidates, each with a log-uniform learning-rate range that suits it
 #: a screen trains its members ``max_generations // SCREEN_GENERATIONS`` times what it does in a run of this many
@@ -112,8 +112,7 @@ def screen_record(scored: Population, ranked: Sequence[int], kept: int) -> dict[
     names, fitness, parameters), so which ones went on, and where the run's best came from, can be read afterwards."""
 
     def entry(c: Candidate) -> dict[str, Any]:
-        name = c.lineage[0].get("name") if c.lineage else None
-        return {"name": name, "fitness": c.fitness if _valid(c) else None, "nparams": nparams(c.graph)}
+        return {"name": origin_name(c), "fitness": c.fitness if _valid(c) else None, "nparams": nparams(c.graph)}
 
     return {"members": len(scored), "kept": kept, "ranking": [entry(scored[i]) for i in ranked]}
 

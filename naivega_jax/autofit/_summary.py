@@ -142,8 +142,14 @@ def run_summary(
     return summary
 
 
+def origin_name(c: Candidate) -> str | None:
+    """The name of the first generation's member ``c`` descends from (its lineage's first event; a crossover child
+    follows its first parent), None without a lineage."""
+    return c.lineage[0].get("name") if c.lineage else None
+
+
 def _screen_origin(best: Candidate, screen: dict[str, Any]) -> dict[str, Any]:
-    name = best.lineage[0].get("name") if best.lineage else None
+    name = origin_name(best)
     names = [entry["name"] for entry in screen["ranking"]]
     return {"name": name, "rank": names.index(name) + 1 if name in names else None}
 
