@@ -31,9 +31,10 @@ Arms (each the README's main job, ``ng.autofit.fit`` with its defaults on MNIST-
 * ``screen_share_digits3``: the default (``screen_share``) with fit's own training and ``AccuracyVsSize(digits=3)``;
 * ``fixed_screen``: the screen as it was before it grew with the budget: 2 epochs a member at any length
   (``screen_scale`` patched to 1 in the arm's process), ``6F`` generations.
-* ``screen_share8``: a screen of twice the default's share: ``screen_scale`` patched to ``max_generations // 3``
-  (8 at 24 generations: 16 epochs a member; the screen counts as 9 generations, so the run ends at generation 16,
-  having spent about 3% more examples than the default's run, from rounding the screen to whole generations).
+* ``screen_share8``: a screen of twice the default's share: ``SCREEN_GENERATIONS`` patched to 3, so ``screen_scale``
+  is ``max_generations // 3`` (8 at 24 generations: 16 epochs a member; the screen counts as 9 generations, so the
+  run ends at generation 16, having spent about 3% more examples than the default's run, from rounding the screen to
+  whole generations).
 
 A prototype that did not pay is kept as a patch, not as an arm: ``prototypes/screen_halving.patch`` (a screen that
 draws twice the members and halves them, see its header).
@@ -135,11 +136,9 @@ def run_arm(arm: str, seed: int, json_path: Path, factor: int = 1) -> None:
 
         fit_module.screen_scale = lambda max_generations, time_budget: 1  # this process only: the arm's screen
     elif arm == "screen_share8":
-        import naivega_jax.autofit._fit as fit_module
+        import naivega_jax.autofit._run as run_module
 
-        fit_module.screen_scale = lambda max_generations, time_budget: (
-            1 if time_budget is not None else max(1, max_generations // 3)
-        )
+        run_module.SCREEN_GENERATIONS = 3  # this process only: screen_scale is max_generations // 3
     options.setdefault("max_generations", 6 * factor)
     with tempfile.TemporaryDirectory() as out:
         pop = ng.autofit.fit(x, y, key=jax.random.key(seed), out_dir=out, test_data=(xt, yt), progress=False, **options)
